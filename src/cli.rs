@@ -1,0 +1,485 @@
+//! The command line: parses arguments, calls the core, prints. No workflow logic lives here.
+
+use std::io::Write;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::core::check::{self, CheckState, CheckStatus, Started};
+use crate::core::config::{self, MergeStrategy};
+use crate::core::merge::{self, MergeOptions};
+use crate::core::worktree::{self, AddOptions, RemoveOptions};
+use crate::core::{Error, Project, Result, trash};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wtmux",
+    version,
+    about = "Parallel coding agents, one git worktree and one tmux window each",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the dashboard (the default without a subcommand).
+    Ui,
+    /// Create a worktree and branch (or check out an existing branch), with its tmux window.
+    Add {
+        branch: String,
+        /// Start point of a new branch (default: base).
+        #[arg(long, value_name = "REF")]
+        base: Option<String>,
+        /// Do not open a tmux window.
+        #[arg(long)]
+        no_window: bool,
+        /// Open the window with a shell only, without starting the agent.
+        #[arg(long)]
+        no_agent: bool,
+    },
+    /// List every worktree with its status.
+    List {
+        /// Print the stable JSON schema documented in README.md.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Focus a worktree's tmux window, creating it if it is gone.
+    Open { branch: String },
+    /// Run the configured checks in a worktree (default: the current one) under tmux.
+    Check {
+        branch: Option<String>,
+        /// Check every worktree (at most `check_jobs` at once).
+        #[arg(long, conflicts_with = "branch")]
+        all: bool,
+        /// Stream the output and exit non-zero when a check fails.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Merge a branch into base, gated on its checks, then run post_merge and clean up.
+    Merge {
+        branch: Option<String>,
+        #[arg(long, value_enum)]
+        strategy: Option<StrategyArg>,
+        /// Commit the worktree's uncommitted changes with this message first.
+        #[arg(long, value_name = "MSG")]
+        commit: Option<String>,
+        /// Keep worktree, branch and window afterwards.
+        #[arg(long)]
+        keep: bool,
+        /// Merge even if the checks have not passed on this content.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove a worktree, its branch and its window (work is saved to the trash first).
+    Remove {
+        branch: String,
+        /// Remove even with uncommitted files or unmerged commits.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        keep_branch: bool,
+    },
+    /// List what removals saved, or prune old saves.
+    Trash {
+        /// Drop saves older than `trash_days` (config; default 30).
+        #[arg(long)]
+        prune: bool,
+        /// With --prune: drop saves older than this many days instead.
+        #[arg(long, value_name = "DAYS", requires = "prune")]
+        older_than: Option<u64>,
+    },
+    /// Bring back a removed worktree: branch, worktree and uncommitted files.
+    Restore { branch: String },
+    /// Write a commented .wtmux.toml into the main worktree.
+    Init,
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+    #[command(name = check::RUNNER_COMMAND, hide = true)]
+    RunChecks { key: String },
+    #[command(name = merge::POST_MERGE_COMMAND, hide = true)]
+    PostMerge { key: String },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StrategyArg {
+    Merge,
+    Rebase,
+    Squash,
+}
+
+impl From<StrategyArg> for MergeStrategy {
+    fn from(arg: StrategyArg) -> Self {
+        match arg {
+            StrategyArg::Merge => MergeStrategy::Merge,
+            StrategyArg::Rebase => MergeStrategy::Rebase,
+            StrategyArg::Squash => MergeStrategy::Squash,
+        }
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("wtmux: {error}");
+            1
+        }
+    }
+}
+
+fn project() -> Result<Project> {
+    let cwd = std::env::current_dir()
+        .map_err(|_| Error::refused("the current directory no longer exists (cd elsewhere)"))?;
+    Project::discover(&cwd)
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let command = cli.command.unwrap_or(Command::Ui);
+    let mut out = std::io::stdout().lock();
+    match command {
+        Command::Ui => crate::tui::run(project()?),
+        Command::Add {
+            branch,
+            base,
+            no_window,
+            no_agent,
+        } => {
+            let project = project()?;
+            let added = worktree::add(
+                &project,
+                &branch,
+                &AddOptions {
+                    base: base.clone(),
+                    no_window,
+                    no_agent,
+                },
+            )?;
+            if added.created_branch {
+                let from = base.as_deref().unwrap_or(&project.base);
+                println!("created branch {} from {from}", added.branch);
+            } else {
+                println!("checked out existing branch {}", added.branch);
+                if base.is_some() {
+                    eprintln!("wtmux: note: --base ignored, the branch already exists");
+                }
+            }
+            println!("worktree {}", added.path.display());
+            match (&added.window, &added.no_window_reason) {
+                (Some(window), _) => println!(
+                    "window {window}{}",
+                    if added.agent_started {
+                        " (agent started)"
+                    } else {
+                        ""
+                    }
+                ),
+                (None, Some(reason)) => println!("no window made: {reason}"),
+                (None, None) => {}
+            }
+            Ok(0)
+        }
+        Command::List { json } => {
+            let project = project()?;
+            let listing = worktree::list(&project)?;
+            if json {
+                serde_json::to_writer_pretty(&mut out, &listing).expect("listing serializes");
+                writeln!(out).ok();
+            } else {
+                print_listing(&mut out, &listing);
+            }
+            Ok(0)
+        }
+        Command::Open { branch } => {
+            let project = project()?;
+            let opened = worktree::open(&project, &branch)?;
+            if opened.created {
+                println!("window {} (created)", opened.window);
+            } else {
+                println!("window {}", opened.window);
+            }
+            Ok(0)
+        }
+        Command::Check { branch, all, wait } => {
+            let project = project()?;
+            let targets = if all {
+                worktree::worktrees(&project)?
+                    .into_iter()
+                    .filter(|w| !w.prunable)
+                    .collect()
+            } else {
+                vec![worktree::find_or_current(&project, branch.as_deref())?]
+            };
+            for target in &targets {
+                match check::start(&project, target)? {
+                    Started::Started { under_tmux } => println!(
+                        "checks started in {}{}",
+                        target.label(),
+                        if under_tmux {
+                            ""
+                        } else {
+                            " (not inside tmux: as a background process)"
+                        }
+                    ),
+                    Started::AlreadyRunning { name } => println!(
+                        "checks already running in {}{}",
+                        target.label(),
+                        name.map(|n| format!(" ({n})")).unwrap_or_default()
+                    ),
+                }
+            }
+            if !wait {
+                return Ok(0);
+            }
+            let mut failed = 0;
+            for target in &targets {
+                let outcome = check::follow(&project, target, &mut out)?;
+                if outcome.passed {
+                    writeln!(out, "✔ {}: checks passed", target.label()).ok();
+                } else {
+                    failed += 1;
+                    writeln!(
+                        out,
+                        "✘ {}: check {} failed with exit {} (log: {})",
+                        target.label(),
+                        outcome.failed.as_deref().unwrap_or("?"),
+                        outcome.exit_code.unwrap_or(-1),
+                        outcome
+                            .log
+                            .as_ref()
+                            .map(|l| l.display().to_string())
+                            .unwrap_or_default()
+                    )
+                    .ok();
+                }
+            }
+            Ok(if failed > 0 { 1 } else { 0 })
+        }
+        Command::Merge {
+            branch,
+            strategy,
+            commit,
+            keep,
+            force,
+        } => {
+            let project = project()?;
+            let options = MergeOptions {
+                strategy: strategy.map(Into::into),
+                commit_message: commit,
+                keep,
+                force,
+            };
+            let merged = merge::merge(&project, branch.as_deref(), &options, &mut out)?;
+            if merged.forced_past_checks {
+                eprintln!(
+                    "wtmux: WARNING: {} was merged WITHOUT passing checks on its content (--force)",
+                    merged.branch
+                );
+            }
+            if let Some(commit) = &merged.committed {
+                println!("committed {} on {}", &commit[..7], merged.branch);
+            }
+            println!(
+                "merged {} into {} ({}), now at {}",
+                merged.branch,
+                merged.base,
+                merged.strategy,
+                &merged.commit[..merged.commit.len().min(7)]
+            );
+            let mut code = 0;
+            if let Some(post) = &merged.post_merge {
+                match (post.exit_code, &post.window) {
+                    (Some(0), _) => println!("post_merge `{}` succeeded", post.command),
+                    (Some(code_), _) => {
+                        eprintln!(
+                            "wtmux: post_merge `{}` failed with exit {code_} (log: {})",
+                            post.command,
+                            post.log.display()
+                        );
+                        code = 1;
+                    }
+                    (None, Some(window)) => println!(
+                        "post_merge `{}` running in window {window} (log: {})",
+                        post.command,
+                        post.log.display()
+                    ),
+                    (None, None) => {}
+                }
+            }
+            if let Some(removed) = &merged.removed {
+                print_removed(removed);
+            }
+            if let Some(error) = &merged.cleanup_error {
+                eprintln!("wtmux: merged, but cleanup failed: {error}");
+                code = 1;
+            }
+            Ok(code)
+        }
+        Command::Remove {
+            branch,
+            force,
+            keep_branch,
+        } => {
+            let project = project()?;
+            let removed =
+                worktree::remove(&project, &branch, &RemoveOptions { force, keep_branch })?;
+            print_removed(&removed);
+            Ok(0)
+        }
+        Command::Trash { prune, older_than } => {
+            let project = project()?;
+            if prune {
+                let days = older_than.unwrap_or(project.config.trash_days);
+                let dropped = trash::prune(&project, days)?;
+                println!(
+                    "pruned {} saved state{}",
+                    dropped.len(),
+                    worktree::plural(dropped.len())
+                );
+                return Ok(0);
+            }
+            let entries = trash::list(&project)?;
+            if entries.is_empty() {
+                println!("the trash is empty");
+            }
+            for entry in entries {
+                println!(
+                    "{}  {:<30} {} uncommitted file{}  {}  ({})",
+                    humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(entry.saved_at)
+                    ),
+                    entry.branch.as_deref().unwrap_or("(detached)"),
+                    entry.dirty.len(),
+                    worktree::plural(entry.dirty.len()),
+                    entry.tip.as_deref().map(|t| &t[..7]).unwrap_or("-------"),
+                    entry.reference
+                );
+            }
+            Ok(0)
+        }
+        Command::Restore { branch } => {
+            let project = project()?;
+            let restored = trash::restore(&project, &branch)?;
+            println!(
+                "restored {} at {} with {} uncommitted file{}",
+                restored.branch,
+                restored.path.display(),
+                restored.restored_files,
+                worktree::plural(restored.restored_files)
+            );
+            Ok(0)
+        }
+        Command::Init => {
+            let project = project()?;
+            let path = project.main_worktree.join(config::REPO_CONFIG_FILE);
+            if path.exists() {
+                return Err(Error::refused(format!("{} already exists", path.display())));
+            }
+            std::fs::write(&path, config::EXAMPLE).map_err(|e| Error::io(&path, e))?;
+            println!("wrote {}", path.display());
+            Ok(0)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "wtmux", &mut out);
+            Ok(0)
+        }
+        Command::RunChecks { key } => {
+            check::run(&project()?, &key)?;
+            Ok(0)
+        }
+        Command::PostMerge { key } => {
+            let project = project()?;
+            let code = merge::run_post_merge_job(&project, &key, &mut out)?;
+            writeln!(out, "\n[post_merge exited {code}; press Enter to close]").ok();
+            out.flush().ok();
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            Ok(code)
+        }
+    }
+}
+
+fn print_removed(removed: &worktree::Removed) {
+    println!("removed worktree {}", removed.path.display());
+    if removed.branch_deleted
+        && let Some(branch) = &removed.branch
+    {
+        println!("deleted branch {branch}");
+    }
+    if removed.window_closed || removed.window_deferred {
+        println!("closed its window");
+    }
+    println!(
+        "saved to {} (wtmux restore {})",
+        removed.trash.reference,
+        removed.branch.as_deref().unwrap_or("<branch>")
+    );
+}
+
+/// A check state in a few characters, for tables.
+pub fn check_label(status: &CheckStatus) -> String {
+    match status.state {
+        CheckState::None => "-".into(),
+        CheckState::Running => format!("running {}", status.name.as_deref().unwrap_or("")),
+        CheckState::Passed => "passed".into(),
+        CheckState::Failed => format!("FAILED {}", status.name.as_deref().unwrap_or("")),
+        CheckState::Stale => "stale".into(),
+    }
+}
+
+fn print_listing(out: &mut dyn Write, listing: &worktree::Listing) {
+    let rows: Vec<[String; 6]> = listing
+        .worktrees
+        .iter()
+        .map(|row| {
+            let branch = row.branch.clone().unwrap_or_else(|| "(detached)".into());
+            [
+                format!("{}{branch}", if row.is_main { "* " } else { "  " }),
+                if row.prunable {
+                    "gone".into()
+                } else if row.changed > 0 {
+                    format!("~{}", row.changed)
+                } else {
+                    "clean".into()
+                },
+                format!("↑{} ↓{}", row.ahead, row.behind),
+                check_label(&row.check),
+                row.window.clone().unwrap_or_else(|| "-".into()),
+                format!(
+                    "{} {}",
+                    row.head.as_deref().unwrap_or("-------"),
+                    row.subject.as_deref().unwrap_or("")
+                ),
+            ]
+        })
+        .collect();
+    let headers = ["BRANCH", "CHANGES", "BASE", "CHECKS", "WINDOW", "HEAD"];
+    let mut widths = headers.map(|h| h.chars().count());
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i + 1 == cells.len() {
+                    c.clone()
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    writeln!(out, "{}", line(&headers.map(String::from))).ok();
+    for row in &rows {
+        writeln!(out, "{}", line(row)).ok();
+    }
+    writeln!(out, "base: {}", listing.base).ok();
+}

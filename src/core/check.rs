@@ -1,0 +1,557 @@
+//! Step 3 of the workflow: run the configured checks in a worktree, under tmux so they outlive
+//! whoever started them, and keep their results keyed by the exact content checked.
+//!
+//! The content key is the tree id of the worktree's whole content (see
+//! [`git::content_tree`]) together with the check configuration. A result therefore turns stale
+//! the moment a file changes, and is valid again as soon as the same content is there again, for
+//! example once it is committed.
+//!
+//! Concurrency: a run holds `runs/<worktree key>.lock` while it works. A starter that cannot take
+//! that lock, or finds a run that was started moments ago and has not yet taken it, reports the
+//! run already going instead of starting a second one. At most `check_jobs` runs work at once
+//! across the repository: each takes one of that many slot locks first.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use git2::{Oid, Repository};
+use serde::{Deserialize, Serialize};
+
+use super::config::CheckSpec;
+use super::error::{Error, Result};
+use super::state::{copy_tail, key_of, lock_file, read_json, write_json};
+use super::worktree::{self, Worktree};
+use super::{Project, git, now_unix};
+
+/// How long a run that was handed to tmux may take to start before it counts as lost.
+const START_GRACE_SECS: u64 = 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckState {
+    /// No checks configured, or never run on this worktree.
+    None,
+    Running,
+    Passed,
+    Failed,
+    /// The last result was for other content than the worktree holds now.
+    Stale,
+}
+
+/// A worktree's check state, as `wtmux list` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckStatus {
+    pub state: CheckState,
+    /// The running check, or the one that failed.
+    pub name: Option<String>,
+    pub exit_code: Option<i32>,
+    /// The running check's log, or the failed one's.
+    pub log: Option<PathBuf>,
+}
+
+impl CheckStatus {
+    pub fn none() -> CheckStatus {
+        CheckStatus {
+            state: CheckState::None,
+            name: None,
+            exit_code: None,
+            log: None,
+        }
+    }
+
+    fn of_outcome(outcome: &Outcome) -> CheckStatus {
+        CheckStatus {
+            state: if outcome.passed {
+                CheckState::Passed
+            } else {
+                CheckState::Failed
+            },
+            name: outcome.failed.clone(),
+            exit_code: outcome.exit_code,
+            log: outcome.log.clone(),
+        }
+    }
+}
+
+/// One check's result within a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub name: String,
+    pub exit_code: i32,
+    pub seconds: f64,
+    pub log: PathBuf,
+}
+
+/// The result of a whole run on one content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub passed: bool,
+    /// The check that failed.
+    pub failed: Option<String>,
+    pub exit_code: Option<i32>,
+    pub log: Option<PathBuf>,
+    pub steps: Vec<Step>,
+    /// The tree id of the content checked.
+    pub tree: String,
+    pub finished_at: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Phase {
+    /// Handed to tmux, not yet picked up.
+    Starting,
+    /// Waiting for a free slot.
+    Queued,
+    Running,
+    Finished,
+}
+
+/// The latest run of one worktree.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RunRecord {
+    run_id: String,
+    worktree: PathBuf,
+    phase: Phase,
+    content_key: Option<String>,
+    current: Option<String>,
+    current_log: Option<PathBuf>,
+    updated_at: u64,
+    outcome: Option<Outcome>,
+    /// The worktree changed while its checks ran, so no result was recorded.
+    content_changed: bool,
+}
+
+fn worktree_key(path: &Path) -> String {
+    key_of(path.as_os_str().as_encoded_bytes())
+}
+
+fn run_record_path(project: &Project, worktree_key: &str) -> Result<PathBuf> {
+    Ok(project
+        .state
+        .dir("runs")?
+        .join(format!("{worktree_key}.json")))
+}
+
+fn run_lock_path(project: &Project, worktree_key: &str) -> Result<PathBuf> {
+    Ok(project
+        .state
+        .dir("runs")?
+        .join(format!("{worktree_key}.lock")))
+}
+
+/// The key results are stored under: the content's tree and the checks that ran on it.
+pub fn content_key(tree: Oid, checks: &[CheckSpec]) -> String {
+    let mut text = format!("wtmux-checks-v1\n{tree}\n");
+    for check in checks {
+        text.push_str(&format!(
+            "{}\0{}\0{:?}\n",
+            check.name, check.run, check.timeout
+        ));
+    }
+    key_of(text.as_bytes())
+}
+
+/// The recorded outcome of the checks on exactly this content, if they ran on it.
+pub fn result_for_tree(project: &Project, tree: Oid) -> Result<Option<Outcome>> {
+    let key = content_key(tree, &project.config.checks);
+    Ok(read_json(
+        &project.state.dir("results")?.join(format!("{key}.json")),
+    ))
+}
+
+fn is_active(project: &Project, worktree_key: &str, record: &RunRecord) -> Result<bool> {
+    if record.phase == Phase::Finished {
+        return Ok(false);
+    }
+    let lock = lock_file(&run_lock_path(project, worktree_key)?)?;
+    match lock.try_lock() {
+        Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("run lock", e)),
+        Ok(()) => Ok(record.phase == Phase::Starting
+            && now_unix().saturating_sub(record.updated_at) < START_GRACE_SECS),
+    }
+}
+
+/// The check state of the worktree at `path` (opened as `repo`; `dirty` when it has changes).
+pub fn status(
+    project: &Project,
+    repo: &Repository,
+    path: &Path,
+    dirty: bool,
+) -> Result<CheckStatus> {
+    if project.config.checks.is_empty() {
+        return Ok(CheckStatus::none());
+    }
+    let key = worktree_key(path);
+    let record: Option<RunRecord> = read_json(&run_record_path(project, &key)?);
+    if let Some(record) = &record
+        && is_active(project, &key, record)?
+    {
+        return Ok(CheckStatus {
+            state: CheckState::Running,
+            name: Some(
+                record
+                    .current
+                    .clone()
+                    .unwrap_or_else(|| match record.phase {
+                        Phase::Queued => "(queued)".into(),
+                        _ => "(starting)".into(),
+                    }),
+            ),
+            exit_code: None,
+            log: record.current_log.clone(),
+        });
+    }
+    let tree = git::content_tree(repo, dirty)?;
+    if let Some(outcome) = result_for_tree(project, tree)? {
+        return Ok(CheckStatus::of_outcome(&outcome));
+    }
+    Ok(if record.is_some() {
+        CheckStatus {
+            state: CheckState::Stale,
+            ..CheckStatus::none()
+        }
+    } else {
+        CheckStatus::none()
+    })
+}
+
+/// The check state of a worktree by its record (opens the repository itself).
+pub fn status_of(project: &Project, worktree: &Worktree) -> Result<CheckStatus> {
+    if worktree.prunable {
+        return Ok(CheckStatus::none());
+    }
+    let repo = Repository::open(&worktree.path)?;
+    let dirty = !git::changed_paths(&repo)?.is_empty();
+    status(project, &repo, &worktree.path, dirty)
+}
+
+/// What `start` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Started {
+    /// A new run was handed to tmux (or, outside tmux, to a background process).
+    Started { under_tmux: bool },
+    /// A run on this worktree was already going; nothing new was started.
+    AlreadyRunning { name: Option<String> },
+}
+
+/// Starts the checks of a worktree in the background, unless they are already running there.
+pub fn start(project: &Project, worktree: &Worktree) -> Result<Started> {
+    if project.config.checks.is_empty() {
+        return Err(Error::refused(
+            "no checks are configured: add a [[check]] with name and run to .wtmux.toml",
+        ));
+    }
+    if worktree.prunable {
+        return Err(Error::refused(format!(
+            "the directory of {} is gone",
+            worktree.label()
+        )));
+    }
+    let key = worktree_key(&worktree.path);
+    let record_path = run_record_path(project, &key)?;
+    let lock = lock_file(&run_lock_path(project, &key)?)?;
+    let already = |record: Option<RunRecord>| Started::AlreadyRunning {
+        name: record.and_then(|r| r.current),
+    };
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(already(read_json(&record_path))),
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&record_path, e)),
+    }
+    let previous: Option<RunRecord> = read_json(&record_path);
+    if let Some(record) = &previous
+        && record.phase == Phase::Starting
+        && now_unix().saturating_sub(record.updated_at) < START_GRACE_SECS
+    {
+        return Ok(already(previous));
+    }
+    let run_id = format!("{}-{}", now_unix(), &key[..8]);
+    write_json(
+        &record_path,
+        &RunRecord {
+            run_id,
+            worktree: worktree.path.clone(),
+            phase: Phase::Starting,
+            content_key: None,
+            current: None,
+            current_log: None,
+            updated_at: now_unix(),
+            outcome: None,
+            content_changed: false,
+        },
+    )?;
+    drop(lock);
+
+    let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
+    let argv = [
+        exe.to_string_lossy().into_owned(),
+        RUNNER_COMMAND.to_string(),
+        key,
+    ];
+    match &project.tmux {
+        Some(tmux) => {
+            tmux.spawn_background(&worktree.path, &argv)?;
+            Ok(Started::Started { under_tmux: true })
+        }
+        None => {
+            use std::os::unix::process::CommandExt;
+            Command::new(&argv[0])
+                .args(&argv[1..])
+                .current_dir(&worktree.path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .map_err(|e| Error::io(&argv[0], e))?;
+            Ok(Started::Started { under_tmux: false })
+        }
+    }
+}
+
+/// The hidden subcommand tmux runs: `wtmux __run-checks <worktree key>`.
+pub const RUNNER_COMMAND: &str = "__run-checks";
+
+/// Runs a started check run to its end (the background side of [`start`]).
+pub fn run(project: &Project, key: &str) -> Result<()> {
+    if !key.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::refused("malformed run key"));
+    }
+    let record_path = run_record_path(project, key)?;
+    let lock = lock_file(&run_lock_path(project, key)?)?;
+    lock.lock().map_err(|e| Error::io(&record_path, e))?;
+    let Some(mut record) = read_json::<RunRecord>(&record_path) else {
+        return Ok(());
+    };
+    if record.phase != Phase::Starting {
+        return Ok(());
+    }
+    let save = |record: &mut RunRecord| {
+        record.updated_at = now_unix();
+        write_json(&record_path, record)
+    };
+    record.phase = Phase::Queued;
+    save(&mut record)?;
+    let _slot = take_slot(project)?;
+
+    let worktree = record.worktree.clone();
+    let checks = project.config.checks.clone();
+    let repo = Repository::open(&worktree)?;
+    let tree_before = fingerprint(&repo)?;
+    record.content_key = Some(content_key(tree_before, &checks));
+    record.phase = Phase::Running;
+    let logs = project.state.dir("logs")?.join(&record.run_id);
+    std::fs::create_dir_all(&logs).map_err(|e| Error::io(&logs, e))?;
+    let branch = git::head_branch(&repo)?.unwrap_or_default();
+    let env = worktree::agent_env(project, &branch, &worktree);
+
+    let mut steps = Vec::new();
+    for (index, check) in checks.iter().enumerate() {
+        let log = logs.join(format!("{index:02}-{}.log", file_safe(&check.name)));
+        record.current = Some(check.name.clone());
+        record.current_log = Some(log.clone());
+        save(&mut record)?;
+        let started = Instant::now();
+        let exit_code = run_step(check, &worktree, &env, &log)?;
+        steps.push(Step {
+            name: check.name.clone(),
+            exit_code,
+            seconds: started.elapsed().as_secs_f64(),
+            log,
+        });
+        if exit_code != 0 {
+            break;
+        }
+    }
+    let failed = steps.iter().find(|s| s.exit_code != 0);
+    let outcome = Outcome {
+        passed: failed.is_none(),
+        failed: failed.map(|s| s.name.clone()),
+        exit_code: failed.map(|s| s.exit_code),
+        log: failed.map(|s| s.log.clone()),
+        steps: steps.clone(),
+        tree: tree_before.to_string(),
+        finished_at: now_unix(),
+    };
+    let tree_after = fingerprint(&repo)?;
+    record.content_changed = tree_after != tree_before;
+    if !record.content_changed {
+        let key = content_key(tree_before, &checks);
+        write_json(
+            &project.state.dir("results")?.join(format!("{key}.json")),
+            &outcome,
+        )?;
+    }
+    record.phase = Phase::Finished;
+    record.current = None;
+    record.current_log = None;
+    record.outcome = Some(outcome);
+    save(&mut record)
+}
+
+fn fingerprint(repo: &Repository) -> Result<Oid> {
+    let dirty = !git::changed_paths(repo)?.is_empty();
+    git::content_tree(repo, dirty)
+}
+
+/// Takes one of the `check_jobs` slots, waiting for one to free up.
+fn take_slot(project: &Project) -> Result<File> {
+    let dir = project.state.dir("slots")?;
+    loop {
+        for n in 0..project.config.check_jobs {
+            let slot = lock_file(&dir.join(format!("{n}.lock")))?;
+            if slot.try_lock().is_ok() {
+                return Ok(slot);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Runs one check with `sh -c`, output to `log`; returns its exit code (124 on timeout,
+/// 128 + signal when killed).
+fn run_step(check: &CheckSpec, dir: &Path, env: &[(&str, String)], log: &Path) -> Result<i32> {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let out = File::create(log).map_err(|e| Error::io(log, e))?;
+    let err = out.try_clone().map_err(|e| Error::io(log, e))?;
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(&check.run)
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Error::io(dir, e))?;
+    let pgid = child.id() as i32;
+    let deadline = check.timeout.map(|t| Instant::now() + t);
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| Error::io(dir, e))? {
+            break status;
+        }
+        if let Some(deadline) = deadline
+            && Instant::now() >= deadline
+            && !timed_out
+        {
+            timed_out = true;
+            kill_group(pgid, libc::SIGTERM);
+            let grace = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < grace {
+                if child.try_wait().map_err(|e| Error::io(dir, e))?.is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            kill_group(pgid, libc::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    // Whatever the check left running in its group goes with it.
+    kill_group(pgid, libc::SIGKILL);
+    if timed_out {
+        let mut file = File::options()
+            .append(true)
+            .open(log)
+            .map_err(|e| Error::io(log, e))?;
+        let _ = writeln!(
+            file,
+            "\nwtmux: {:?} timed out after {}",
+            check.name,
+            humantime::format_duration(check.timeout.unwrap_or_default())
+        );
+        return Ok(124);
+    }
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+fn kill_group(pgid: i32, signal: i32) {
+    // SAFETY: kill(2) with a negative pid signals that process group and touches no memory.
+    unsafe {
+        libc::kill(-pgid, signal);
+    }
+}
+
+/// Follows the run of a worktree, writing each check's output to `sink` as it appears, until it
+/// ends; returns its outcome.
+pub fn follow(project: &Project, worktree: &Worktree, sink: &mut dyn Write) -> Result<Outcome> {
+    let key = worktree_key(&worktree.path);
+    let record_path = run_record_path(project, &key)?;
+    let mut shown: Vec<(PathBuf, u64)> = Vec::new();
+    loop {
+        let record: Option<RunRecord> = read_json(&record_path);
+        let Some(record) = record else {
+            return Err(Error::refused(
+                "no check run was recorded for this worktree",
+            ));
+        };
+        let finished = record.phase == Phase::Finished;
+        let logs = project.state.root().join("logs").join(&record.run_id);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&logs)
+            .map(|entries| entries.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        for file in files {
+            let offset = match shown.iter_mut().find(|(p, _)| *p == file) {
+                Some((_, offset)) => offset,
+                None => {
+                    let name = file
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let name = name.split_once('-').map(|(_, n)| n).unwrap_or(&name);
+                    let _ = writeln!(sink, "── {name} ──");
+                    shown.push((file.clone(), 0));
+                    &mut shown.last_mut().expect("just pushed").1
+                }
+            };
+            *offset += copy_tail(&file, *offset, sink)?;
+        }
+        let _ = sink.flush();
+        if finished {
+            return record
+                .outcome
+                .ok_or_else(|| Error::refused("the check run ended without a result"));
+        }
+        if !is_active(project, &key, &record)? {
+            return Err(Error::refused(
+                "the check run stopped without a result (was its tmux server killed?)",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The most recent outcome recorded for a worktree (whatever content it was for).
+pub fn last_outcome(project: &Project, worktree: &Worktree) -> Result<Option<Outcome>> {
+    let key = worktree_key(&worktree.path);
+    Ok(read_json::<RunRecord>(&run_record_path(project, &key)?).and_then(|r| r.outcome))
+}
+
+/// Forgets the run record of a removed worktree (results stay: they belong to content).
+pub fn forget_worktree(project: &Project, path: &Path) {
+    if let Ok(path) = run_record_path(project, &worktree_key(path)) {
+        let _ = std::fs::remove_file(path);
+    }
+}

@@ -1,0 +1,365 @@
+//! Configuration: the user file (`~/.config/wtmux/config.toml`) under the repository file
+//! (`.wtmux.toml` in the main worktree). The repository wins, key by key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::error::{Error, Result};
+
+pub const REPO_CONFIG_FILE: &str = ".wtmux.toml";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MergeStrategy {
+    Merge,
+    Rebase,
+    Squash,
+}
+
+impl std::fmt::Display for MergeStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MergeStrategy::Merge => "merge",
+            MergeStrategy::Rebase => "rebase",
+            MergeStrategy::Squash => "squash",
+        })
+    }
+}
+
+/// One step of the verification loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSpec {
+    pub name: String,
+    /// Run with `sh -c` in the worktree.
+    pub run: String,
+    pub timeout: Option<Duration>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub base: Option<String>,
+    pub worktree_dir: PathBuf,
+    pub agent: String,
+    pub copy: Vec<String>,
+    pub symlink: Vec<String>,
+    pub post_create: Vec<String>,
+    pub post_merge: Option<String>,
+    pub merge_strategy: MergeStrategy,
+    pub checks: Vec<CheckSpec>,
+    pub check_jobs: usize,
+    pub trash_days: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            base: None,
+            worktree_dir: PathBuf::from(".worktrees"),
+            agent: String::new(),
+            copy: Vec::new(),
+            symlink: Vec::new(),
+            post_create: Vec::new(),
+            post_merge: None,
+            merge_strategy: MergeStrategy::Merge,
+            checks: Vec::new(),
+            check_jobs: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            trash_days: 30,
+        }
+    }
+}
+
+/// One file's contents: every key optional, so layers merge key by key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Layer {
+    base: Option<String>,
+    worktree_dir: Option<PathBuf>,
+    agent: Option<String>,
+    copy: Option<Vec<String>>,
+    symlink: Option<Vec<String>>,
+    post_create: Option<Vec<String>>,
+    post_merge: Option<String>,
+    merge_strategy: Option<MergeStrategy>,
+    check: Option<Vec<CheckLayer>>,
+    check_jobs: Option<usize>,
+    trash_days: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckLayer {
+    name: String,
+    run: String,
+    timeout: Option<String>,
+}
+
+/// Where the user configuration file lives on this platform.
+pub fn user_config_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "wtmux")
+        .map(|dirs| dirs.config_dir().join("config.toml"))
+}
+
+impl Config {
+    /// Loads the user file (if any) under the repository file (if any).
+    pub fn load(main_worktree: &Path, user_file: Option<&Path>) -> Result<Config> {
+        let mut config = Config::default();
+        if let Some(path) = user_file {
+            config.apply_file(path)?;
+        }
+        config.apply_file(&main_worktree.join(REPO_CONFIG_FILE))?;
+        Ok(config)
+    }
+
+    fn apply_file(&mut self, path: &Path) -> Result<()> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let layer: Layer = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
+        self.apply(layer, path, &text)
+    }
+
+    fn apply(&mut self, layer: Layer, path: &Path, text: &str) -> Result<()> {
+        let invalid = |key: &str, message: String| {
+            Error::Config(format!(
+                "{}:{}: key `{key}`: {message}",
+                path.display(),
+                line_of_key(text, key)
+            ))
+        };
+        if let Some(base) = layer.base {
+            if base.trim().is_empty() {
+                return Err(invalid("base", "must not be empty".into()));
+            }
+            self.base = Some(base);
+        }
+        if let Some(dir) = layer.worktree_dir {
+            let escapes = dir.is_absolute()
+                || dir.components().any(|c| {
+                    matches!(
+                        c,
+                        std::path::Component::ParentDir | std::path::Component::RootDir
+                    )
+                })
+                || dir.as_os_str().is_empty();
+            if escapes {
+                return Err(invalid(
+                    "worktree_dir",
+                    "must be a relative path inside the main worktree".into(),
+                ));
+            }
+            self.worktree_dir = dir;
+        }
+        if let Some(agent) = layer.agent {
+            self.agent = agent;
+        }
+        if let Some(copy) = layer.copy {
+            self.copy = copy;
+        }
+        if let Some(symlink) = layer.symlink {
+            self.symlink = symlink;
+        }
+        if let Some(post_create) = layer.post_create {
+            self.post_create = post_create;
+        }
+        if let Some(post_merge) = layer.post_merge {
+            self.post_merge = (!post_merge.trim().is_empty()).then_some(post_merge);
+        }
+        if let Some(strategy) = layer.merge_strategy {
+            self.merge_strategy = strategy;
+        }
+        if let Some(jobs) = layer.check_jobs {
+            if jobs == 0 {
+                return Err(invalid("check_jobs", "must be at least 1".into()));
+            }
+            self.check_jobs = jobs;
+        }
+        if let Some(days) = layer.trash_days {
+            self.trash_days = days;
+        }
+        if let Some(checks) = layer.check {
+            let mut specs: Vec<CheckSpec> = Vec::new();
+            for check in checks {
+                if check.name.trim().is_empty() || check.run.trim().is_empty() {
+                    return Err(invalid(
+                        "check",
+                        "every check needs a name and a run".into(),
+                    ));
+                }
+                if specs.iter().any(|s| s.name == check.name) {
+                    return Err(invalid(
+                        "check",
+                        format!("two checks are named {:?}", check.name),
+                    ));
+                }
+                let timeout = match check.timeout {
+                    None => None,
+                    Some(text) => Some(humantime::parse_duration(&text).map_err(|e| {
+                        invalid("timeout", format!("{text:?} is not a duration ({e})"))
+                    })?),
+                };
+                specs.push(CheckSpec {
+                    name: check.name,
+                    run: check.run,
+                    timeout,
+                });
+            }
+            self.checks = specs;
+        }
+        Ok(())
+    }
+}
+
+/// Turns a TOML error into `file:line: key `k`: message`, on one line.
+fn toml_error(path: &Path, text: &str, error: &toml::de::Error) -> Error {
+    let line = error
+        .span()
+        .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+    let key = line
+        .and_then(|n| text.lines().nth(n - 1))
+        .and_then(|l| l.split_once('='))
+        .map(|(k, _)| k.trim().to_string())
+        .filter(|k| !k.is_empty());
+    let message = error.message().replace('\n', " ");
+    let mut out = path.display().to_string();
+    if let Some(line) = line {
+        out.push_str(&format!(":{line}"));
+    }
+    if let Some(key) = key {
+        out.push_str(&format!(": key `{key}`"));
+    }
+    out.push_str(&format!(": {message}"));
+    Error::Config(out)
+}
+
+/// The first line that sets `key`, for messages about values that parsed but are invalid.
+fn line_of_key(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|line| {
+            let line = line.trim_start();
+            line.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+                || (key == "check" && line.starts_with("[[check]]"))
+        })
+        .map(|i| i + 1)
+        .unwrap_or(1)
+}
+
+/// The commented example `wtmux init` writes.
+pub const EXAMPLE: &str = r#"# wtmux configuration for this repository (layered over ~/.config/wtmux/config.toml).
+
+# Branch that worktrees branch from and merge into; default: the main worktree's branch.
+# base = "main"
+
+# Where worktrees are created, relative to the main worktree (added to .git/info/exclude).
+worktree_dir = ".worktrees"
+
+# Command started in a new worktree's tmux window; "" starts just a shell.
+agent = ""
+
+# Untracked files (globs, relative to the main worktree) copied / symlinked into new worktrees.
+copy = []
+symlink = []
+
+# Run in a new worktree before the agent starts; a failure rolls the creation back.
+post_create = []
+
+# Run in the main worktree after a successful merge (the deploy step).
+# post_merge = "make deploy"
+
+# merge | rebase | squash
+merge_strategy = "merge"
+
+# How many worktrees `wtmux check --all` verifies at once (default: the number of cores).
+# check_jobs = 2
+
+# Days a removed worktree's saved state is kept before `wtmux trash --prune` drops it.
+trash_days = 30
+
+# The verification loop: run in order with `sh -c` in the worktree, stopping at the first failure.
+# A merge needs these to have passed on exactly the content being merged.
+# [[check]]
+# name = "test"
+# run = "cargo test"
+# timeout = "10m"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(REPO_CONFIG_FILE), text).unwrap();
+        Config::load(dir.path(), None)
+    }
+
+    #[test]
+    fn example_parses() {
+        let config = load(EXAMPLE).unwrap();
+        assert_eq!(config.trash_days, 30);
+        assert_eq!(config.merge_strategy, MergeStrategy::Merge);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let err = load("agent = \"x\"\n\nbogus = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(".wtmux.toml:3: key `bogus`"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_key() {
+        let err = load("copy = \"not a list\"\n").unwrap_err().to_string();
+        assert!(err.contains(":1: key `copy`"), "{err}");
+    }
+
+    #[test]
+    fn invalid_toml_is_one_line() {
+        let err = load("[[check]\nname=").unwrap_err().to_string();
+        assert!(err.contains(".wtmux.toml:1"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn checks_parse_with_timeouts() {
+        let config = load(
+            "[[check]]\nname = \"a\"\nrun = \"true\"\ntimeout = \"10m\"\n[[check]]\nname = \"b\"\nrun = \"false\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.checks.len(), 2);
+        assert_eq!(config.checks[0].timeout, Some(Duration::from_secs(600)));
+        assert_eq!(config.checks[1].timeout, None);
+    }
+
+    #[test]
+    fn bad_timeout_and_escaping_worktree_dir_are_refused() {
+        let err = load("[[check]]\nname = \"a\"\nrun = \"true\"\ntimeout = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(":4: key `timeout`"), "{err}");
+        let err = load("worktree_dir = \"../elsewhere\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("key `worktree_dir`"), "{err}");
+    }
+
+    #[test]
+    fn repository_layer_wins_over_user_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("user.toml");
+        std::fs::write(&user, "agent = \"claude\"\npost_merge = \"deploy\"\n").unwrap();
+        std::fs::write(dir.path().join(REPO_CONFIG_FILE), "agent = \"aider\"\n").unwrap();
+        let config = Config::load(dir.path(), Some(&user)).unwrap();
+        assert_eq!(config.agent, "aider");
+        assert_eq!(config.post_merge.as_deref(), Some("deploy"));
+    }
+}

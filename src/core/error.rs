@@ -1,0 +1,75 @@
+//! Every way a wtmux action can fail or refuse, each with a one-line message.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not inside a git repository: {}", .0.display())]
+    NotARepository(PathBuf),
+    #[error(
+        "{} is a bare repository: wtmux needs a main worktree (clone without --bare)",
+        .0.display()
+    )]
+    BareRepository(PathBuf),
+    #[error(
+        "the main worktree {} has no branch checked out: set `base` in .wtmux.toml",
+        .0.display()
+    )]
+    NoBase(PathBuf),
+    #[error("{0}")]
+    Config(String),
+    #[error("invalid branch name {name:?}: {reason}")]
+    InvalidBranch { name: String, reason: String },
+    #[error("no worktree for {0:?} (see `wtmux list`)")]
+    UnknownWorktree(String),
+    #[error("the current directory is not inside a worktree of this repository")]
+    NotInWorktree,
+    #[error("branch {branch:?} is already checked out in {}", .path.display())]
+    BranchCheckedOut { branch: String, path: PathBuf },
+    #[error("{} exists and is not a worktree of this repository", .0.display())]
+    PathOccupied(PathBuf),
+    #[error("{0:?} does not name a commit")]
+    UnknownRevision(String),
+    #[error("this needs tmux, and $TMUX is not set (run it inside tmux)")]
+    NoTmux,
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("{command} failed: {detail}")]
+    CommandFailed { command: String, detail: String },
+    #[error("git: {}", .0.message())]
+    Git2(#[from] git2::Error),
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn refused(reason: impl Into<String>) -> Error {
+        Error::Refused(reason.into())
+    }
+}
+
+/// Joins a list of names for a one-line message, naming at most `max` and counting the rest.
+pub fn list_for_message<S: AsRef<str>>(items: &[S], max: usize) -> String {
+    let mut text = items
+        .iter()
+        .take(max)
+        .map(|s| s.as_ref())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > max {
+        text.push_str(&format!(" and {} more", items.len() - max));
+    }
+    text
+}

@@ -1,0 +1,279 @@
+//! The one git client.
+//!
+//! The rule: git2 (in process, no fork) for reads — worktree listing, status, ahead/behind,
+//! content fingerprints — and for objects and refs that only wtmux uses (`refs/wtmux/*`). The
+//! `git` binary, always with an argv and never through a shell, for every write that users see:
+//! worktree add/remove, commit, merge, rebase, branch deletion, restore. git runs the user's
+//! hooks, merges with `ort` (libgit2's merge disagrees with it, libgit2 #7128), handles worktree
+//! names with `/` (libgit2 #6327), and has `merge-tree --write-tree`, which libgit2 lacks.
+
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use git2::{IndexAddOption, Oid, Repository, StatusOptions};
+
+use super::error::{Error, Result};
+
+/// A `git` invocation being built: `Git::new(dir).args(["merge", "--no-edit"]).run()`.
+pub struct Git {
+    command: Command,
+    shown: Vec<OsString>,
+}
+
+impl Git {
+    /// `git -C dir`, with an environment that does not leak the caller's repository (wtmux may
+    /// be started from a hook, where `GIT_DIR` and friends point elsewhere).
+    pub fn new(dir: &Path) -> Git {
+        let mut command = Command::new("git");
+        command.arg("-C").arg(dir);
+        for var in [
+            "GIT_DIR",
+            "GIT_WORK_TREE",
+            "GIT_INDEX_FILE",
+            "GIT_OBJECT_DIRECTORY",
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+            "GIT_PREFIX",
+        ] {
+            command.env_remove(var);
+        }
+        command
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_EDITOR", "true")
+            .env("LC_ALL", "C")
+            .stdin(Stdio::null());
+        Git {
+            command,
+            shown: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Git {
+        self.shown.push(arg.as_ref().to_os_string());
+        self.command.arg(arg);
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Git
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        for arg in args {
+            self = self.arg(arg);
+        }
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Git {
+        self.command.env(key, value);
+        self
+    }
+
+    fn display(&self) -> String {
+        let words: Vec<String> = self
+            .shown
+            .iter()
+            .take(3)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        format!("git {}", words.join(" "))
+    }
+
+    /// Runs to completion whatever the exit status.
+    pub fn output(mut self) -> Result<Output> {
+        let shown = self.display();
+        self.command.output().map_err(|e| Error::CommandFailed {
+            command: shown,
+            detail: e.to_string(),
+        })
+    }
+
+    /// Runs and returns stdout; a non-zero exit is an error carrying git's own message.
+    pub fn run(self) -> Result<String> {
+        let shown = self.display();
+        let output = self.output()?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(Error::CommandFailed {
+                command: shown,
+                detail: failure_detail(&output),
+            })
+        }
+    }
+}
+
+/// git's complaint in one line: the first `fatal:`/`error:` line, else the last line it printed.
+pub fn failure_detail(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .chain(stdout.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("hint:"))
+        .collect();
+    lines
+        .iter()
+        .find(|l| l.starts_with("fatal:") || l.starts_with("error:") || l.starts_with("CONFLICT"))
+        .or(lines.last())
+        .map(|l| l.to_string())
+        .unwrap_or_else(|| format!("exit status {}", output.status))
+}
+
+/// The branch checked out in `repo`'s worktree, `None` when HEAD is detached.
+pub fn head_branch(repo: &Repository) -> Result<Option<String>> {
+    let head = match repo.find_reference("HEAD") {
+        Ok(head) => head,
+        Err(_) => return Ok(None),
+    };
+    Ok(head
+        .symbolic_target()
+        .ok()
+        .flatten()
+        .and_then(|t| t.strip_prefix("refs/heads/"))
+        .map(str::to_string))
+}
+
+/// The commit HEAD points at; `None` on an unborn branch.
+pub fn head_commit(repo: &Repository) -> Option<Oid> {
+    repo.head().ok().and_then(|h| h.target())
+}
+
+/// Resolves a revision (branch, tag, id) to a commit id.
+pub fn resolve_commit(repo: &Repository, rev: &str) -> Result<Oid> {
+    repo.revparse_single(rev)
+        .and_then(|o| o.peel_to_commit())
+        .map(|c| c.id())
+        .map_err(|_| Error::UnknownRevision(rev.to_string()))
+}
+
+/// Paths that differ from HEAD in a worktree: staged, unstaged and untracked (not ignored);
+/// an untracked directory counts once, as in `git status`.
+pub fn changed_paths(repo: &Repository) -> Result<Vec<String>> {
+    let mut options = StatusOptions::new();
+    options
+        .include_untracked(true)
+        .recurse_untracked_dirs(false)
+        .include_ignored(false)
+        .exclude_submodules(true)
+        .renames_head_to_index(false)
+        .renames_index_to_workdir(false);
+    let statuses = repo.statuses(Some(&mut options))?;
+    Ok(statuses
+        .iter()
+        .filter(|entry| entry.status() != git2::Status::CURRENT)
+        .filter_map(|entry| entry.path().ok().map(str::to_string))
+        .collect())
+}
+
+/// The id of the tree a worktree's content would have if everything in it (tracked changes and
+/// untracked, not ignored, files) were committed now. Equal content gives an equal id, committed
+/// or not: this is the fingerprint check results are keyed by.
+///
+/// A clean worktree's fingerprint is its HEAD tree. A dirty one is staged into the in-memory copy
+/// of its index and written as a tree; the index file on disk is never written.
+pub fn content_tree(repo: &Repository, dirty: bool) -> Result<Oid> {
+    if !dirty && let Some(commit) = head_commit(repo) {
+        return Ok(repo.find_commit(commit)?.tree_id());
+    }
+    let mut index = repo.index()?;
+    let staged = (|| {
+        index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
+        index.update_all(["*"], None)?;
+        index.write_tree()
+    })();
+    // The repository shares this index object: drop the in-memory staging so later reads on
+    // the same handle see the real index again.
+    index.read(true)?;
+    Ok(staged?)
+}
+
+/// A commit holding a worktree's current content on top of its HEAD, written as an object only
+/// (no ref, no index, no worktree change): used to predict merges and to save trash.
+pub fn content_commit(repo: &Repository, tree: Oid, message: &str) -> Result<Oid> {
+    let tree = repo.find_tree(tree)?;
+    let parent = head_commit(repo)
+        .map(|id| repo.find_commit(id))
+        .transpose()?;
+    let signature = wtmux_signature()?;
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    Ok(repo.commit(None, &signature, &signature, message, &tree, &parents)?)
+}
+
+/// The identity of commits wtmux writes for itself (trash, predictions), never on user branches.
+pub fn wtmux_signature() -> Result<git2::Signature<'static>> {
+    Ok(git2::Signature::now("wtmux", "wtmux@localhost")?)
+}
+
+/// Short form of a commit id.
+pub fn short(oid: Oid) -> String {
+    oid.to_string()[..7].to_string()
+}
+
+/// The subjects of commits reachable from `tip` but not from `base`, newest first.
+pub fn commits_between(repo: &Repository, base: Oid, tip: Oid) -> Result<Vec<(Oid, String)>> {
+    let mut walk = repo.revwalk()?;
+    walk.push(tip)?;
+    walk.hide(base)?;
+    walk.map(|id| {
+        let id = id?;
+        let commit = repo.find_commit(id)?;
+        Ok((
+            id,
+            commit.summary().ok().flatten().unwrap_or("").to_string(),
+        ))
+    })
+    .collect()
+}
+
+/// What `git merge-tree --write-tree` predicts for merging `theirs` into `ours`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergePrediction {
+    Clean { tree: Oid },
+    Conflicts { paths: Vec<String> },
+}
+
+/// Predicts a merge exactly as git would do it, without touching any worktree, index or ref.
+/// The objects merge-tree writes go to a throwaway object directory, so the repository is left
+/// as it was.
+pub fn predict_merge(common_dir: &Path, ours: Oid, theirs: Oid) -> Result<MergePrediction> {
+    let scratch = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let output = Git::new(common_dir)
+        .env("GIT_OBJECT_DIRECTORY", scratch.path())
+        .env(
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+            common_dir.join("objects"),
+        )
+        .args([
+            "merge-tree",
+            "--write-tree",
+            "--name-only",
+            "-z",
+            "--no-messages",
+        ])
+        .arg(ours.to_string())
+        .arg(theirs.to_string())
+        .output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut fields = stdout.split('\0');
+    let tree = fields.next().unwrap_or("").trim();
+    match output.status.code() {
+        Some(0) => Ok(MergePrediction::Clean {
+            tree: Oid::from_str(tree)?,
+        }),
+        Some(1) => {
+            let mut paths: Vec<String> = fields
+                .take_while(|f| !f.is_empty())
+                .map(str::to_string)
+                .collect();
+            paths.dedup();
+            Ok(MergePrediction::Conflicts { paths })
+        }
+        _ => Err(Error::CommandFailed {
+            command: "git merge-tree".into(),
+            detail: failure_detail(&output),
+        }),
+    }
+}

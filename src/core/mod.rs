@@ -1,0 +1,111 @@
+//! The workflow core: everything wtmux does, with no knowledge of terminals.
+//!
+//! The CLI (`src/cli.rs`) and the popup (`src/tui/`) are thin shells over the functions here;
+//! no action has a second implementation. Functions take plain values and return typed results
+//! and typed errors; nothing here prints or reads the terminal.
+
+pub mod branch;
+pub mod check;
+pub mod config;
+pub mod error;
+pub mod git;
+pub mod merge;
+pub mod state;
+pub mod tmux;
+pub mod trash;
+pub mod worktree;
+
+use std::path::{Path, PathBuf};
+
+pub use config::Config;
+pub use error::{Error, Result};
+
+use state::StateDir;
+use tmux::Tmux;
+
+/// One repository as wtmux sees it: where its main worktree and shared git dir are, its
+/// configuration, and the tmux server it may talk to.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The main worktree (the one holding `.git`); worktrees live below it.
+    pub main_worktree: PathBuf,
+    /// The git dir shared by every worktree; wtmux keeps its state below it.
+    pub common_dir: PathBuf,
+    pub config: Config,
+    /// The branch worktrees branch from and merge into.
+    pub base: String,
+    pub state: StateDir,
+    /// The tmux server of `$TMUX`, when wtmux runs inside tmux.
+    pub tmux: Option<Tmux>,
+    /// The directory the command was started from (resolves "the current worktree").
+    pub current_dir: PathBuf,
+}
+
+impl Project {
+    /// Finds the repository containing `cwd` and loads its configuration.
+    pub fn discover(cwd: &Path) -> Result<Project> {
+        Self::discover_with(cwd, config::user_config_path(), Tmux::from_env())
+    }
+
+    /// Like [`Project::discover`], with the user configuration file and the tmux server given.
+    pub fn discover_with(
+        cwd: &Path,
+        user_config: Option<PathBuf>,
+        tmux: Option<Tmux>,
+    ) -> Result<Project> {
+        let repo = git2::Repository::discover(cwd)
+            .map_err(|_| Error::NotARepository(cwd.to_path_buf()))?;
+        let common_dir = canonical(repo.commondir());
+        let main_repo = git2::Repository::open(&common_dir)?;
+        let main_worktree = match main_repo.workdir() {
+            Some(dir) if !main_repo.is_bare() => canonical(dir),
+            _ => return Err(Error::BareRepository(common_dir)),
+        };
+        let config = Config::load(&main_worktree, user_config.as_deref())?;
+        let base = match &config.base {
+            Some(base) => base.clone(),
+            None => {
+                git::head_branch(&main_repo)?.ok_or_else(|| Error::NoBase(main_worktree.clone()))?
+            }
+        };
+        let state = StateDir::new(common_dir.join("wtmux"));
+        Ok(Project {
+            main_worktree,
+            common_dir,
+            config,
+            base,
+            state,
+            tmux,
+            current_dir: canonical(cwd),
+        })
+    }
+
+    /// The directory new worktrees are created in.
+    pub fn worktree_dir(&self) -> PathBuf {
+        self.main_worktree.join(&self.config.worktree_dir)
+    }
+
+    /// Opens the repository afresh; `git2::Repository` is not `Sync`, so each task opens its own.
+    pub fn repo(&self) -> Result<git2::Repository> {
+        Ok(git2::Repository::open(&self.main_worktree)?)
+    }
+
+    /// The tmux server, or an error saying that this needs tmux.
+    pub fn require_tmux(&self) -> Result<&Tmux> {
+        self.tmux.as_ref().ok_or(Error::NoTmux)
+    }
+}
+
+/// Canonical form of a path when it exists, the path itself otherwise: worktree paths are
+/// compared and used as keys, so symlinked temp dirs (macOS `/var`) must not split them.
+pub fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

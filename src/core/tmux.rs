@@ -1,0 +1,272 @@
+//! The one tmux client.
+//!
+//! A thin typed wrapper over the `tmux` binary rather than `tmux_interface`: that crate passes a
+//! window's command as one shell string (wtmux passes an argv so no text meets a shell), lacks
+//! `run-shell -C -d`, reports a failing tmux as success, and is marked experimental by its author.
+//! Every call goes to the server named by `$TMUX` (its socket path, with `-S`), so wtmux never
+//! talks to a server it was not started under.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::error::{Error, Result};
+
+/// The user option that tags a window with the worktree it belongs to.
+pub const WORKTREE_TAG: &str = "@wtmux_worktree";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tmux {
+    socket: PathBuf,
+    /// The pane wtmux was started from (`$TMUX_PANE`, or handed over by the popup binding).
+    pub pane: Option<String>,
+    /// The client to move when focusing a window (handed over by the popup binding).
+    pub client: Option<String>,
+}
+
+/// A window that carries the worktree tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    pub id: String,
+    pub session_id: String,
+    pub worktree: PathBuf,
+}
+
+impl Tmux {
+    /// The server wtmux runs under, from `$TMUX` (`socket,pid,session`).
+    pub fn from_env() -> Option<Tmux> {
+        let value = std::env::var("TMUX").ok()?;
+        let socket = value.split(',').next().filter(|s| !s.is_empty())?;
+        let non_empty = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
+        Some(Tmux {
+            socket: PathBuf::from(socket),
+            pane: non_empty("WTMUX_PANE").or_else(|| non_empty("TMUX_PANE")),
+            client: non_empty("WTMUX_CLIENT"),
+        })
+    }
+
+    pub fn with_socket(socket: impl Into<PathBuf>) -> Tmux {
+        Tmux {
+            socket: socket.into(),
+            pane: None,
+            client: None,
+        }
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Runs one tmux command and returns its stdout; a non-zero exit is an error with tmux's
+    /// message.
+    pub fn run<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Result<String> {
+        let output = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Error::CommandFailed {
+                command: "tmux".into(),
+                detail: e.to_string(),
+            })?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            let name = args
+                .first()
+                .map(|a| a.as_ref().to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            Err(Error::CommandFailed {
+                command: format!("tmux {name}"),
+                detail: stderr.lines().next().unwrap_or("failed").trim().to_string(),
+            })
+        }
+    }
+
+    /// Every window tagged with a worktree, keyed by the worktree path.
+    pub fn tagged_windows(&self) -> Result<HashMap<PathBuf, Window>> {
+        // Spaces separate the fields: ids never hold one, and the tag (a path that may) comes
+        // last. Tabs would do, but tmux prints them as `_` under a non-UTF-8 locale.
+        let format = format!("#{{window_id}} #{{session_id}} #{{{WORKTREE_TAG}}}");
+        let out = self.run(&["list-windows", "-a", "-F", &format])?;
+        let mut windows = HashMap::new();
+        for line in out.lines() {
+            let mut parts = line.splitn(3, ' ');
+            let (Some(id), Some(session), Some(tag)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            if tag.is_empty() {
+                continue;
+            }
+            let worktree = PathBuf::from(tag);
+            windows.entry(worktree.clone()).or_insert(Window {
+                id: id.to_string(),
+                session_id: session.to_string(),
+                worktree,
+            });
+        }
+        Ok(windows)
+    }
+
+    /// The tagged window of one worktree.
+    pub fn window_for(&self, worktree: &Path) -> Result<Option<Window>> {
+        Ok(self.tagged_windows()?.remove(worktree))
+    }
+
+    /// The session new windows go to: the one of the pane wtmux was started from, else the
+    /// client's, else the most recently used one.
+    pub fn current_session(&self) -> Result<String> {
+        let mut args = vec!["display-message", "-p"];
+        if let Some(pane) = &self.pane {
+            args.extend(["-t", pane]);
+        } else if let Some(client) = &self.client {
+            args.extend(["-c", client]);
+        }
+        args.push("#{session_id}");
+        let session = self.run(&args)?.trim().to_string();
+        if session.is_empty() {
+            return Err(Error::CommandFailed {
+                command: "tmux display-message".into(),
+                detail: "no session found".into(),
+            });
+        }
+        Ok(session)
+    }
+
+    /// The window of the pane wtmux was started from.
+    pub fn current_window(&self) -> Option<String> {
+        let pane = self.pane.as_ref()?;
+        self.run(&["display-message", "-p", "-t", pane, "#{window_id}"])
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Creates a background window in `session`, starting in `dir`, tagged with `tag` (the
+    /// worktree it belongs to) when given, running `command` (an argv, executed without a shell)
+    /// or the default shell. Returns its id.
+    pub fn new_window(
+        &self,
+        session: &str,
+        dir: &Path,
+        name: &str,
+        tag: Option<&Path>,
+        env: &[(&str, String)],
+        command: &[String],
+    ) -> Result<String> {
+        let target = format!("{session}:");
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "new-window".into(),
+            "-d".into(),
+            "-P".into(),
+            "-F".into(),
+            "#{window_id}".into(),
+            "-t".into(),
+            target.into(),
+            "-c".into(),
+            dir.into(),
+            "-n".into(),
+            window_name(name).into(),
+        ];
+        for (key, value) in env {
+            args.push("-e".into());
+            args.push(format!("{key}={value}").into());
+        }
+        args.extend(command.iter().map(Into::into));
+        let id = self.run(&args)?.trim().to_string();
+        if let Some(worktree) = tag {
+            self.run(&[
+                "set-option".as_ref(),
+                "-w".as_ref(),
+                "-t".as_ref(),
+                id.as_ref(),
+                WORKTREE_TAG.as_ref(),
+                worktree.as_os_str(),
+            ])?;
+        }
+        Ok(id)
+    }
+
+    /// Types `text` literally into a window's active pane, then Enter.
+    pub fn send_line(&self, target: &str, text: &str) -> Result<()> {
+        self.run(&["send-keys", "-t", target, "-l", text])?;
+        self.run(&["send-keys", "-t", target, "Enter"])?;
+        Ok(())
+    }
+
+    /// Makes `window` the current window of its session and moves the client there.
+    pub fn focus(&self, window: &Window) -> Result<()> {
+        self.run(&["select-window", "-t", &window.id])?;
+        if self.client.is_none() && self.run(&["list-clients"])?.trim().is_empty() {
+            return Ok(()); // nobody is attached: selecting the window is all there is to do
+        }
+        let mut args = vec!["switch-client"];
+        if let Some(client) = &self.client {
+            args.extend(["-c", client]);
+        }
+        args.extend(["-t", &window.id]);
+        self.run(&args).map(|_| ())
+    }
+
+    /// Closes a window. When wtmux runs inside it, the kill is handed to the server with a short
+    /// delay, so this process finishes its work before its own pane goes away.
+    pub fn kill_window(&self, window: &Window) -> Result<KillOutcome> {
+        if self.current_window().as_deref() == Some(window.id.as_str()) {
+            let command = format!("kill-window -t {}", window.id);
+            self.run(&["run-shell", "-b", "-d", "1", "-C", &command])?;
+            Ok(KillOutcome::Deferred)
+        } else {
+            self.run(&["kill-window", "-t", &window.id])?;
+            Ok(KillOutcome::Killed)
+        }
+    }
+
+    /// Starts `argv` in `dir`, in the background under the tmux server, so it outlives this
+    /// process (and the popup). run-shell only takes a shell string: the words that reach it
+    /// are wtmux's own (its executable, a directory, hex ids), each single-quoted, so the shell
+    /// sees them as inert literals.
+    pub fn spawn_background(&self, dir: &Path, argv: &[String]) -> Result<()> {
+        let command = argv
+            .iter()
+            .map(|word| shell_quote(word))
+            .collect::<Vec<_>>()
+            .join(" ");
+        // run-shell shows a job's output in the active pane when it ends: the jobs wtmux starts
+        // write to their own logs, so everything is sent to /dev/null here.
+        let command = format!(
+            "cd {} && exec {command} >/dev/null 2>&1",
+            shell_quote(&dir.to_string_lossy())
+        );
+        self.run(&["run-shell", "-b", &command]).map(|_| ())
+    }
+
+    /// Shows a message in the status line of the client(s).
+    pub fn display_message(&self, text: &str) -> Result<()> {
+        let mut args = vec!["display-message"];
+        if let Some(client) = &self.client {
+            args.extend(["-c", client]);
+        }
+        args.extend(["--", text]);
+        self.run(&args).map(|_| ())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillOutcome {
+    Killed,
+    /// Handed to the server: the window was the one wtmux runs in.
+    Deferred,
+}
+
+/// A window name tmux can also parse back: `.` and `:` separate target parts.
+pub fn window_name(name: &str) -> String {
+    name.replace(['.', ':'], "_")
+}
+
+/// Single-quotes a word for sh.
+pub fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}

@@ -1,0 +1,715 @@
+//! Steps 1 and 5 of the workflow: create a worktree (branch, directory, window, agent), list and
+//! open them, and remove them again without losing anything.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use git2::{BranchType, Oid, Repository};
+use serde::Serialize;
+
+use super::check::{self, CheckStatus};
+use super::error::{Error, Result, list_for_message};
+use super::git::{self, Git};
+use super::tmux::{KillOutcome, Window};
+use super::trash::{self, TrashEntry};
+use super::{Project, branch, canonical};
+
+/// A worktree of the repository, as git records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Worktree {
+    /// `None` when HEAD is detached.
+    pub branch: Option<String>,
+    pub path: PathBuf,
+    pub is_main: bool,
+    /// Its directory is gone (`git worktree prune` would drop it).
+    pub prunable: bool,
+    pub locked: bool,
+}
+
+impl Worktree {
+    /// The branch, or a stand-in for messages when HEAD is detached.
+    pub fn label(&self) -> String {
+        self.branch
+            .clone()
+            .unwrap_or_else(|| format!("(detached) {}", self.path.display()))
+    }
+}
+
+/// Every worktree: the main one first, then the others by path.
+pub fn worktrees(project: &Project) -> Result<Vec<Worktree>> {
+    let repo = project.repo()?;
+    let mut all = vec![Worktree {
+        branch: git::head_branch(&repo)?,
+        path: project.main_worktree.clone(),
+        is_main: true,
+        prunable: false,
+        locked: false,
+    }];
+    let names = repo.worktrees()?;
+    let mut linked = Vec::new();
+    for name in names.iter().flatten().flatten() {
+        let Ok(worktree) = repo.find_worktree(name) else {
+            continue;
+        };
+        let prunable = worktree.validate().is_err();
+        let branch = if prunable {
+            // The admin dir still records HEAD when the directory is gone.
+            std::fs::read_to_string(project.common_dir.join("worktrees").join(name).join("HEAD"))
+                .ok()
+                .and_then(|head| {
+                    head.trim()
+                        .strip_prefix("ref: refs/heads/")
+                        .map(str::to_string)
+                })
+        } else {
+            Repository::open(worktree.path())
+                .ok()
+                .and_then(|r| git::head_branch(&r).ok().flatten())
+        };
+        linked.push(Worktree {
+            branch,
+            path: canonical(worktree.path()),
+            is_main: false,
+            prunable,
+            locked: !matches!(worktree.is_locked(), Ok(git2::WorktreeLockStatus::Unlocked)),
+        });
+    }
+    linked.sort_by(|a, b| a.path.cmp(&b.path));
+    all.extend(linked);
+    Ok(all)
+}
+
+/// The worktree named by `name`: a branch, a worktree directory name (slug) or a path.
+pub fn find(project: &Project, name: &str) -> Result<Worktree> {
+    let all = worktrees(project)?;
+    let as_path = canonical(&project.current_dir.join(name));
+    all.iter()
+        .find(|w| w.branch.as_deref() == Some(name))
+        .or_else(|| {
+            all.iter()
+                .find(|w| !w.is_main && w.path.file_name().is_some_and(|f| f == name))
+        })
+        .or_else(|| all.iter().find(|w| w.path == as_path))
+        .cloned()
+        .ok_or_else(|| Error::UnknownWorktree(name.to_string()))
+}
+
+/// The worktree the command was started in.
+pub fn current(project: &Project) -> Result<Worktree> {
+    worktrees(project)?
+        .into_iter()
+        .filter(|w| project.current_dir.starts_with(&w.path))
+        .max_by_key(|w| w.path.as_os_str().len())
+        .ok_or(Error::NotInWorktree)
+}
+
+/// `find` when a name is given, else the current worktree.
+pub fn find_or_current(project: &Project, name: Option<&str>) -> Result<Worktree> {
+    match name {
+        Some(name) => find(project, name),
+        None => current(project),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// list
+
+/// One row of `wtmux list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub branch: Option<String>,
+    pub path: PathBuf,
+    pub is_main: bool,
+    pub prunable: bool,
+    /// Short id of HEAD; `None` on an unborn branch or a prunable worktree.
+    pub head: Option<String>,
+    pub subject: Option<String>,
+    /// Unix time of HEAD's commit.
+    pub commit_time: Option<i64>,
+    /// Files that differ from HEAD: staged, unstaged, untracked.
+    pub changed: usize,
+    /// Commits HEAD has that base lacks, and the other way round.
+    pub ahead: usize,
+    pub behind: usize,
+    /// The id of the worktree's tagged tmux window, when it has one.
+    pub window: Option<String>,
+    pub check: CheckStatus,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Listing {
+    pub base: String,
+    pub main_worktree: PathBuf,
+    pub worktrees: Vec<Row>,
+}
+
+/// Every worktree with its live status, computed in parallel in this process (no git process
+/// per worktree).
+pub fn list(project: &Project) -> Result<Listing> {
+    let all = worktrees(project)?;
+    let windows = project
+        .tmux
+        .as_ref()
+        .and_then(|t| t.tagged_windows().ok())
+        .unwrap_or_default();
+    let base_commit = project
+        .repo()?
+        .find_branch(&project.base, BranchType::Local)
+        .ok()
+        .and_then(|b| b.get().target());
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 8);
+    let chunk = all.len().div_ceil(threads).max(1);
+    let mut rows: Vec<Result<Row>> = Vec::with_capacity(all.len());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = all
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|w| row(project, w, base_commit))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for handle in handles {
+            rows.extend(handle.join().expect("status thread panicked"));
+        }
+    });
+    let mut worktrees = rows.into_iter().collect::<Result<Vec<_>>>()?;
+    for row in &mut worktrees {
+        row.window = windows.get(&row.path).map(|w| w.id.clone());
+    }
+    Ok(Listing {
+        base: project.base.clone(),
+        main_worktree: project.main_worktree.clone(),
+        worktrees,
+    })
+}
+
+fn row(project: &Project, worktree: &Worktree, base_commit: Option<Oid>) -> Result<Row> {
+    let mut row = Row {
+        branch: worktree.branch.clone(),
+        path: worktree.path.clone(),
+        is_main: worktree.is_main,
+        prunable: worktree.prunable,
+        head: None,
+        subject: None,
+        commit_time: None,
+        changed: 0,
+        ahead: 0,
+        behind: 0,
+        window: None,
+        check: CheckStatus::none(),
+    };
+    if worktree.prunable {
+        return Ok(row);
+    }
+    let repo = Repository::open(&worktree.path)?;
+    let head = git::head_commit(&repo);
+    if let Some(id) = head {
+        let commit = repo.find_commit(id)?;
+        row.head = Some(git::short(id));
+        row.subject = commit.summary().ok().flatten().map(str::to_string);
+        row.commit_time = Some(commit.time().seconds());
+        if let Some(base) = base_commit {
+            let (ahead, behind) = repo.graph_ahead_behind(id, base)?;
+            row.ahead = ahead;
+            row.behind = behind;
+        }
+    }
+    let changed = git::changed_paths(&repo)?;
+    row.changed = changed.len();
+    row.check = check::status(project, &repo, &worktree.path, !changed.is_empty())?;
+    Ok(row)
+}
+
+// ---------------------------------------------------------------------------------------------
+// add
+
+#[derive(Debug, Clone, Default)]
+pub struct AddOptions {
+    /// Start point of a new branch; default: the configured base.
+    pub base: Option<String>,
+    pub no_window: bool,
+    pub no_agent: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Added {
+    pub branch: String,
+    pub path: PathBuf,
+    /// False when an existing branch was checked out.
+    pub created_branch: bool,
+    pub window: Option<String>,
+    /// Why no window was made, when none was.
+    pub no_window_reason: Option<String>,
+    pub agent_started: bool,
+}
+
+/// Creates branch (unless it exists), worktree and window, applies copy/symlink/post_create and
+/// starts the agent. A failure before the window leaves nothing behind.
+pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result<Added> {
+    branch::validate(branch_name)?;
+    let repo = project.repo()?;
+    let path = project.worktree_dir().join(branch::slug(branch_name));
+    let all = worktrees(project)?;
+    if let Some(existing) = all
+        .iter()
+        .find(|w| w.branch.as_deref() == Some(branch_name))
+    {
+        return Err(Error::BranchCheckedOut {
+            branch: branch_name.to_string(),
+            path: existing.path.clone(),
+        });
+    }
+    if path.exists() || all.iter().any(|w| w.path == path) {
+        return Err(Error::PathOccupied(path));
+    }
+    let existing_branch = repo.find_branch(branch_name, BranchType::Local).is_ok();
+    let start_point = if existing_branch {
+        None
+    } else {
+        let rev = options.base.as_deref().unwrap_or(&project.base);
+        Some(git::resolve_commit(&repo, rev)?)
+    };
+
+    ensure_excluded(project)?;
+    let mut add = Git::new(&project.main_worktree).args(["worktree", "add"]);
+    add = match start_point {
+        Some(start) => add
+            .args(["-b", branch_name])
+            .arg(&path)
+            .arg(start.to_string()),
+        None => add.arg(&path).arg(branch_name),
+    };
+    add.run()?;
+    let path = canonical(&path);
+
+    let undo = |error: Error| -> Error {
+        let _ = Git::new(&project.main_worktree)
+            .args(["worktree", "remove", "--force"])
+            .arg(&path)
+            .run();
+        if start_point.is_some() {
+            let _ = Git::new(&project.main_worktree)
+                .args(["branch", "-D", branch_name])
+                .run();
+        }
+        error
+    };
+    if let Err(error) = provision(project, branch_name, &path) {
+        return Err(undo(error));
+    }
+
+    let mut added = Added {
+        branch: branch_name.to_string(),
+        path: path.clone(),
+        created_branch: start_point.is_some(),
+        window: None,
+        no_window_reason: None,
+        agent_started: false,
+    };
+    if options.no_window {
+        added.no_window_reason = Some("--no-window".into());
+        return Ok(added);
+    }
+    let Some(tmux) = &project.tmux else {
+        added.no_window_reason = Some("not inside tmux".into());
+        return Ok(added);
+    };
+    let window = open_window(project, tmux, branch_name, &path)?;
+    if !options.no_agent && !project.config.agent.trim().is_empty() {
+        tmux.send_line(&window, &project.config.agent)?;
+        added.agent_started = true;
+    }
+    added.window = Some(window);
+    Ok(added)
+}
+
+/// Copies and symlinks the configured untracked files, then runs post_create.
+fn provision(project: &Project, branch_name: &str, path: &Path) -> Result<()> {
+    let main = &project.main_worktree;
+    for (patterns, link) in [
+        (&project.config.copy, false),
+        (&project.config.symlink, true),
+    ] {
+        for pattern in patterns {
+            for source in matches(main, pattern)? {
+                let relative = source.strip_prefix(main).unwrap_or(&source);
+                let target = path.join(relative);
+                if target.exists() || target.is_symlink() {
+                    continue; // tracked, so already checked out
+                }
+                if let Some(dir) = target.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                }
+                let done = if link {
+                    std::os::unix::fs::symlink(&source, &target)
+                } else {
+                    copy_recursive(&source, &target)
+                };
+                done.map_err(|e| Error::io(&target, e))?;
+            }
+        }
+    }
+    for command in &project.config.post_create {
+        let log = project
+            .state
+            .dir("post-create")?
+            .join(format!("{}.log", branch::slug(branch_name)));
+        let log_file = std::fs::File::create(&log).map_err(|e| Error::io(&log, e))?;
+        let err_file = log_file.try_clone().map_err(|e| Error::io(&log, e))?;
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(path)
+            .envs(agent_env(project, branch_name, path))
+            .stdin(std::process::Stdio::null())
+            .stdout(log_file)
+            .stderr(err_file)
+            .status()
+            .map_err(|e| Error::io(path, e))?;
+        if !status.success() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let last = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            return Err(Error::CommandFailed {
+                command: format!("post_create `{command}`"),
+                detail: format!(
+                    "exit {} ({}); nothing was created. Log: {}",
+                    status.code().unwrap_or(-1),
+                    last.trim(),
+                    log.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn matches(root: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
+    let full = root.join(pattern);
+    let paths = glob::glob(&full.to_string_lossy())
+        .map_err(|e| Error::Config(format!("copy/symlink pattern {pattern:?}: {e}")))?;
+    Ok(paths.flatten().filter(|p| p.starts_with(root)).collect())
+}
+
+fn copy_recursive(source: &Path, target: &Path) -> std::io::Result<()> {
+    if source.is_dir() {
+        std::fs::create_dir_all(target)?;
+        for entry in std::fs::read_dir(source)? {
+            let entry = entry?;
+            copy_recursive(&entry.path(), &target.join(entry.file_name()))?;
+        }
+        Ok(())
+    } else {
+        std::fs::copy(source, target).map(|_| ())
+    }
+}
+
+/// The environment of everything wtmux starts in a worktree (agent, post_create, checks).
+pub fn agent_env(project: &Project, branch_name: &str, path: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("WTMUX_BRANCH", branch_name.to_string()),
+        ("WTMUX_WORKTREE", path.display().to_string()),
+        ("WTMUX_BASE", project.base.clone()),
+        (
+            "WTMUX_MAIN_WORKTREE",
+            project.main_worktree.display().to_string(),
+        ),
+    ]
+}
+
+/// Adds `/<worktree_dir>/` to the repository's `info/exclude`, once.
+fn ensure_excluded(project: &Project) -> Result<()> {
+    let entry = format!(
+        "/{}/",
+        project
+            .config
+            .worktree_dir
+            .display()
+            .to_string()
+            .trim_end_matches('/')
+    );
+    let info = project.common_dir.join("info");
+    let exclude = info.join("exclude");
+    let current = std::fs::read_to_string(&exclude).unwrap_or_default();
+    if current.lines().any(|l| l.trim() == entry) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&info).map_err(|e| Error::io(&info, e))?;
+    let mut text = current;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&entry);
+    text.push('\n');
+    std::fs::write(&exclude, text).map_err(|e| Error::io(&exclude, e))
+}
+
+/// Creates a worktree's tagged window (a shell in the worktree) and returns its id.
+fn open_window(
+    project: &Project,
+    tmux: &super::tmux::Tmux,
+    branch_name: &str,
+    path: &Path,
+) -> Result<String> {
+    let session = tmux.current_session()?;
+    tmux.new_window(
+        &session,
+        path,
+        &branch::slug(branch_name),
+        Some(path),
+        &agent_env(project, branch_name, path),
+        &[],
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// open
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Opened {
+    pub window: String,
+    /// The window was gone and was made again.
+    pub created: bool,
+}
+
+/// Focuses a worktree's window, creating it when it is gone.
+pub fn open(project: &Project, name: &str) -> Result<Opened> {
+    let worktree = find(project, name)?;
+    if worktree.prunable {
+        return Err(Error::refused(format!(
+            "the directory of {} is gone ({}); `wtmux remove` it",
+            worktree.label(),
+            worktree.path.display()
+        )));
+    }
+    let tmux = project.require_tmux()?;
+    let (window, created) = match tmux.window_for(&worktree.path)? {
+        Some(window) => (window, false),
+        None => {
+            let label = worktree.branch.clone().unwrap_or_else(|| {
+                worktree
+                    .path
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            });
+            let id = open_window(project, tmux, &label, &worktree.path)?;
+            let window = tmux
+                .window_for(&worktree.path)?
+                .filter(|w| w.id == id)
+                .ok_or_else(|| Error::CommandFailed {
+                    command: "tmux new-window".into(),
+                    detail: "the new window was not found".into(),
+                })?;
+            (window, true)
+        }
+    };
+    tmux.focus(&window)?;
+    Ok(Opened {
+        window: window.id,
+        created,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// remove
+
+/// What removing a worktree would take away.
+#[derive(Debug, Clone)]
+pub struct RemovePlan {
+    pub worktree: Worktree,
+    /// Uncommitted and untracked paths.
+    pub dirty: Vec<String>,
+    /// Commits on the branch that base lacks: (id, subject).
+    pub unmerged: Vec<(Oid, String)>,
+    pub window: Option<Window>,
+}
+
+impl RemovePlan {
+    pub fn loses_work(&self) -> bool {
+        !self.dirty.is_empty() || !self.unmerged.is_empty()
+    }
+
+    /// "2 uncommitted files (a, b) and 1 commit not in main (abc1234 msg)".
+    pub fn describe_loss(&self, base: &str) -> String {
+        let mut parts = Vec::new();
+        if !self.dirty.is_empty() {
+            parts.push(format!(
+                "{} uncommitted file{} ({})",
+                self.dirty.len(),
+                plural(self.dirty.len()),
+                list_for_message(&self.dirty, 5)
+            ));
+        }
+        if !self.unmerged.is_empty() {
+            let commits: Vec<String> = self
+                .unmerged
+                .iter()
+                .map(|(id, subject)| format!("{} {subject}", git::short(*id)))
+                .collect();
+            parts.push(format!(
+                "{} commit{} not in {base} ({})",
+                commits.len(),
+                plural(commits.len()),
+                list_for_message(&commits, 3)
+            ));
+        }
+        parts.join(" and ")
+    }
+}
+
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Works out what removing `name` would lose, refusing what must never be removed.
+pub fn plan_remove(project: &Project, name: &str) -> Result<RemovePlan> {
+    let worktree = find(project, name)?;
+    if worktree.is_main {
+        return Err(Error::refused(format!(
+            "{} is the main worktree; wtmux never removes it",
+            worktree.path.display()
+        )));
+    }
+    if !worktree
+        .path
+        .starts_with(canonical(&project.worktree_dir()))
+    {
+        return Err(Error::refused(format!(
+            "{} is outside {}; wtmux only removes worktrees it manages",
+            worktree.path.display(),
+            project.config.worktree_dir.display()
+        )));
+    }
+    if worktree.branch.as_deref() == Some(project.base.as_str()) {
+        return Err(Error::refused(format!(
+            "{} holds the base branch {}",
+            worktree.path.display(),
+            project.base
+        )));
+    }
+    if worktree.locked {
+        return Err(Error::refused(format!(
+            "{} is locked (git worktree unlock it first)",
+            worktree.path.display()
+        )));
+    }
+    let repo = project.repo()?;
+    let (dirty, tip) = if worktree.prunable {
+        (Vec::new(), None)
+    } else {
+        let wt_repo = Repository::open(&worktree.path)?;
+        (git::changed_paths(&wt_repo)?, git::head_commit(&wt_repo))
+    };
+    let tip = tip.or_else(|| {
+        worktree
+            .branch
+            .as_ref()
+            .and_then(|b| repo.find_branch(b, BranchType::Local).ok())
+            .and_then(|b| b.get().target())
+    });
+    let base = repo
+        .find_branch(&project.base, BranchType::Local)
+        .ok()
+        .and_then(|b| b.get().target());
+    let unmerged = match (tip, base) {
+        (Some(tip), Some(base)) => git::commits_between(&repo, base, tip)?,
+        _ => Vec::new(),
+    };
+    let window = match &project.tmux {
+        Some(tmux) => tmux.window_for(&worktree.path).unwrap_or(None),
+        None => None,
+    };
+    Ok(RemovePlan {
+        worktree,
+        dirty,
+        unmerged,
+        window,
+    })
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RemoveOptions {
+    /// Remove even when work would leave the branch (it is saved to the trash first).
+    pub force: bool,
+    pub keep_branch: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Removed {
+    pub branch: Option<String>,
+    pub path: PathBuf,
+    pub trash: TrashEntry,
+    pub branch_deleted: bool,
+    pub window_closed: bool,
+    /// The window is the one wtmux ran in; tmux closes it a moment later.
+    pub window_deferred: bool,
+}
+
+/// Removes worktree, branch and window. Refuses to lose work unless `force`; even then, branch
+/// tip and worktree content are saved to the trash first.
+pub fn remove(project: &Project, name: &str, options: &RemoveOptions) -> Result<Removed> {
+    let plan = plan_remove(project, name)?;
+    if plan.loses_work() && !options.force {
+        return Err(Error::refused(format!(
+            "{} has {}; nothing removed (--force saves them to the trash, then removes)",
+            plan.worktree.label(),
+            plan.describe_loss(&project.base)
+        )));
+    }
+    execute_remove(project, &plan, options)
+}
+
+/// The destructive part of `remove`, after the plan was accepted.
+pub fn execute_remove(
+    project: &Project,
+    plan: &RemovePlan,
+    options: &RemoveOptions,
+) -> Result<Removed> {
+    let worktree = &plan.worktree;
+    let trash = trash::save(project, worktree, &plan.dirty)?;
+    if worktree.prunable {
+        Git::new(&project.main_worktree)
+            .args(["worktree", "prune"])
+            .run()?;
+    } else {
+        Git::new(&project.main_worktree)
+            .args(["worktree", "remove", "--force"])
+            .arg(&worktree.path)
+            .run()?;
+    }
+    let mut branch_deleted = false;
+    if let Some(branch) = &worktree.branch
+        && !options.keep_branch
+    {
+        Git::new(&project.main_worktree)
+            .args(["branch", "-D", branch])
+            .run()?;
+        branch_deleted = true;
+    }
+    check::forget_worktree(project, &worktree.path);
+    let (mut window_closed, mut window_deferred) = (false, false);
+    if let (Some(tmux), Some(window)) = (&project.tmux, &plan.window) {
+        match tmux.kill_window(window)? {
+            KillOutcome::Killed => window_closed = true,
+            KillOutcome::Deferred => window_deferred = true,
+        }
+    }
+    Ok(Removed {
+        branch: worktree.branch.clone(),
+        path: worktree.path.clone(),
+        trash,
+        branch_deleted,
+        window_closed,
+        window_deferred,
+    })
+}

@@ -1,0 +1,371 @@
+//! Real parts for tests: git repositories in temp dirs with a sandboxed git configuration, and
+//! tmux servers on their own sockets, killed (only they) when the test ends.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const WTMUX: &str = env!("CARGO_BIN_EXE_wtmux");
+
+/// The environment every process of a test runs with: no user or system git config, fixed
+/// identities, a private HOME, and no trace of an outer tmux.
+pub fn sandbox(command: &mut Command, home: &Path) {
+    for var in [
+        "TMUX",
+        "TMUX_PANE",
+        "WTMUX_PANE",
+        "WTMUX_CLIENT",
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+    ] {
+        command.env_remove(var);
+    }
+    command
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+        .env("LC_ALL", "C")
+        .env("SHELL", "/bin/sh")
+        .env("TERM", "xterm-256color")
+        .env("NO_COLOR", "1");
+}
+
+pub struct TestRepo {
+    pub dir: tempfile::TempDir,
+    /// The main worktree.
+    pub root: PathBuf,
+    pub home: PathBuf,
+    /// When set, wtmux runs as if inside this tmux server.
+    pub tmux: Option<TmuxEnv>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TmuxEnv {
+    pub socket: PathBuf,
+    pub pane: String,
+}
+
+impl TestRepo {
+    /// A repository on `main` with one commit and no wtmux config.
+    pub fn new() -> TestRepo {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = std::fs::canonicalize(dir.path()).unwrap();
+        let root = base.join("repo");
+        let home = base.join("home");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(home.join(".config")).unwrap();
+        let repo = TestRepo {
+            dir,
+            root,
+            home,
+            tmux: None,
+        };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.write("README.md", "hello\n");
+        repo.write("src/lib.txt", "one\ntwo\nthree\n");
+        repo.commit_all("initial");
+        repo
+    }
+
+    /// A repository whose `.wtmux.toml` (committed) holds `config`.
+    pub fn with_config(config: &str) -> TestRepo {
+        let repo = TestRepo::new();
+        repo.write(".wtmux.toml", config);
+        repo.commit_all("configure wtmux");
+        repo
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    pub fn worktree(&self, slug: &str) -> PathBuf {
+        self.root.join(".worktrees").join(slug)
+    }
+
+    pub fn write(&self, relative: &str, text: &str) {
+        write_file(&self.root.join(relative), text);
+    }
+
+    pub fn commit_all(&self, message: &str) {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+    }
+
+    fn command(&self, program: &str, dir: &Path) -> Command {
+        let mut command = Command::new(program);
+        command.current_dir(dir).stdin(Stdio::null());
+        sandbox(&mut command, &self.home);
+        if let Some(tmux) = &self.tmux {
+            command
+                .env("TMUX", format!("{},1,0", tmux.socket.display()))
+                .env("TMUX_PANE", &tmux.pane);
+        }
+        command
+    }
+
+    /// Runs git in `dir` and returns stdout; panics on failure.
+    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.command("git", dir).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        self.git_in(&self.root, args)
+    }
+
+    /// Runs wtmux in the main worktree.
+    pub fn wtmux(&self, args: &[&str]) -> Run {
+        self.wtmux_in(&self.root, args)
+    }
+
+    pub fn wtmux_in(&self, dir: &Path, args: &[&str]) -> Run {
+        Run(self.command(WTMUX, dir).args(args).output().unwrap())
+    }
+
+    /// Starts wtmux without waiting for it.
+    pub fn spawn_wtmux(&self, dir: &Path, args: &[&str]) -> std::process::Child {
+        self.command(WTMUX, dir)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// `wtmux list --json`, parsed.
+    pub fn list(&self) -> serde_json::Value {
+        let run = self.wtmux(&["list", "--json"]);
+        run.ok();
+        serde_json::from_str(&run.stdout()).expect("list --json is JSON")
+    }
+
+    /// The list row of a branch.
+    pub fn row(&self, branch: &str) -> serde_json::Value {
+        self.list()["worktrees"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["branch"] == branch)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row for {branch}"))
+    }
+
+    pub fn check_state(&self, branch: &str) -> String {
+        self.row(branch)["check"]["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub fn branches(&self) -> Vec<String> {
+        self.git(&["branch", "--format=%(refname:short)"])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn worktree_paths(&self) -> Vec<String> {
+        self.git(&["worktree", "list", "--porcelain"])
+            .lines()
+            .filter_map(|l| l.strip_prefix("worktree ").map(str::to_string))
+            .collect()
+    }
+
+    /// Everything about the repository a refused command must leave as it was.
+    pub fn snapshot(&self) -> String {
+        format!(
+            "{}\n{}\n{}\n{}",
+            self.git(&["for-each-ref", "--format=%(refname) %(objectname)"]),
+            self.worktree_paths().join("\n"),
+            self.git(&["status", "--porcelain=v1", "--untracked-files=all"]),
+            self.git(&["rev-parse", "HEAD"])
+        )
+    }
+
+    /// Starts an isolated tmux server and makes wtmux run as if inside it.
+    pub fn start_tmux(&mut self) -> TmuxServer {
+        let server = TmuxServer::start(&self.dir.path().join("tmux.sock"), &self.home, &self.root);
+        self.tmux = Some(TmuxEnv {
+            socket: server.socket.clone(),
+            pane: server.first_pane(),
+        });
+        server
+    }
+}
+
+pub fn write_file(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// The result of one wtmux run.
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.0.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    /// Asserts success and returns stdout.
+    pub fn ok(&self) -> String {
+        assert_eq!(
+            self.code(),
+            0,
+            "expected success\nstdout: {}\nstderr: {}",
+            self.stdout(),
+            self.stderr()
+        );
+        self.stdout()
+    }
+    /// Asserts a refusal: exit 1 and exactly one line on stderr; returns it.
+    pub fn refused(&self) -> String {
+        assert_eq!(
+            self.code(),
+            1,
+            "expected exit 1\nstdout: {}\nstderr: {}",
+            self.stdout(),
+            self.stderr()
+        );
+        let stderr = self.stderr();
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "one line, got: {stderr:?}"
+        );
+        stderr.trim_end().to_string()
+    }
+}
+
+/// A tmux server on its own socket; dropping it kills that server and nothing else.
+pub struct TmuxServer {
+    pub socket: PathBuf,
+    home: PathBuf,
+}
+
+impl TmuxServer {
+    pub fn start(socket: &Path, home: &Path, dir: &Path) -> TmuxServer {
+        let server = TmuxServer {
+            socket: socket.to_path_buf(),
+            home: home.to_path_buf(),
+        };
+        let out = server
+            .command()
+            .args([
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "test",
+                "-x",
+                "200",
+                "-y",
+                "50",
+            ])
+            .arg("-c")
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tmux: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server
+    }
+
+    pub fn command(&self) -> Command {
+        let mut command = Command::new("tmux");
+        sandbox(&mut command, &self.home);
+        command.arg("-S").arg(&self.socket).stdin(Stdio::null());
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    }
+
+    /// Like `run`, returning `None` when tmux fails.
+    pub fn try_run(&self, args: &[&str]) -> Option<String> {
+        let out = self.command().args(args).output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    }
+
+    pub fn first_pane(&self) -> String {
+        self.run(&["list-panes", "-t", "test", "-F", "#{pane_id}"])
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
+    /// `window_id name tag` for every window.
+    pub fn windows(&self) -> Vec<(String, String, String)> {
+        self.run(&[
+            "list-windows",
+            "-a",
+            "-F",
+            "#{window_id} #{window_name} #{@wtmux_worktree}",
+        ])
+        .lines()
+        .map(|l| {
+            let mut parts = l.splitn(3, ' ');
+            (
+                parts.next().unwrap_or("").to_string(),
+                parts.next().unwrap_or("").to_string(),
+                parts.next().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+    }
+
+    pub fn capture(&self, target: &str) -> String {
+        self.run(&["capture-pane", "-p", "-t", target])
+    }
+}
+
+impl Drop for TmuxServer {
+    fn drop(&mut self) {
+        let _ = self.command().arg("kill-server").output();
+    }
+}
+
+/// Polls `condition` until it holds or `seconds` pass; panics with `what` on timeout.
+pub fn wait_until(seconds: u64, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < deadline {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}

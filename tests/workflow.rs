@@ -1,0 +1,766 @@
+//! The five steps of the workflow through the CLI, against real git repositories and real tmux
+//! servers on isolated sockets.
+
+mod common;
+
+use common::{TestRepo, wait_until, write_file};
+
+const PASSING_CHECK: &str = "[[check]]\nname = \"lint\"\nrun = \"test -f src/lib.txt\"\n";
+
+// ---------------------------------------------------------------------------------------------
+// Step 1: create an isolated workspace
+
+#[test]
+fn create_isolated_workspace_outside_tmux() {
+    let repo = TestRepo::new();
+    let out = repo.wtmux(&["add", "feat/login"]).ok();
+    let path = repo.worktree("feat-login");
+    assert!(out.contains(&path.display().to_string()), "{out}");
+    assert!(out.contains("no window made: not inside tmux"), "{out}");
+    assert!(path.join("src/lib.txt").is_file());
+    assert_eq!(
+        repo.git_in(&path, &["branch", "--show-current"]),
+        "feat/login"
+    );
+    // The worktree dir is excluded, so the main worktree stays clean.
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+    let exclude = std::fs::read_to_string(repo.path(".git/info/exclude")).unwrap();
+    assert_eq!(exclude.matches("/.worktrees/").count(), 1);
+    repo.wtmux(&["add", "second"]).ok();
+    let exclude = std::fs::read_to_string(repo.path(".git/info/exclude")).unwrap();
+    assert_eq!(exclude.matches("/.worktrees/").count(), 1, "added once");
+}
+
+#[test]
+fn create_isolated_workspace_with_tagged_window() {
+    let mut repo = TestRepo::with_config("agent = \"echo agent-started-$WTMUX_BRANCH\"\n");
+    let tmux = repo.start_tmux();
+    let out = repo.wtmux(&["add", "feat/ui"]).ok();
+    let path = repo.worktree("feat-ui");
+    let window = tmux
+        .windows()
+        .into_iter()
+        .find(|(_, _, tag)| tag == &path.display().to_string())
+        .expect("a window tagged with the worktree");
+    assert_eq!(window.1, "feat-ui");
+    assert!(out.contains(&window.0), "{out}");
+    let cwd = tmux.run(&[
+        "display-message",
+        "-p",
+        "-t",
+        &window.0,
+        "#{pane_current_path}",
+    ]);
+    assert_eq!(cwd, path.display().to_string());
+    wait_until(10, "the agent to run in the window", || {
+        tmux.capture(&window.0).contains("agent-started-feat/ui")
+    });
+    // The window is found by its tag even after a rename.
+    tmux.run(&["rename-window", "-t", &window.0, "renamed"]);
+    assert_eq!(repo.row("feat/ui")["window"], window.0.as_str());
+}
+
+#[test]
+fn add_checks_out_an_existing_branch() {
+    let repo = TestRepo::new();
+    repo.git(&["branch", "existing"]);
+    let out = repo.wtmux(&["add", "existing", "--no-window"]).ok();
+    assert!(
+        out.contains("checked out existing branch existing"),
+        "{out}"
+    );
+    assert!(repo.worktree("existing").join("README.md").is_file());
+}
+
+#[test]
+fn add_branches_from_the_given_base() {
+    let repo = TestRepo::new();
+    let first = repo.git(&["rev-parse", "HEAD"]);
+    repo.write("later.txt", "x");
+    repo.commit_all("later");
+    repo.wtmux(&["add", "old", "--base", &first]).ok();
+    assert_eq!(
+        repo.git_in(&repo.worktree("old"), &["rev-parse", "HEAD"]),
+        first
+    );
+    let err = repo.wtmux(&["add", "x", "--base", "no-such-ref"]).refused();
+    assert!(
+        err.contains("\"no-such-ref\" does not name a commit"),
+        "{err}"
+    );
+}
+
+#[test]
+fn hostile_branch_names_are_refused_and_change_nothing() {
+    let repo = TestRepo::new();
+    let before = repo.snapshot();
+    for name in [
+        "../x",
+        "a/../../b",
+        "-rf",
+        "x;rm -rf ~",
+        "with space",
+        "new\nline",
+        "",
+        "x$(id)",
+    ] {
+        let err = repo.wtmux(&["add", "--", name]).refused();
+        assert!(
+            err.starts_with("wtmux: invalid branch name"),
+            "{name:?}: {err}"
+        );
+    }
+    assert_eq!(repo.snapshot(), before);
+    assert!(!repo.path(".worktrees").exists());
+}
+
+#[test]
+fn add_refuses_a_branch_checked_out_elsewhere_and_an_occupied_directory() {
+    let repo = TestRepo::new();
+    let err = repo.wtmux(&["add", "main"]).refused();
+    assert!(err.contains("already checked out in"), "{err}");
+    repo.wtmux(&["add", "feat"]).ok();
+    let err = repo.wtmux(&["add", "feat"]).refused();
+    assert!(err.contains("already checked out in"), "{err}");
+    write_file(&repo.worktree("junk").join("file"), "not a worktree");
+    let before = repo.snapshot();
+    let err = repo.wtmux(&["add", "junk"]).refused();
+    assert!(err.contains("exists and is not a worktree"), "{err}");
+    assert_eq!(repo.snapshot(), before);
+}
+
+#[test]
+fn add_copies_links_and_runs_post_create() {
+    let repo = TestRepo::with_config(
+        "copy = [\".env\"]\nsymlink = [\"cache\"]\npost_create = [\"echo $WTMUX_BRANCH > created-by-hook\"]\n",
+    );
+    repo.write(".env", "SECRET=1\n");
+    write_file(&repo.path("cache/data"), "big");
+    std::fs::write(repo.path(".git/info/exclude"), ".env\ncache/\n").unwrap();
+    repo.wtmux(&["add", "feat"]).ok();
+    let path = repo.worktree("feat");
+    assert_eq!(
+        std::fs::read_to_string(path.join(".env")).unwrap(),
+        "SECRET=1\n"
+    );
+    assert!(path.join("cache").is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(path.join("created-by-hook")).unwrap(),
+        "feat\n"
+    );
+}
+
+#[test]
+fn failing_post_create_rolls_back_the_creation() {
+    let repo = TestRepo::with_config("post_create = [\"echo broken setup >&2; exit 3\"]\n");
+    let before = repo.snapshot();
+    let err = repo.wtmux(&["add", "feat"]).refused();
+    assert!(err.contains("exit 3"), "{err}");
+    assert!(err.contains("broken setup"), "{err}");
+    assert_eq!(repo.snapshot(), before);
+    assert!(!repo.worktree("feat").exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step 2: work, and see every worktree
+
+#[test]
+fn list_json_reports_every_worktree() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "feat"]).ok();
+    let path = repo.worktree("feat");
+    write_file(&path.join("new.txt"), "x");
+    repo.git_in(&path, &["add", "new.txt"]);
+    repo.git_in(&path, &["commit", "-q", "-m", "feature work"]);
+    write_file(&path.join("untracked.txt"), "y");
+    write_file(&path.join("src/lib.txt"), "changed\n");
+    repo.write("README.md", "base moved\n");
+    repo.commit_all("base moves on");
+
+    let list = repo.list();
+    assert_eq!(list["base"], "main");
+    let rows = list["worktrees"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["is_main"], true);
+    assert_eq!(rows[0]["branch"], "main");
+    let feat = &rows[1];
+    assert_eq!(feat["branch"], "feat");
+    assert_eq!(feat["path"], path.display().to_string());
+    assert_eq!(feat["is_main"], false);
+    assert_eq!(feat["changed"], 2);
+    assert_eq!(feat["ahead"], 1);
+    assert_eq!(feat["behind"], 1);
+    assert_eq!(feat["subject"], "feature work");
+    assert_eq!(feat["head"].as_str().unwrap().len(), 7);
+    assert_eq!(feat["window"], serde_json::Value::Null);
+    assert_eq!(feat["check"]["state"], "none");
+    for key in ["name", "exit_code", "log"] {
+        assert!(
+            feat["check"].get(key).is_some(),
+            "check.{key} is part of the schema"
+        );
+    }
+    let table = repo.wtmux(&["list"]).ok();
+    assert!(
+        table.contains("* main") && table.contains("feat"),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_worktree_whose_directory_vanished_is_listed_and_removable() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "gone"]).ok();
+    std::fs::remove_dir_all(repo.worktree("gone")).unwrap();
+    assert_eq!(repo.row("gone")["prunable"], true);
+    repo.wtmux(&["remove", "gone"]).ok();
+    assert!(!repo.branches().contains(&"gone".to_string()));
+}
+
+#[test]
+fn open_focuses_and_recreates_the_window() {
+    let mut repo = TestRepo::new();
+    let tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat"]).ok();
+    let id = repo.row("feat")["window"].as_str().unwrap().to_string();
+    repo.wtmux(&["open", "feat"]).ok();
+    assert_eq!(
+        tmux.run(&["display-message", "-p", "-t", "test", "#{window_id}"]),
+        id
+    );
+    tmux.run(&["kill-window", "-t", &id]);
+    let out = repo.wtmux(&["open", "feat"]).ok();
+    assert!(out.contains("(created)"), "{out}");
+    let new_id = repo.row("feat")["window"].as_str().unwrap().to_string();
+    assert_ne!(new_id, id);
+    assert_eq!(
+        tmux.run(&["display-message", "-p", "-t", "test", "#{window_id}"]),
+        new_id
+    );
+}
+
+#[test]
+fn commands_outside_a_repository_or_tmux_say_so() {
+    let repo = TestRepo::new();
+    let outside = repo.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&outside).unwrap();
+    let err = repo.wtmux_in(&outside, &["list"]).refused();
+    assert!(err.contains("not inside a git repository"), "{err}");
+    repo.wtmux(&["add", "feat"]).ok();
+    let err = repo.wtmux(&["open", "feat"]).refused();
+    assert!(err.contains("needs tmux"), "{err}");
+    assert_eq!(repo.wtmux(&["no-such-command"]).code(), 2);
+}
+
+#[test]
+fn a_bare_repository_is_refused_clearly() {
+    let repo = TestRepo::new();
+    let bare = repo.dir.path().join("bare.git");
+    repo.git(&["clone", "-q", "--bare", ".", bare.to_str().unwrap()]);
+    let err = repo.wtmux_in(&bare, &["list"]).refused();
+    assert!(err.contains("bare repository"), "{err}");
+}
+
+#[test]
+fn an_invalid_config_names_file_line_and_key() {
+    let repo = TestRepo::new();
+    repo.write(
+        ".wtmux.toml",
+        "agent = \"x\"\nmerge_strategy = \"octopus\"\n",
+    );
+    let err = repo.wtmux(&["list"]).refused();
+    assert!(err.contains(".wtmux.toml:2: key `merge_strategy`"), "{err}");
+    repo.write(".wtmux.toml", "agent = \n");
+    let err = repo.wtmux(&["list"]).refused();
+    assert!(err.contains(".wtmux.toml:1"), "{err}");
+    let user = repo.home.join(".config/wtmux/config.toml");
+    write_file(&user, "copy = 3\n");
+    std::fs::remove_file(repo.path(".wtmux.toml")).unwrap();
+    let err = repo.wtmux(&["list"]).refused();
+    assert!(err.contains("config.toml:1: key `copy`"), "{err}");
+}
+
+#[test]
+fn init_writes_a_commented_config_once() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["init"]).ok();
+    let text = std::fs::read_to_string(repo.path(".wtmux.toml")).unwrap();
+    assert!(text.contains("[[check]]"));
+    repo.wtmux(&["list"]).ok();
+    let err = repo.wtmux(&["init"]).refused();
+    assert!(err.contains("already exists"), "{err}");
+    let completions = repo.wtmux(&["completions", "bash"]).ok();
+    assert!(completions.contains("wtmux"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step 3: verify
+
+#[test]
+fn verify_loop_results_follow_the_exact_content() {
+    let repo = TestRepo::with_config(PASSING_CHECK);
+    repo.wtmux(&["add", "feat"]).ok();
+    let path = repo.worktree("feat");
+    assert_eq!(repo.check_state("feat"), "none");
+    let out = repo.wtmux_in(&path, &["check", "--wait"]).ok();
+    assert!(out.contains("checks passed"), "{out}");
+    assert_eq!(repo.check_state("feat"), "passed");
+
+    write_file(&path.join("notes.txt"), "new content");
+    assert_eq!(
+        repo.check_state("feat"),
+        "stale",
+        "a new file makes it stale"
+    );
+    repo.wtmux_in(&path, &["check", "--wait"]).ok();
+    assert_eq!(repo.check_state("feat"), "passed");
+    repo.git_in(&path, &["add", "notes.txt"]);
+    repo.git_in(&path, &["commit", "-q", "-m", "notes"]);
+    assert_eq!(
+        repo.check_state("feat"),
+        "passed",
+        "committing the checked content keeps the result"
+    );
+    write_file(&path.join("notes.txt"), "edited");
+    assert_eq!(repo.check_state("feat"), "stale");
+    write_file(&path.join("notes.txt"), "new content");
+    assert_eq!(repo.check_state("feat"), "passed", "the same content again");
+}
+
+#[test]
+fn a_failing_or_missing_check_command_fails_with_its_log() {
+    let repo = TestRepo::with_config(
+        "[[check]]\nname = \"first\"\nrun = \"echo fine\"\n[[check]]\nname = \"missing\"\nrun = \"no-such-tool --flag\"\n[[check]]\nname = \"never\"\nrun = \"touch never-ran\"\n",
+    );
+    repo.wtmux(&["add", "feat"]).ok();
+    let path = repo.worktree("feat");
+    let run = repo.wtmux_in(&path, &["check", "--wait"]);
+    assert_eq!(run.code(), 1);
+    assert!(
+        run.stdout().contains("── first ──\nfine"),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stdout().contains("check missing failed with exit 127"),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        !path.join("never-ran").exists(),
+        "checks stop at the first failure"
+    );
+    let check = &repo.row("feat")["check"];
+    assert_eq!(check["state"], "failed");
+    assert_eq!(check["name"], "missing");
+    assert_eq!(check["exit_code"], 127);
+    let log = std::fs::read_to_string(check["log"].as_str().unwrap()).unwrap();
+    assert!(log.contains("not found"), "{log}");
+}
+
+#[test]
+fn a_check_that_overruns_its_timeout_is_stopped() {
+    let repo =
+        TestRepo::with_config("[[check]]\nname = \"slow\"\nrun = \"sleep 30\"\ntimeout = \"1s\"\n");
+    let run = repo.wtmux(&["check", "--wait"]);
+    assert_eq!(run.code(), 1);
+    assert!(run.stdout().contains("exit 124"), "{}", run.stdout());
+    assert!(
+        run.stdout().contains("timed out after 1s"),
+        "{}",
+        run.stdout()
+    );
+}
+
+#[test]
+fn checks_run_detached_under_tmux_and_outlive_the_command() {
+    let mut repo =
+        TestRepo::with_config("[[check]]\nname = \"slow\"\nrun = \"sleep 1; echo done\"\n");
+    let tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--no-agent"]).ok();
+    let out = repo.wtmux(&["check", "feat"]).ok();
+    assert!(out.contains("checks started in feat"), "{out}");
+    assert!(!out.contains("background process"), "ran under tmux: {out}");
+    assert_eq!(repo.check_state("feat"), "running");
+    wait_until(10, "the running check to be named", || {
+        repo.row("feat")["check"]["name"] == "slow"
+    });
+    wait_until(20, "the check to pass", || {
+        repo.check_state("feat") == "passed"
+    });
+    // run-shell jobs print nothing into the user's pane.
+    assert!(!tmux.capture("test").contains("done"));
+}
+
+#[test]
+fn two_concurrent_checks_on_one_worktree_start_it_once() {
+    let repo = TestRepo::with_config(
+        "[[check]]\nname = \"count\"\nrun = \"echo run >> \\\"$WTMUX_MAIN_WORKTREE/../runs.txt\\\"; sleep 1\"\n",
+    );
+    let children: Vec<_> = (0..4)
+        .map(|_| repo.spawn_wtmux(&repo.root, &["check"]))
+        .collect();
+    let outputs: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success());
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+        .collect();
+    let started = outputs
+        .iter()
+        .filter(|o| o.contains("checks started"))
+        .count();
+    let already = outputs
+        .iter()
+        .filter(|o| o.contains("already running"))
+        .count();
+    assert_eq!((started, already), (1, 3), "{outputs:?}");
+    repo.wtmux(&["check", "--wait"]).ok();
+    wait_until(20, "the run to finish", || {
+        repo.check_state("main") == "passed"
+    });
+    let runs = std::fs::read_to_string(repo.dir.path().join("runs.txt")).unwrap();
+    assert_eq!(runs.lines().count(), 1, "the check ran once");
+}
+
+#[test]
+fn check_all_verifies_every_worktree() {
+    let repo = TestRepo::with_config(
+        "check_jobs = 1\n[[check]]\nname = \"has-marker\"\nrun = \"test ! -f bad\"\n",
+    );
+    repo.wtmux(&["add", "good"]).ok();
+    repo.wtmux(&["add", "bad"]).ok();
+    write_file(&repo.worktree("bad").join("bad"), "x");
+    let run = repo.wtmux(&["check", "--all", "--wait"]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert_eq!(repo.check_state("main"), "passed");
+    assert_eq!(repo.check_state("good"), "passed");
+    assert_eq!(repo.check_state("bad"), "failed");
+}
+
+#[test]
+fn check_without_configured_checks_says_how_to_add_them() {
+    let repo = TestRepo::new();
+    let err = repo.wtmux(&["check"]).refused();
+    assert!(err.contains("no checks are configured"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step 4: merge
+
+fn feature_with_commit(
+    repo: &TestRepo,
+    branch: &str,
+    file: &str,
+    text: &str,
+) -> std::path::PathBuf {
+    repo.wtmux(&["add", branch, "--no-window"]).ok();
+    let path = repo.worktree(&branch.replace('/', "-"));
+    write_file(&path.join(file), text);
+    repo.git_in(&path, &["add", "-A"]);
+    repo.git_in(&path, &["commit", "-q", "-m", &format!("{branch}: {file}")]);
+    path
+}
+
+#[test]
+fn merge_gate_needs_checks_passed_on_the_exact_content() {
+    let repo = TestRepo::with_config(PASSING_CHECK);
+    let path = feature_with_commit(&repo, "feat", "feature.txt", "x\n");
+    let before = repo.snapshot();
+    let err = repo.wtmux_in(&path, &["merge"]).refused();
+    assert!(err.contains("checks have not run on this content"), "{err}");
+    assert_eq!(repo.snapshot(), before);
+
+    repo.wtmux_in(&path, &["check", "--wait"]).ok();
+    write_file(&path.join("feature.txt"), "changed after the check\n");
+    repo.git_in(&path, &["commit", "-qam", "sneaky change"]);
+    let err = repo.wtmux_in(&path, &["merge"]).refused();
+    assert!(err.contains("ran on other content"), "{err}");
+
+    repo.wtmux_in(&path, &["check", "--wait"]).ok();
+    let out = repo.wtmux_in(&path, &["merge"]).ok();
+    assert!(out.contains("merged feat into main"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(repo.path("feature.txt")).unwrap(),
+        "changed after the check\n"
+    );
+    assert!(!path.exists(), "cleaned up");
+    assert!(!repo.branches().contains(&"feat".to_string()));
+}
+
+#[test]
+fn merge_force_passes_failing_checks_loudly() {
+    let repo = TestRepo::with_config("[[check]]\nname = \"red\"\nrun = \"false\"\n");
+    let path = feature_with_commit(&repo, "feat", "f.txt", "x");
+    assert_eq!(repo.wtmux_in(&path, &["check", "--wait"]).code(), 1);
+    let err = repo.wtmux(&["merge", "feat"]).refused();
+    assert!(err.contains("check \"red\" failed"), "{err}");
+    let run = repo.wtmux(&["merge", "feat", "--force", "--keep"]);
+    run.ok();
+    assert!(
+        run.stderr().contains("WITHOUT passing checks"),
+        "{}",
+        run.stderr()
+    );
+    assert!(repo.path("f.txt").exists());
+    assert!(path.exists(), "--keep keeps the worktree");
+}
+
+#[test]
+fn merge_refuses_dirty_worktrees_and_commit_flag_commits_first() {
+    let repo = TestRepo::new();
+    let path = feature_with_commit(&repo, "feat", "f.txt", "x");
+    write_file(&path.join("wip.txt"), "work in progress");
+    let before = repo.snapshot();
+    let err = repo.wtmux(&["merge", "feat"]).refused();
+    assert!(err.contains("uncommitted file (wip.txt)"), "{err}");
+    assert_eq!(repo.snapshot(), before);
+
+    repo.write("README.md", "dirty base\n");
+    let err = repo
+        .wtmux(&["merge", "feat", "--commit", "finish"])
+        .refused();
+    assert!(
+        err.contains("the base worktree has 1 uncommitted file (README.md)"),
+        "{err}"
+    );
+    repo.git(&["checkout", "README.md"]);
+
+    let out = repo.wtmux(&["merge", "feat", "--commit", "finish"]).ok();
+    assert!(out.contains("committed"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(repo.path("wip.txt")).unwrap(),
+        "work in progress"
+    );
+    assert!(repo.git(&["log", "--format=%s"]).contains("finish"));
+}
+
+#[test]
+fn merge_with_uncommitted_checked_content_needs_the_check_on_that_content() {
+    let repo = TestRepo::with_config(PASSING_CHECK);
+    let path = feature_with_commit(&repo, "feat", "f.txt", "x");
+    write_file(&path.join("wip.txt"), "more");
+    repo.wtmux_in(&path, &["check", "--wait"]).ok();
+    // The check ran on tip + wip.txt: exactly what --commit will merge.
+    repo.wtmux(&["merge", "feat", "--commit", "wip"]).ok();
+    assert!(repo.path("wip.txt").exists());
+}
+
+#[test]
+fn a_conflicting_merge_is_refused_and_base_stays_exactly_as_it_was() {
+    let repo = TestRepo::new();
+    feature_with_commit(&repo, "feat", "src/lib.txt", "feature version\n");
+    repo.write("src/lib.txt", "base version\n");
+    repo.commit_all("base edits the same line");
+    repo.write("untracked-in-main.txt", "keep me");
+    let before = repo.snapshot();
+    let err = repo.wtmux(&["merge", "feat"]).refused();
+    assert!(
+        err.contains("would conflict in 1 file: src/lib.txt"),
+        "{err}"
+    );
+    assert_eq!(repo.snapshot(), before);
+    assert!(!repo.path(".git/MERGE_HEAD").exists());
+}
+
+#[test]
+fn merge_strategies_squash_and_rebase() {
+    let repo = TestRepo::new();
+    let path = feature_with_commit(&repo, "squashed", "a.txt", "a");
+    write_file(&path.join("b.txt"), "b");
+    repo.git_in(&path, &["add", "-A"]);
+    repo.git_in(&path, &["commit", "-q", "-m", "second"]);
+    let head_before = repo.git(&["rev-parse", "HEAD"]);
+    repo.wtmux(&["merge", "squashed", "--strategy", "squash"])
+        .ok();
+    assert_eq!(
+        repo.git(&["rev-parse", "HEAD^"]),
+        head_before,
+        "one squashed commit"
+    );
+    assert!(repo.path("a.txt").exists() && repo.path("b.txt").exists());
+    assert!(!repo.branches().contains(&"squashed".to_string()));
+    // The squashed branch is in the trash all the same.
+    assert!(repo.wtmux(&["trash"]).ok().contains("squashed"));
+
+    feature_with_commit(&repo, "rebased", "c.txt", "c");
+    repo.write("d.txt", "base moved");
+    repo.commit_all("base moves");
+    repo.wtmux(&["merge", "rebased", "--strategy", "rebase"])
+        .ok();
+    let merges = repo.git(&["rev-list", "--merges", "HEAD"]);
+    assert_eq!(merges, "", "history stays linear");
+    assert!(repo.path("c.txt").exists());
+}
+
+#[test]
+fn post_merge_runs_in_the_main_worktree() {
+    let repo = TestRepo::with_config("post_merge = \"pwd > deployed-from; echo deploying\"\n");
+    feature_with_commit(&repo, "feat", "f.txt", "x");
+    let out = repo.wtmux(&["merge", "feat"]).ok();
+    assert!(out.contains("deploying"), "{out}");
+    assert!(
+        out.contains("post_merge `pwd > deployed-from; echo deploying` succeeded"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.path("deployed-from"))
+            .unwrap()
+            .trim(),
+        repo.root.display().to_string()
+    );
+}
+
+#[test]
+fn post_merge_runs_visibly_in_a_tmux_window() {
+    let mut repo = TestRepo::with_config("post_merge = \"echo deployed-ok\"\n");
+    let tmux = repo.start_tmux();
+    feature_with_commit(&repo, "feat", "f.txt", "x");
+    let out = repo.wtmux(&["merge", "feat"]).ok();
+    assert!(out.contains("running in window"), "{out}");
+    let window = tmux
+        .windows()
+        .into_iter()
+        .find(|(_, name, _)| name == "post-merge")
+        .expect("a post-merge window");
+    wait_until(10, "post_merge output in its window", || {
+        let screen = tmux.capture(&window.0);
+        screen.contains("deployed-ok") && screen.contains("post_merge exited 0")
+    });
+}
+
+#[test]
+fn merging_into_base_checked_out_in_another_worktree() {
+    let repo = TestRepo::new();
+    repo.git(&["branch", "dev"]);
+    repo.write(".wtmux.toml", "base = \"dev\"\n");
+    repo.commit_all("config on main");
+    repo.git(&["branch", "-f", "dev", "HEAD"]);
+    repo.wtmux(&["add", "dev", "--no-window"]).ok();
+    let path = feature_with_commit(&repo, "feat", "f.txt", "x");
+    assert_eq!(
+        repo.git_in(&path, &["merge-base", "HEAD", "dev"]),
+        repo.git(&["rev-parse", "dev"])
+    );
+    repo.wtmux(&["merge", "feat"]).ok();
+    assert!(
+        repo.worktree("dev").join("f.txt").exists(),
+        "merged where dev is checked out"
+    );
+    assert!(!repo.path("f.txt").exists(), "main is untouched");
+    assert!(repo.root.exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step 5: clean up, and lose nothing
+
+#[test]
+fn remove_refuses_to_lose_work_and_force_saves_it_to_the_trash() {
+    let repo = TestRepo::new();
+    let path = feature_with_commit(&repo, "feat", "committed.txt", "c");
+    write_file(&path.join("untracked.txt"), "u");
+    write_file(&path.join("src/lib.txt"), "modified\n");
+    let before = repo.snapshot();
+    let err = repo.wtmux(&["remove", "feat"]).refused();
+    assert!(
+        err.contains("2 uncommitted files (src/lib.txt, untracked.txt)"),
+        "{err}"
+    );
+    assert!(err.contains("1 commit not in main"), "{err}");
+    assert_eq!(repo.snapshot(), before);
+    assert!(path.exists());
+
+    let out = repo.wtmux(&["remove", "feat", "--force"]).ok();
+    assert!(out.contains("refs/wtmux/trash/"), "{out}");
+    assert!(!path.exists());
+    assert!(!repo.branches().contains(&"feat".to_string()));
+    let trash = repo.wtmux(&["trash"]).ok();
+    assert!(
+        trash.contains("feat") && trash.contains("2 uncommitted files"),
+        "{trash}"
+    );
+
+    let out = repo.wtmux(&["restore", "feat"]).ok();
+    assert!(out.contains("with 2 uncommitted files"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(path.join("untracked.txt")).unwrap(),
+        "u"
+    );
+    assert_eq!(
+        std::fs::read_to_string(path.join("src/lib.txt")).unwrap(),
+        "modified\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(path.join("committed.txt")).unwrap(),
+        "c"
+    );
+    let status = repo.git_in(&path, &["status", "--porcelain"]);
+    assert!(
+        status.contains("M src/lib.txt") && status.contains("?? untracked.txt"),
+        "{status}"
+    );
+    assert_eq!(repo.wtmux(&["trash"]).ok().trim(), "the trash is empty");
+}
+
+#[test]
+fn remove_never_touches_the_main_worktree_or_foreign_worktrees() {
+    let repo = TestRepo::new();
+    let err = repo.wtmux(&["remove", "main", "--force"]).refused();
+    assert!(err.contains("main worktree"), "{err}");
+    let foreign = repo.dir.path().join("foreign");
+    repo.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "foreign",
+        foreign.to_str().unwrap(),
+    ]);
+    let err = repo.wtmux(&["remove", "foreign", "--force"]).refused();
+    assert!(err.contains("only removes worktrees it manages"), "{err}");
+    assert!(foreign.exists());
+}
+
+#[test]
+fn remove_clean_merged_worktree_and_keep_branch() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "done"]).ok();
+    repo.wtmux(&["remove", "done", "--keep-branch"]).ok();
+    assert!(!repo.worktree("done").exists());
+    assert!(repo.branches().contains(&"done".to_string()));
+}
+
+#[test]
+fn removing_the_worktree_whose_window_runs_the_command() {
+    let mut repo = TestRepo::new();
+    let tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--no-agent"]).ok();
+    let window = repo.row("feat")["window"].as_str().unwrap().to_string();
+    // Typed into the worktree's own window, as a user would.
+    let command = format!("{} remove feat; echo finished-remove", common::WTMUX);
+    tmux.run(&["send-keys", "-t", &window, "-l", &command]);
+    tmux.run(&["send-keys", "-t", &window, "Enter"]);
+    wait_until(15, "the window to close", || {
+        !tmux.windows().iter().any(|(id, _, _)| id == &window)
+    });
+    assert!(!repo.worktree("feat").exists());
+    assert!(
+        tmux.try_run(&["list-sessions"]).is_some(),
+        "the tmux server survives"
+    );
+}
+
+#[test]
+fn trash_prune_drops_old_saves() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "old"]).ok();
+    repo.wtmux(&["remove", "old"]).ok();
+    let out = repo.wtmux(&["trash", "--prune"]).ok();
+    assert!(out.contains("pruned 0"), "{out}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = repo.wtmux(&["trash", "--prune", "--older-than", "0"]).ok();
+    assert!(out.contains("pruned 1"), "{out}");
+    assert!(repo.git(&["for-each-ref", "refs/wtmux/"]).is_empty());
+}
