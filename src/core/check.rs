@@ -2,7 +2,7 @@
 //! whoever started them, and keep their results keyed by the exact content checked.
 //!
 //! The content key is the tree id of the worktree's whole content (see
-//! [`git::content_tree`]) together with the check configuration. A result therefore turns stale
+//! [`status::content_tree`]) together with the check configuration. A result therefore turns stale
 //! the moment a file changes, and is valid again as soon as the same content is there again, for
 //! example once it is committed.
 //!
@@ -24,6 +24,7 @@ use super::config::CheckSpec;
 use super::error::{Error, Result};
 use super::state::{copy_tail, key_of, lock_file, read_json, write_json};
 use super::worktree::{self, Worktree};
+use super::status::{self, Changes};
 use super::{Project, git, now_unix};
 
 /// How long a run that was handed to tmux may take to start before it counts as lost.
@@ -176,12 +177,12 @@ fn is_active(project: &Project, worktree_key: &str, record: &RunRecord) -> Resul
     }
 }
 
-/// The check state of the worktree at `path` (opened as `repo`; `dirty` when it has changes).
+/// The check state of the worktree at `path` (opened as `repo`, with `changes` against HEAD).
 pub fn status(
     project: &Project,
     repo: &Repository,
     path: &Path,
-    dirty: bool,
+    changes: &Changes,
 ) -> Result<CheckStatus> {
     if project.config.checks.is_empty() {
         return Ok(CheckStatus::none());
@@ -206,7 +207,7 @@ pub fn status(
             log: record.current_log.clone(),
         });
     }
-    let tree = git::content_tree(repo, dirty)?;
+    let tree = status::content_tree(repo, changes)?;
     if let Some(outcome) = result_for_tree(project, tree)? {
         return Ok(CheckStatus::of_outcome(&outcome));
     }
@@ -226,8 +227,8 @@ pub fn status_of(project: &Project, worktree: &Worktree) -> Result<CheckStatus> 
         return Ok(CheckStatus::none());
     }
     let repo = Repository::open(&worktree.path)?;
-    let dirty = !git::changed_paths(&repo)?.is_empty();
-    status(project, &repo, &worktree.path, dirty)
+    let changes = status::changes(&repo)?;
+    status(project, &repo, &worktree.path, &changes)
 }
 
 /// What `start` did.
@@ -395,8 +396,7 @@ pub fn run(project: &Project, key: &str) -> Result<()> {
 }
 
 fn fingerprint(repo: &Repository) -> Result<Oid> {
-    let dirty = !git::changed_paths(repo)?.is_empty();
-    git::content_tree(repo, dirty)
+    status::content_tree(repo, &status::changes(repo)?)
 }
 
 /// Takes one of the `check_jobs` slots, waiting for one to free up.

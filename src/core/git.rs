@@ -1,7 +1,7 @@
 //! The one git client.
 //!
-//! The rule: git2 (in process, no fork) for reads — worktree listing, status, ahead/behind,
-//! content fingerprints — and for objects and refs that only wtmux uses (`refs/wtmux/*`). The
+//! The rule: git2 (in process, no fork) for reads — worktree listing, ahead/behind, and what
+//! `status.rs` does not read itself — and for objects and refs that only wtmux uses (`refs/wtmux/*`). The
 //! `git` binary, always with an argv and never through a shell, for every write that users see:
 //! worktree add/remove, commit, merge, rebase, branch deletion, restore. git runs the user's
 //! hooks, merges with `ort` (libgit2's merge disagrees with it, libgit2 #7128), handles worktree
@@ -11,7 +11,7 @@ use std::ffi::{OsStr, OsString};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use git2::{IndexAddOption, Oid, Repository, StatusOptions};
+use git2::{Oid, Repository};
 
 use super::error::{Error, Result};
 
@@ -147,47 +147,6 @@ pub fn resolve_commit(repo: &Repository, rev: &str) -> Result<Oid> {
         .and_then(|o| o.peel_to_commit())
         .map(|c| c.id())
         .map_err(|_| Error::UnknownRevision(rev.to_string()))
-}
-
-/// Paths that differ from HEAD in a worktree: staged, unstaged and untracked (not ignored);
-/// an untracked directory counts once, as in `git status`.
-pub fn changed_paths(repo: &Repository) -> Result<Vec<String>> {
-    let mut options = StatusOptions::new();
-    options
-        .include_untracked(true)
-        .recurse_untracked_dirs(false)
-        .include_ignored(false)
-        .exclude_submodules(true)
-        .renames_head_to_index(false)
-        .renames_index_to_workdir(false);
-    let statuses = repo.statuses(Some(&mut options))?;
-    Ok(statuses
-        .iter()
-        .filter(|entry| entry.status() != git2::Status::CURRENT)
-        .filter_map(|entry| entry.path().ok().map(str::to_string))
-        .collect())
-}
-
-/// The id of the tree a worktree's content would have if everything in it (tracked changes and
-/// untracked, not ignored, files) were committed now. Equal content gives an equal id, committed
-/// or not: this is the fingerprint check results are keyed by.
-///
-/// A clean worktree's fingerprint is its HEAD tree. A dirty one is staged into the in-memory copy
-/// of its index and written as a tree; the index file on disk is never written.
-pub fn content_tree(repo: &Repository, dirty: bool) -> Result<Oid> {
-    if !dirty && let Some(commit) = head_commit(repo) {
-        return Ok(repo.find_commit(commit)?.tree_id());
-    }
-    let mut index = repo.index()?;
-    let staged = (|| {
-        index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
-        index.update_all(["*"], None)?;
-        index.write_tree()
-    })();
-    // The repository shares this index object: drop the in-memory staging so later reads on
-    // the same handle see the real index again.
-    index.read(true)?;
-    Ok(staged?)
 }
 
 /// A commit holding a worktree's current content on top of its HEAD, written as an object only

@@ -20,7 +20,7 @@ use super::error::{Error, Result, list_for_message};
 use super::git::{self, Git, MergePrediction};
 use super::state::{copy_tail, key_of, read_json, write_json};
 use super::worktree::{self, RemoveOptions, Removed, Worktree, plural};
-use super::{Project, now_unix};
+use super::{Project, now_unix, status};
 
 #[derive(Debug, Clone, Default)]
 pub struct MergeOptions {
@@ -196,13 +196,13 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
     let (dirty, content_tree, content_commit) = match &branch_worktree {
         Some(w) => {
             let wt_repo = Repository::open(&w.path)?;
-            let dirty = git::changed_paths(&wt_repo)?;
-            if dirty.is_empty() {
-                (dirty, repo.find_commit(tip)?.tree_id(), tip)
+            let changes = status::changes(&wt_repo)?;
+            if changes.is_empty() {
+                (Vec::new(), repo.find_commit(tip)?.tree_id(), tip)
             } else {
-                let tree = git::content_tree(&wt_repo, true)?;
+                let tree = status::content_tree(&wt_repo, &changes)?;
                 let commit = git::content_commit(&wt_repo, tree, "wtmux: predicted merge content")?;
-                (dirty, tree, commit)
+                (changes.paths(), tree, commit)
             }
         }
         None => (Vec::new(), repo.find_commit(tip)?.tree_id(), tip),

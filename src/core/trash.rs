@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::error::{Error, Result};
 use super::git::{self, Git};
 use super::worktree::{self, Worktree};
-use super::{Project, branch, now_unix};
+use super::{Project, branch, now_unix, status};
 
 pub const TRASH_PREFIX: &str = "refs/wtmux/trash/";
 
@@ -50,7 +50,7 @@ pub fn save(project: &Project, worktree: &Worktree, dirty: &[String]) -> Result<
     } else {
         let wt_repo = Repository::open(&worktree.path)?;
         (
-            git::content_tree(&wt_repo, !dirty.is_empty())?,
+            status::content_tree(&wt_repo, &status::changes(&wt_repo)?)?,
             git::head_commit(&wt_repo),
         )
     };

@@ -12,7 +12,7 @@ use super::error::{Error, Result, list_for_message};
 use super::git::{self, Git};
 use super::tmux::{KillOutcome, Window};
 use super::trash::{self, TrashEntry};
-use super::{Project, branch, canonical};
+use super::{Project, branch, canonical, parallel_map, status};
 
 /// A worktree of the repository, as git records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,38 +147,20 @@ pub struct Listing {
 /// per worktree).
 pub fn list(project: &Project) -> Result<Listing> {
     let all = worktrees(project)?;
-    let windows = project
-        .tmux
-        .as_ref()
-        .and_then(|t| t.tagged_windows().ok())
-        .unwrap_or_default();
+    // tmux answers in a separate process: ask it while the worktrees are read.
+    let windows = std::thread::spawn({
+        let tmux = project.tmux.clone();
+        move || tmux.and_then(|t| t.tagged_windows().ok()).unwrap_or_default()
+    });
     let base_commit = project
         .repo()?
         .find_branch(&project.base, BranchType::Local)
         .ok()
         .and_then(|b| b.get().target());
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(1, 8);
-    let chunk = all.len().div_ceil(threads).max(1);
-    let mut rows: Vec<Result<Row>> = Vec::with_capacity(all.len());
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = all
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|w| row(project, w, base_commit))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for handle in handles {
-            rows.extend(handle.join().expect("status thread panicked"));
-        }
-    });
-    let mut worktrees = rows.into_iter().collect::<Result<Vec<_>>>()?;
+    let mut worktrees = parallel_map(&all, |w| row(project, w, base_commit))
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    let windows = windows.join().unwrap_or_default();
     for row in &mut worktrees {
         row.window = windows.get(&row.path).map(|w| w.id.clone());
     }
@@ -220,9 +202,9 @@ fn row(project: &Project, worktree: &Worktree, base_commit: Option<Oid>) -> Resu
             row.behind = behind;
         }
     }
-    let changed = git::changed_paths(&repo)?;
-    row.changed = changed.len();
-    row.check = check::status(project, &repo, &worktree.path, !changed.is_empty())?;
+    let changes = status::changes(&repo)?;
+    row.changed = changes.count();
+    row.check = check::status(project, &repo, &worktree.path, &changes)?;
     Ok(row)
 }
 
@@ -608,7 +590,7 @@ pub fn plan_remove(project: &Project, name: &str) -> Result<RemovePlan> {
         (Vec::new(), None)
     } else {
         let wt_repo = Repository::open(&worktree.path)?;
-        (git::changed_paths(&wt_repo)?, git::head_commit(&wt_repo))
+        (status::changes(&wt_repo)?.paths(), git::head_commit(&wt_repo))
     };
     let tip = tip.or_else(|| {
         worktree

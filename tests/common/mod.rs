@@ -113,15 +113,20 @@ impl TestRepo {
         command
     }
 
-    /// Runs git in `dir` and returns stdout; panics on failure.
+    /// Runs git in `dir` and returns stdout, trimmed; panics on failure.
     pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        self.git_raw_in(dir, args).trim().to_string()
+    }
+
+    /// Runs git in `dir` and returns stdout as it is; panics on failure.
+    pub fn git_raw_in(&self, dir: &Path, args: &[&str]) -> String {
         let out = self.command("git", dir).args(args).output().unwrap();
         assert!(
             out.status.success(),
             "git {args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     pub fn git(&self, args: &[&str]) -> String {

@@ -1,0 +1,225 @@
+//! `cargo bench --bench workflow`: wtmux against the git CLI on a generated repository of
+//! 20,000 files and 20 worktrees (generated once under target/, reused afterwards).
+//!
+//! - list: `wtmux list --json` vs `git status --porcelain=v2 --branch` run in each worktree one
+//!   after another.
+//! - add: `wtmux add` vs `git worktree add -b` plus `tmux new-window` by hand.
+//!
+//! Each figure is the median of several runs after a warm-up; the ratio is wtmux / git.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WTMUX: &str = env!("CARGO_BIN_EXE_wtmux");
+const FILES: usize = 20_000;
+const WORKTREES: usize = 20;
+const RUNS: usize = 7;
+
+fn sandboxed(program: &str, dir: &Path, home: &Path) -> Command {
+    let mut command = Command::new(program);
+    for var in ["TMUX", "TMUX_PANE", "GIT_DIR", "GIT_WORK_TREE"] {
+        command.env_remove(var);
+    }
+    command
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Bench")
+        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
+        .env("GIT_COMMITTER_NAME", "Bench")
+        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+fn run(mut command: Command) {
+    let out = command.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn git(dir: &Path, home: &Path, args: &[&str]) {
+    let mut command = sandboxed("git", dir, home);
+    command.args(args);
+    run(command);
+}
+
+/// The repository: FILES files in 200 directories, WORKTREES worktrees, a few of them dirty,
+/// and one configured check (so list computes content fingerprints).
+fn generate(base: &Path) -> (PathBuf, PathBuf) {
+    let root = base.join("repo");
+    let home = base.join("home");
+    let marker = base.join("complete");
+    if marker.exists() {
+        return (root, home);
+    }
+    let _ = std::fs::remove_dir_all(base);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(home.join(".config")).unwrap();
+    eprintln!("generating {FILES} files and {WORKTREES} worktrees in {}", base.display());
+    git(&root, &home, &["init", "-q", "-b", "main"]);
+    for i in 0..FILES {
+        let dir = root.join(format!("src/module{:03}", i % 200));
+        if i < 200 {
+            std::fs::create_dir_all(&dir).unwrap();
+        }
+        std::fs::write(
+            dir.join(format!("file{i:05}.rs")),
+            format!("// file {i}\npub fn f{i}() -> usize {{ {i} }}\n"),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        root.join(".wtmux.toml"),
+        "[[check]]\nname = \"test\"\nrun = \"true\"\n",
+    )
+    .unwrap();
+    git(&root, &home, &["add", "-A"]);
+    git(&root, &home, &["commit", "-q", "-m", "generated"]);
+    // As `wtmux add` leaves it: the worktree dir is excluded from the main worktree.
+    std::fs::write(root.join(".git/info/exclude"), "/.worktrees/\n").unwrap();
+    for n in 0..WORKTREES {
+        let path = root.join(format!(".worktrees/task-{n:02}"));
+        git(
+            &root,
+            &home,
+            &["worktree", "add", "-q", "-b", &format!("task-{n:02}"), path.to_str().unwrap()],
+        );
+        if n % 4 == 0 {
+            std::fs::write(path.join(format!("src/module{n:03}/file{n:05}.rs")), "changed\n").unwrap();
+            std::fs::write(path.join("untracked.txt"), "new\n").unwrap();
+        }
+    }
+    std::fs::write(&marker, "").unwrap();
+    (root, home)
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn time(mut f: impl FnMut()) -> Duration {
+    f(); // warm-up: refreshes index stat data, fills the page cache
+    median(
+        (0..RUNS)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed()
+            })
+            .collect(),
+    )
+}
+
+fn bench_list(root: &Path, home: &Path) {
+    let worktrees: Vec<PathBuf> = std::iter::once(root.to_path_buf())
+        .chain((0..WORKTREES).map(|n| root.join(format!(".worktrees/task-{n:02}"))))
+        .collect();
+    let git_status = time(|| {
+        for path in &worktrees {
+            let mut command = sandboxed("git", path, home);
+            command.args(["status", "--porcelain=v2", "--branch"]);
+            run(command);
+        }
+    });
+    let wtmux_list = time(|| {
+        let mut command = sandboxed(WTMUX, root, home);
+        command.args(["list", "--json"]);
+        run(command);
+    });
+    report(
+        &format!("list ({} worktrees, {FILES} files)", worktrees.len()),
+        "git status in each worktree",
+        git_status,
+        "wtmux list --json",
+        wtmux_list,
+    );
+}
+
+fn bench_add(root: &Path, home: &Path, base: &Path) {
+    let socket = base.join("tmux.sock");
+    let mut start = sandboxed("tmux", root, home);
+    start
+        .arg("-S")
+        .arg(&socket)
+        .args(["-f", "/dev/null", "new-session", "-d", "-s", "bench"]);
+    run(start);
+    let tmux_env = format!("{},0,0", socket.display());
+    let mut n = 0;
+    let cleanup = |branch: &str, path: &Path| {
+        git(root, home, &["worktree", "remove", "--force", path.to_str().unwrap()]);
+        git(root, home, &["branch", "-D", branch]);
+    };
+    let mut by_hand = Vec::new();
+    let mut with_wtmux = Vec::new();
+    for round in 0..=RUNS {
+        n += 1;
+        let branch = format!("hand-{n}");
+        let path = root.join(".worktrees").join(&branch);
+        let started = Instant::now();
+        git(root, home, &["worktree", "add", "-q", "-b", &branch, path.to_str().unwrap(), "main"]);
+        let mut window = sandboxed("tmux", root, home);
+        window.arg("-S").arg(&socket).args(["new-window", "-d", "-c"]).arg(&path).args(["-n", &branch]);
+        run(window);
+        if round > 0 {
+            by_hand.push(started.elapsed());
+        }
+        cleanup(&branch, &path);
+
+        let branch = format!("wtmux-{n}");
+        let path = root.join(".worktrees").join(&branch);
+        let started = Instant::now();
+        let mut add = sandboxed(WTMUX, root, home);
+        add.env("TMUX", &tmux_env).args(["add", &branch, "--no-agent"]);
+        run(add);
+        if round > 0 {
+            with_wtmux.push(started.elapsed());
+        }
+        cleanup(&branch, &path);
+    }
+    let mut kill = sandboxed("tmux", root, home);
+    kill.arg("-S").arg(&socket).arg("kill-server");
+    run(kill);
+    report(
+        "add (worktree + branch + window)",
+        "git worktree add -b + tmux new-window",
+        median(by_hand),
+        "wtmux add",
+        median(with_wtmux),
+    );
+}
+
+fn report(what: &str, baseline_name: &str, baseline: Duration, ours_name: &str, ours: Duration) {
+    println!(
+        "{what}:\n  {baseline_name:<40} {:>8.1} ms\n  {ours_name:<40} {:>8.1} ms\n  ratio {:.2}x",
+        baseline.as_secs_f64() * 1000.0,
+        ours.as_secs_f64() * 1000.0,
+        ours.as_secs_f64() / baseline.as_secs_f64()
+    );
+}
+
+fn main() {
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-repo-v1");
+    let (root, home) = generate(&base);
+    if wanted("list") {
+        bench_list(&root, &home);
+    }
+    if wanted("add") {
+        bench_add(&root, &home, &base);
+    }
+}
