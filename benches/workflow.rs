@@ -65,7 +65,10 @@ fn generate(base: &Path) -> (PathBuf, PathBuf) {
     let _ = std::fs::remove_dir_all(base);
     std::fs::create_dir_all(&root).unwrap();
     std::fs::create_dir_all(home.join(".config")).unwrap();
-    eprintln!("generating {FILES} files and {WORKTREES} worktrees in {}", base.display());
+    eprintln!(
+        "generating {FILES} files and {WORKTREES} worktrees in {}",
+        base.display()
+    );
     git(&root, &home, &["init", "-q", "-b", "main"]);
     for i in 0..FILES {
         let dir = root.join(format!("src/module{:03}", i % 200));
@@ -92,10 +95,21 @@ fn generate(base: &Path) -> (PathBuf, PathBuf) {
         git(
             &root,
             &home,
-            &["worktree", "add", "-q", "-b", &format!("task-{n:02}"), path.to_str().unwrap()],
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                &format!("task-{n:02}"),
+                path.to_str().unwrap(),
+            ],
         );
         if n % 4 == 0 {
-            std::fs::write(path.join(format!("src/module{n:03}/file{n:05}.rs")), "changed\n").unwrap();
+            std::fs::write(
+                path.join(format!("src/module{n:03}/file{n:05}.rs")),
+                "changed\n",
+            )
+            .unwrap();
             std::fs::write(path.join("untracked.txt"), "new\n").unwrap();
         }
     }
@@ -157,7 +171,11 @@ fn bench_add(root: &Path, home: &Path, base: &Path) {
     let tmux_env = format!("{},0,0", socket.display());
     let mut n = 0;
     let cleanup = |branch: &str, path: &Path| {
-        git(root, home, &["worktree", "remove", "--force", path.to_str().unwrap()]);
+        git(
+            root,
+            home,
+            &["worktree", "remove", "--force", path.to_str().unwrap()],
+        );
         git(root, home, &["branch", "-D", branch]);
     };
     let mut by_hand = Vec::new();
@@ -167,9 +185,26 @@ fn bench_add(root: &Path, home: &Path, base: &Path) {
         let branch = format!("hand-{n}");
         let path = root.join(".worktrees").join(&branch);
         let started = Instant::now();
-        git(root, home, &["worktree", "add", "-q", "-b", &branch, path.to_str().unwrap(), "main"]);
+        git(
+            root,
+            home,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                &branch,
+                path.to_str().unwrap(),
+                "main",
+            ],
+        );
         let mut window = sandboxed("tmux", root, home);
-        window.arg("-S").arg(&socket).args(["new-window", "-d", "-c"]).arg(&path).args(["-n", &branch]);
+        window
+            .arg("-S")
+            .arg(&socket)
+            .args(["new-window", "-d", "-c"])
+            .arg(&path)
+            .args(["-n", &branch]);
         run(window);
         if round > 0 {
             by_hand.push(started.elapsed());
@@ -180,7 +215,8 @@ fn bench_add(root: &Path, home: &Path, base: &Path) {
         let path = root.join(".worktrees").join(&branch);
         let started = Instant::now();
         let mut add = sandboxed(WTMUX, root, home);
-        add.env("TMUX", &tmux_env).args(["add", &branch, "--no-agent"]);
+        add.env("TMUX", &tmux_env)
+            .args(["add", &branch, "--no-agent"]);
         run(add);
         if round > 0 {
             with_wtmux.push(started.elapsed());

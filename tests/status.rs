@@ -11,7 +11,10 @@ use wtmux::core::status;
 
 /// The paths `git status --porcelain` lists (an untracked directory once, as `dir/`).
 fn git_status_paths(repo: &TestRepo) -> BTreeSet<String> {
-    let out = repo.git_raw_in(&repo.root, &["status", "--porcelain=v1", "-z", "--no-renames"]);
+    let out = repo.git_raw_in(
+        &repo.root,
+        &["status", "--porcelain=v1", "-z", "--no-renames"],
+    );
     out.split('\0')
         .filter(|l| l.len() > 3)
         .map(|l| l[3..].to_string())
@@ -31,7 +34,11 @@ fn git_content_tree(repo: &TestRepo) -> String {
             .args(args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     run(&["add", "-A"]);
@@ -44,7 +51,11 @@ fn assert_agrees(repo: &TestRepo, scenario: &str) {
     let ours: BTreeSet<String> = changes.paths().into_iter().collect();
     assert_eq!(ours, git_status_paths(repo), "status paths: {scenario}");
     let tree = status::content_tree(&git_repo, &changes).unwrap();
-    assert_eq!(tree.to_string(), git_content_tree(repo), "content tree: {scenario}");
+    assert_eq!(
+        tree.to_string(),
+        git_content_tree(repo),
+        "content tree: {scenario}"
+    );
 }
 
 fn scenarios(repo: &TestRepo) {
@@ -110,4 +121,72 @@ fn a_split_index_falls_back_to_libgit2() {
     repo.write("README.md", "changed\n");
     repo.write("untracked.txt", "x");
     assert_agrees(&repo, "split index");
+}
+
+/// Sets the mtime of every directory of the worktree well into the past, so the untracked
+/// cache may remember them (it never trusts a directory changed in the last two seconds).
+fn age_directories(repo: &TestRepo) {
+    let out = std::process::Command::new("find")
+        .arg(&repo.root)
+        .args([
+            "-path",
+            "*/.git",
+            "-prune",
+            "-o",
+            "-type",
+            "d",
+            "-exec",
+            "touch",
+            "-d",
+            "@1700000000",
+            "{}",
+            "+",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn the_untracked_cache_sees_new_files_and_changed_ignore_rules() {
+    let repo = TestRepo::new();
+    repo.write(".gitignore", "*.log\n");
+    repo.write("src/deep/tracked.txt", "t");
+    repo.commit_all("ignore logs");
+    repo.write("src/deep/debug.log", "ignored");
+    age_directories(&repo);
+    let git_repo = git2::Repository::open(&repo.root).unwrap();
+    let mut cache = status::UntrackedCache::default();
+    let first = status::changes_with_cache(&git_repo, &mut cache).unwrap();
+    assert!(first.is_empty(), "{first:?}");
+    assert_ne!(
+        cache,
+        status::UntrackedCache::default(),
+        "aged directories are remembered"
+    );
+    let again = status::changes_with_cache(&git_repo, &mut cache).unwrap();
+    assert_eq!(again, first);
+
+    repo.write(
+        "src/deep/new.txt",
+        "a new file changes its directory's mtime",
+    );
+    let seen = status::changes_with_cache(&git_repo, &mut cache).unwrap();
+    assert_eq!(seen.paths(), vec!["src/deep/new.txt".to_string()]);
+    std::fs::remove_file(repo.path("src/deep/new.txt")).unwrap();
+    age_directories(&repo);
+    assert!(
+        status::changes_with_cache(&git_repo, &mut cache)
+            .unwrap()
+            .is_empty()
+    );
+
+    // Un-ignoring an existing file changes no directory: the ignore rules are part of the key.
+    repo.write(".gitignore", "*.tmp\n");
+    let seen = status::changes_with_cache(&git_repo, &mut cache).unwrap();
+    assert_eq!(
+        seen.paths(),
+        vec![".gitignore".to_string(), "src/deep/debug.log".to_string()]
+    );
+    assert_agrees(&repo, "after the ignore rules changed");
 }

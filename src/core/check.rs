@@ -22,9 +22,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::CheckSpec;
 use super::error::{Error, Result};
-use super::state::{copy_tail, key_of, lock_file, read_json, write_json};
-use super::worktree::{self, Worktree};
+use super::state::{copy_tail, key_of, lock_file, read_json, worktree_key, write_json};
 use super::status::{self, Changes};
+use super::worktree::{self, Worktree};
 use super::{Project, git, now_unix};
 
 /// How long a run that was handed to tmux may take to start before it counts as lost.
@@ -126,10 +126,6 @@ struct RunRecord {
     content_changed: bool,
 }
 
-fn worktree_key(path: &Path) -> String {
-    key_of(path.as_os_str().as_encoded_bytes())
-}
-
 fn run_record_path(project: &Project, worktree_key: &str) -> Result<PathBuf> {
     Ok(project
         .state
@@ -227,7 +223,7 @@ pub fn status_of(project: &Project, worktree: &Worktree) -> Result<CheckStatus> 
         return Ok(CheckStatus::none());
     }
     let repo = Repository::open(&worktree.path)?;
-    let changes = status::changes(&repo)?;
+    let changes = worktree::changes(project, &repo, &worktree.path)?;
     status(project, &repo, &worktree.path, &changes)
 }
 
@@ -343,7 +339,7 @@ pub fn run(project: &Project, key: &str) -> Result<()> {
     let worktree = record.worktree.clone();
     let checks = project.config.checks.clone();
     let repo = Repository::open(&worktree)?;
-    let tree_before = fingerprint(&repo)?;
+    let tree_before = fingerprint(project, &repo, &worktree)?;
     record.content_key = Some(content_key(tree_before, &checks));
     record.phase = Phase::Running;
     let logs = project.state.dir("logs")?.join(&record.run_id);
@@ -379,7 +375,7 @@ pub fn run(project: &Project, key: &str) -> Result<()> {
         tree: tree_before.to_string(),
         finished_at: now_unix(),
     };
-    let tree_after = fingerprint(&repo)?;
+    let tree_after = fingerprint(project, &repo, &worktree)?;
     record.content_changed = tree_after != tree_before;
     if !record.content_changed {
         let key = content_key(tree_before, &checks);
@@ -395,8 +391,8 @@ pub fn run(project: &Project, key: &str) -> Result<()> {
     save(&mut record)
 }
 
-fn fingerprint(repo: &Repository) -> Result<Oid> {
-    status::content_tree(repo, &status::changes(repo)?)
+fn fingerprint(project: &Project, repo: &Repository, path: &Path) -> Result<Oid> {
+    status::content_tree(repo, &worktree::changes(project, repo, path)?)
 }
 
 /// Takes one of the `check_jobs` slots, waiting for one to free up.

@@ -196,7 +196,7 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
     let (dirty, content_tree, content_commit) = match &branch_worktree {
         Some(w) => {
             let wt_repo = Repository::open(&w.path)?;
-            let changes = status::changes(&wt_repo)?;
+            let changes = worktree::changes(project, &wt_repo, &w.path)?;
             if changes.is_empty() {
                 (Vec::new(), repo.find_commit(tip)?.tree_id(), tip)
             } else {

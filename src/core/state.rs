@@ -94,3 +94,8 @@ pub fn copy_tail(path: &Path, offset: u64, sink: &mut dyn Write) -> Result<u64> 
     let _ = sink.write_all(&bytes);
     Ok(bytes.len() as u64)
 }
+
+/// The key of a worktree's own files (run records, status cache): its path, hashed.
+pub fn worktree_key(path: &Path) -> String {
+    key_of(path.as_os_str().as_encoded_bytes())
+}

@@ -49,13 +49,22 @@ impl Changes {
     }
 
     pub fn paths(&self) -> Vec<String> {
-        self.tracked.iter().chain(&self.untracked).cloned().collect()
+        self.tracked
+            .iter()
+            .chain(&self.untracked)
+            .cloned()
+            .collect()
     }
 }
 
 /// What differs from HEAD in the worktree of `repo`.
 pub fn changes(repo: &Repository) -> Result<Changes> {
-    if let Some(changes) = fast_changes(repo) {
+    changes_with_cache(repo, &mut UntrackedCache::default())
+}
+
+/// [`changes`], reusing and updating what an earlier call learned about untracked files.
+pub fn changes_with_cache(repo: &Repository, cache: &mut UntrackedCache) -> Result<Changes> {
+    if let Some(changes) = fast_changes(repo, cache) {
         return changes;
     }
     match libgit2_changes(repo, true) {
@@ -69,7 +78,13 @@ pub fn changes(repo: &Repository) -> Result<Changes> {
 fn git_cli_changes(repo: &Repository) -> Result<Changes> {
     let workdir = repo.workdir().unwrap_or(Path::new("."));
     let out = super::git::Git::new(workdir)
-        .args(["status", "--porcelain=v1", "-z", "--no-renames", "--ignore-submodules"])
+        .args([
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--no-renames",
+            "--ignore-submodules",
+        ])
         .run()?;
     let mut changes = Changes::default();
     for record in out.split('\0').filter(|r| r.len() > 3) {
@@ -112,7 +127,7 @@ pub fn libgit2_changes(repo: &Repository, refresh: bool) -> Result<Changes> {
 }
 
 /// `None` when the index is of a kind the fast path does not read.
-fn fast_changes(repo: &Repository) -> Option<Result<Changes>> {
+fn fast_changes(repo: &Repository, cache: &mut UntrackedCache) -> Option<Result<Changes>> {
     let workdir = repo.workdir()?.to_path_buf();
     let index_path = repo.path().join("index");
     let index_meta = std::fs::metadata(&index_path).ok()?;
@@ -131,17 +146,23 @@ fn fast_changes(repo: &Repository) -> Option<Result<Changes>> {
             continue;
         }
         if entry.stage != 0 || entry.intent_to_add {
-            changes.tracked.insert(String::from_utf8_lossy(&entry.path).into_owned());
+            changes
+                .tracked
+                .insert(String::from_utf8_lossy(&entry.path).into_owned());
             continue;
         }
         let Some(stat) = dirs.lstat(&entry.path) else {
-            changes.tracked.insert(String::from_utf8_lossy(&entry.path).into_owned());
+            changes
+                .tracked
+                .insert(String::from_utf8_lossy(&entry.path).into_owned());
             continue;
         };
         match compare_stat(entry, &stat, trust_ctime, file_mode, index_mtime) {
             StatMatch::Clean => {}
             StatMatch::Changed => {
-                changes.tracked.insert(String::from_utf8_lossy(&entry.path).into_owned());
+                changes
+                    .tracked
+                    .insert(String::from_utf8_lossy(&entry.path).into_owned());
             }
             StatMatch::Unsure => to_verify.push((
                 String::from_utf8_lossy(&entry.path).into_owned(),
@@ -156,9 +177,9 @@ fn fast_changes(repo: &Repository) -> Option<Result<Changes>> {
     for (path, oid, is_symlink) in to_verify {
         let full = workdir.join(&path);
         let hashed = if is_symlink {
-            std::fs::read_link(&full)
-                .ok()
-                .and_then(|t| Oid::hash_object(ObjectType::Blob, t.as_os_str().as_encoded_bytes()).ok())
+            std::fs::read_link(&full).ok().and_then(|t| {
+                Oid::hash_object(ObjectType::Blob, t.as_os_str().as_encoded_bytes()).ok()
+            })
         } else {
             Oid::hash_file(ObjectType::Blob, &full).ok()
         };
@@ -177,7 +198,8 @@ fn fast_changes(repo: &Repository) -> Option<Result<Changes>> {
     if let Err(e) = add_staged(repo, &index, &mut changes) {
         return Some(Err(e));
     }
-    if let Err(e) = add_untracked(repo, &workdir, &index, &mut changes) {
+    let ignore_key = ignore_key(repo, &index, &mut dirs);
+    if let Err(e) = add_untracked(repo, &workdir, &index, ignore_key, cache, &mut changes) {
         return Some(Err(e));
     }
     Some(Ok(changes))
@@ -213,7 +235,9 @@ impl DirCache {
     fn open(workdir: &Path) -> Option<DirCache> {
         let root = rustix::fs::open(
             workdir,
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
             rustix::fs::Mode::empty(),
         )
         .ok()?;
@@ -230,7 +254,11 @@ impl DirCache {
             return stat_at(&self.root, path);
         };
         let (dir, name) = (&path[..slash], &path[slash + 1..]);
-        if self.current.as_ref().is_none_or(|(current, _)| current != dir) {
+        if self
+            .current
+            .as_ref()
+            .is_none_or(|(current, _)| current != dir)
+        {
             let fd = rustix::fs::openat(
                 &self.root,
                 std::ffi::OsStr::from_bytes(dir),
@@ -327,60 +355,169 @@ fn add_staged(repo: &Repository, index: &ParsedIndex, changes: &mut Changes) -> 
     Ok(())
 }
 
+/// Directories known to hold nothing untracked, by their mtime, kept between runs so that
+/// unchanged directories need not be read again (git's `core.untrackedCache` idea).
+///
+/// Sound because creating or removing an entry changes its directory's mtime; a directory is
+/// only remembered when its mtime is over two seconds old (timestamps are coarse, the same
+/// "racy" reasoning git applies to the index); and the whole cache is dropped when any ignore
+/// rule source changes (every tracked `.gitignore`, `info/exclude`, the global excludes file).
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UntrackedCache {
+    ignore_key: String,
+    clean_dirs: std::collections::BTreeMap<String, (i64, i64)>,
+}
+
+const RACY_MARGIN_SECS: i64 = 2;
+
 fn add_untracked(
     repo: &Repository,
     workdir: &Path,
     index: &ParsedIndex,
+    ignore_key: String,
+    cache: &mut UntrackedCache,
     changes: &mut Changes,
 ) -> Result<()> {
-    let tracked: HashSet<&[u8]> = index.entries.iter().map(|e| e.path.as_slice()).collect();
-    let mut tracked_dirs: HashSet<&[u8]> = HashSet::new();
+    // Entries are sorted, so each directory's entries are adjacent: one insert per directory.
+    let mut tracked_dirs: BTreeSet<&[u8]> = BTreeSet::new();
     tracked_dirs.insert(b"");
+    let mut previous: &[u8] = b"";
     for entry in &index.entries {
         let path = entry.path.as_slice();
-        for (i, byte) in path.iter().enumerate() {
-            if *byte == b'/' {
-                tracked_dirs.insert(&path[..i]);
+        let dir = &path[..path.iter().rposition(|b| *b == b'/').unwrap_or(0)];
+        if dir != previous {
+            previous = dir;
+            for (i, byte) in dir.iter().enumerate() {
+                if *byte == b'/' {
+                    tracked_dirs.insert(&dir[..i]);
+                }
             }
+            tracked_dirs.insert(dir);
         }
     }
-    let mut stack: Vec<Vec<u8>> = vec![Vec::new()];
-    while let Some(dir) = stack.pop() {
-        let full = workdir.join(std::ffi::OsStr::from_bytes(&dir));
-        let Ok(entries) = std::fs::read_dir(&full) else {
+    // Only needed when a directory has to be read; with a warm cache, never.
+    let mut tracked: Option<HashSet<&[u8]>> = None;
+    if cache.ignore_key != ignore_key {
+        cache.clean_dirs.clear();
+        cache.ignore_key = ignore_key;
+    }
+    let cutoff = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+        - RACY_MARGIN_SECS;
+    let root = DirCache::open(workdir).ok_or_else(|| {
+        super::Error::io(workdir, std::io::Error::other("cannot open the worktree"))
+    })?;
+    // Directories below an untracked `.gitignore`, whose rules the cache did not see.
+    let mut uncached_below: Vec<Vec<u8>> = Vec::new();
+    let mut clean_dirs = std::collections::BTreeMap::new();
+    // BTreeSet order puts every directory before its subdirectories.
+    for dir in tracked_dirs.iter().copied() {
+        let mtime = if dir.is_empty() {
+            stat_at(&root.root, b".")
+        } else {
+            stat_at(&root.root, dir)
+        }
+        .filter(|s| s.mode & 0o170000 == 0o040000)
+        .map(|s| s.mtime);
+        let Some(mtime) = mtime else { continue };
+        let text = String::from_utf8_lossy(dir).into_owned();
+        let cacheable = !uncached_below.iter().any(|p| {
+            p.is_empty() || dir == p.as_slice() || dir.starts_with(&[p.as_slice(), b"/"].concat())
+        });
+        if cacheable && cache.clean_dirs.get(&text) == Some(&mtime) {
+            clean_dirs.insert(text, mtime);
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(workdir.join(std::ffi::OsStr::from_bytes(dir))) else {
             continue;
         };
+        let mut nothing_untracked = true;
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.as_encoded_bytes();
             if dir.is_empty() && name == b".git" {
                 continue;
             }
-            let mut relative = dir.clone();
+            let mut relative = dir.to_vec();
             if !relative.is_empty() {
                 relative.push(b'/');
             }
             relative.extend_from_slice(name);
-            if tracked.contains(relative.as_slice()) {
-                continue;
-            }
             let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-            if is_dir && tracked_dirs.contains(relative.as_slice()) {
-                stack.push(relative);
+            let tracked = tracked
+                .get_or_insert_with(|| index.entries.iter().map(|e| e.path.as_slice()).collect());
+            if tracked.contains(relative.as_slice())
+                || (is_dir && tracked_dirs.contains(relative.as_slice()))
+            {
                 continue;
             }
-            let text = String::from_utf8_lossy(&relative).into_owned();
+            let path = String::from_utf8_lossy(&relative).into_owned();
             if is_dir {
-                let as_dir = format!("{text}/");
-                if !repo.is_path_ignored(&as_dir)? && holds_unignored_file(repo, workdir, &text)? {
+                let as_dir = format!("{path}/");
+                if repo.is_path_ignored(&as_dir)? {
+                    continue;
+                }
+                nothing_untracked = false;
+                if holds_unignored_file(repo, workdir, &path)? {
                     changes.untracked.insert(as_dir);
                 }
-            } else if !repo.is_path_ignored(&text)? {
-                changes.untracked.insert(text);
+            } else if !repo.is_path_ignored(&path)? {
+                nothing_untracked = false;
+                if name == b".gitignore" {
+                    uncached_below.push(dir.to_vec());
+                }
+                changes.untracked.insert(path);
             }
         }
+        if nothing_untracked && mtime.0 < cutoff {
+            clean_dirs.insert(text, mtime);
+        }
     }
+    cache.clean_dirs = clean_dirs;
     Ok(())
+}
+
+/// What the ignore rules depend on: every `.gitignore` the index tracks (as it is on disk now),
+/// `info/exclude` and the global excludes file.
+fn ignore_key(repo: &Repository, index: &ParsedIndex, dirs: &mut DirCache) -> String {
+    let mut key = String::new();
+    for entry in &index.entries {
+        if entry.path.ends_with(b".gitignore")
+            && (entry.path.len() == 10 || entry.path.ends_with(b"/.gitignore"))
+        {
+            let stat = dirs.lstat(&entry.path);
+            key.push_str(&format!(
+                "{}:{:?}\n",
+                String::from_utf8_lossy(&entry.path),
+                stat.map(|s| (s.mtime, s.ctime, s.size, s.ino))
+            ));
+        }
+    }
+    let global = repo
+        .config()
+        .ok()
+        .and_then(|c| c.get_path("core.excludesfile").ok());
+    for path in [Some(repo.commondir().join("info/exclude")), global]
+        .into_iter()
+        .flatten()
+    {
+        let stat = std::fs::metadata(&path).ok();
+        key.push_str(&format!(
+            "{}:{:?}\n",
+            path.display(),
+            stat.map(|m| (
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec(),
+                m.size(),
+                m.ino()
+            ))
+        ));
+    }
+    super::state::key_of(key.as_bytes())
 }
 
 /// Whether an untracked directory holds any file that is not ignored (git lists it only then).

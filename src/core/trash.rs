@@ -50,7 +50,10 @@ pub fn save(project: &Project, worktree: &Worktree, dirty: &[String]) -> Result<
     } else {
         let wt_repo = Repository::open(&worktree.path)?;
         (
-            status::content_tree(&wt_repo, &status::changes(&wt_repo)?)?,
+            status::content_tree(
+                &wt_repo,
+                &worktree::changes(project, &wt_repo, &worktree.path)?,
+            )?,
             git::head_commit(&wt_repo),
         )
     };

@@ -12,7 +12,7 @@ use super::error::{Error, Result, list_for_message};
 use super::git::{self, Git};
 use super::tmux::{KillOutcome, Window};
 use super::trash::{self, TrashEntry};
-use super::{Project, branch, canonical, parallel_map, status};
+use super::{Project, branch, canonical, parallel_map, state, status};
 
 /// A worktree of the repository, as git records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,20 +52,16 @@ pub fn worktrees(project: &Project) -> Result<Vec<Worktree>> {
             continue;
         };
         let prunable = worktree.validate().is_err();
-        let branch = if prunable {
-            // The admin dir still records HEAD when the directory is gone.
+        // The worktree's HEAD lives in its admin dir, readable without opening the worktree
+        // (and still there when its directory is gone).
+        let branch =
             std::fs::read_to_string(project.common_dir.join("worktrees").join(name).join("HEAD"))
                 .ok()
                 .and_then(|head| {
                     head.trim()
                         .strip_prefix("ref: refs/heads/")
                         .map(str::to_string)
-                })
-        } else {
-            Repository::open(worktree.path())
-                .ok()
-                .and_then(|r| git::head_branch(&r).ok().flatten())
-        };
+                });
         linked.push(Worktree {
             branch,
             path: canonical(worktree.path()),
@@ -150,7 +146,10 @@ pub fn list(project: &Project) -> Result<Listing> {
     // tmux answers in a separate process: ask it while the worktrees are read.
     let windows = std::thread::spawn({
         let tmux = project.tmux.clone();
-        move || tmux.and_then(|t| t.tagged_windows().ok()).unwrap_or_default()
+        move || {
+            tmux.and_then(|t| t.tagged_windows().ok())
+                .unwrap_or_default()
+        }
     });
     let base_commit = project
         .repo()?
@@ -202,10 +201,26 @@ fn row(project: &Project, worktree: &Worktree, base_commit: Option<Oid>) -> Resu
             row.behind = behind;
         }
     }
-    let changes = status::changes(&repo)?;
+    let changes = changes(project, &repo, &worktree.path)?;
     row.changed = changes.count();
     row.check = check::status(project, &repo, &worktree.path, &changes)?;
     Ok(row)
+}
+
+/// What differs from HEAD in a worktree, reusing what earlier calls learned about its
+/// untracked files (kept under the state dir).
+pub fn changes(project: &Project, repo: &Repository, path: &Path) -> Result<status::Changes> {
+    let cache_path = project
+        .state
+        .dir("status")?
+        .join(format!("{}.json", state::worktree_key(path)));
+    let mut cache: status::UntrackedCache = state::read_json(&cache_path).unwrap_or_default();
+    let before = cache.clone();
+    let changes = status::changes_with_cache(repo, &mut cache)?;
+    if cache != before {
+        state::write_json(&cache_path, &cache)?;
+    }
+    Ok(changes)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -590,7 +605,10 @@ pub fn plan_remove(project: &Project, name: &str) -> Result<RemovePlan> {
         (Vec::new(), None)
     } else {
         let wt_repo = Repository::open(&worktree.path)?;
-        (status::changes(&wt_repo)?.paths(), git::head_commit(&wt_repo))
+        (
+            changes(project, &wt_repo, &worktree.path)?.paths(),
+            git::head_commit(&wt_repo),
+        )
     };
     let tip = tip.or_else(|| {
         worktree
