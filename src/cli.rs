@@ -121,6 +121,7 @@ impl From<StrategyArg> for MergeStrategy {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
+    crate::tui::STARTED.get_or_init(std::time::Instant::now);
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

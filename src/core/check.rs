@@ -43,7 +43,7 @@ pub enum CheckState {
 }
 
 /// A worktree's check state, as `wtmux list` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckStatus {
     pub state: CheckState,
     /// The running check, or the one that failed.
@@ -543,6 +543,21 @@ pub fn follow(project: &Project, worktree: &Worktree, sink: &mut dyn Write) -> R
 pub fn last_outcome(project: &Project, worktree: &Worktree) -> Result<Option<Outcome>> {
     let key = worktree_key(&worktree.path);
     Ok(read_json::<RunRecord>(&run_record_path(project, &key)?).and_then(|r| r.outcome))
+}
+
+/// The log worth showing for a worktree: the running check's, else the last run's failed
+/// check's, else its last check's.
+pub fn current_log(project: &Project, worktree: &Worktree) -> Result<Option<PathBuf>> {
+    let key = worktree_key(&worktree.path);
+    let Some(record) = read_json::<RunRecord>(&run_record_path(project, &key)?) else {
+        return Ok(None);
+    };
+    if record.current_log.is_some() {
+        return Ok(record.current_log);
+    }
+    Ok(record
+        .outcome
+        .and_then(|o| o.log.or_else(|| o.steps.last().map(|s| s.log.clone()))))
 }
 
 /// Forgets the run record of a removed worktree (results stay: they belong to content).

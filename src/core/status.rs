@@ -126,6 +126,36 @@ pub fn libgit2_changes(repo: &Repository, refresh: bool) -> Result<Changes> {
     Ok(changes)
 }
 
+/// The directories holding tracked files (the worktree root included, as ""), read from the
+/// index: what the popup watches for changes. Empty when the index is not readable here.
+pub fn tracked_dirs(repo: &Repository) -> Vec<String> {
+    let Some(index) = std::fs::read(repo.path().join("index"))
+        .ok()
+        .and_then(|bytes| parse_index(&bytes))
+    else {
+        return Vec::new();
+    };
+    let mut dirs = BTreeSet::new();
+    dirs.insert(String::new());
+    for entry in &index.entries {
+        let path = &entry.path;
+        if let Some(slash) = path.iter().rposition(|b| *b == b'/') {
+            let dir = String::from_utf8_lossy(&path[..slash]).into_owned();
+            if !dirs.contains(&dir) {
+                let mut prefix = String::new();
+                for part in dir.split('/') {
+                    if !prefix.is_empty() {
+                        prefix.push('/');
+                    }
+                    prefix.push_str(part);
+                    dirs.insert(prefix.clone());
+                }
+            }
+        }
+    }
+    dirs.into_iter().collect()
+}
+
 /// `None` when the index is of a kind the fast path does not read.
 fn fast_changes(repo: &Repository, cache: &mut UntrackedCache) -> Option<Result<Changes>> {
     let workdir = repo.workdir()?.to_path_buf();

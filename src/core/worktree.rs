@@ -111,7 +111,7 @@ pub fn find_or_current(project: &Project, name: Option<&str>) -> Result<Worktree
 // list
 
 /// One row of `wtmux list`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Row {
     pub branch: Option<String>,
     pub path: PathBuf,
@@ -132,7 +132,7 @@ pub struct Row {
     pub check: CheckStatus,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Listing {
     pub base: String,
     pub main_worktree: PathBuf,
@@ -168,6 +168,74 @@ pub fn list(project: &Project) -> Result<Listing> {
         main_worktree: project.main_worktree.clone(),
         worktrees,
     })
+}
+
+/// The list row of one worktree.
+pub fn list_row(project: &Project, worktree: &Worktree) -> Result<Row> {
+    let base_commit = project
+        .repo()?
+        .find_branch(&project.base, BranchType::Local)
+        .ok()
+        .and_then(|b| b.get().target());
+    let mut row = row(project, worktree, base_commit)?;
+    if let Some(tmux) = &project.tmux {
+        row.window = tmux.window_for(&worktree.path)?.map(|w| w.id);
+    }
+    Ok(row)
+}
+
+/// What the popup's detail pane shows of a worktree.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Detail {
+    /// Commits the worktree has that base lacks: (short id, subject), newest first.
+    pub commits: Vec<(String, String)>,
+    /// The running check's log, else the latest run's failed (or last) check's.
+    pub log: Option<PathBuf>,
+    pub log_tail: Vec<String>,
+}
+
+/// The detail of one worktree: its unmerged commits and the tail of its check log.
+pub fn detail(project: &Project, worktree: &Worktree, log_lines: usize) -> Result<Detail> {
+    let mut detail = Detail::default();
+    if worktree.prunable {
+        return Ok(detail);
+    }
+    let repo = Repository::open(&worktree.path)?;
+    let base = project
+        .repo()?
+        .find_branch(&project.base, BranchType::Local)
+        .ok()
+        .and_then(|b| b.get().target());
+    if let (Some(head), Some(base)) = (git::head_commit(&repo), base) {
+        detail.commits = git::commits_between(&repo, base, head)?
+            .into_iter()
+            .take(20)
+            .map(|(id, subject)| (git::short(id), subject))
+            .collect();
+    }
+    detail.log = check::current_log(project, worktree)?;
+    if let Some(log) = &detail.log {
+        detail.log_tail = tail_lines(log, log_lines);
+    }
+    Ok(detail)
+}
+
+/// The last `n` lines of a file (reading at most its last 64 KiB).
+pub fn tail_lines(path: &Path, n: usize) -> Vec<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = file.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)));
+    let mut bytes = Vec::new();
+    let _ = file.read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
 }
 
 fn row(project: &Project, worktree: &Worktree, base_commit: Option<Oid>) -> Result<Row> {

@@ -1,9 +1,20 @@
-//! The popup dashboard.
+//! The popup dashboard: `app` (state and actions, pure), `view` (drawing, pure), `keys` (keys to
+//! actions) and `runtime` (the event loop that runs effects through the core).
 
-use crate::core::{Error, Project, Result};
+pub mod app;
+pub mod keys;
+pub mod runtime;
+pub mod view;
 
-pub fn run(_project: Project) -> Result<i32> {
-    Err(Error::refused(
-        "the dashboard is not built yet; use the subcommands (wtmux --help)",
-    ))
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use crate::core::{Project, Result};
+
+/// When the process started, for the first-frame timing the benchmarks read.
+pub static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// Runs the dashboard in the current terminal until it is closed.
+pub fn run(project: Project) -> Result<i32> {
+    runtime::run(project, *STARTED.get_or_init(Instant::now))
 }

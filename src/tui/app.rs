@@ -1,0 +1,490 @@
+//! The popup's state and what every action does to it. Pure: no terminal, no git, no tmux —
+//! work that touches the outside world is returned as [`Effect`]s for the runtime to carry out,
+//! and comes back as result actions.
+
+use std::path::PathBuf;
+
+use crate::core::branch;
+use crate::core::check::CheckState;
+use crate::core::worktree::{Detail, Row};
+
+/// What a merge would do, as the confirmation shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeView {
+    pub branch: String,
+    pub base: String,
+    pub strategy: String,
+    /// (short id, subject) of the commits base gains.
+    pub commits: Vec<(String, String)>,
+    pub post_merge: Option<String>,
+    pub uncommitted: usize,
+    /// Why it cannot merge, each with what to do; empty when it can.
+    pub refusals: Vec<String>,
+}
+
+/// What a removal would take away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoveView {
+    pub branch: String,
+    pub path: PathBuf,
+    pub dirty: Vec<String>,
+    /// (short id, subject).
+    pub unmerged: Vec<(String, String)>,
+}
+
+impl RemoveView {
+    pub fn loses_work(&self) -> bool {
+        !self.dirty.is_empty() || !self.unmerged.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Filter,
+    NewBranch {
+        input: String,
+    },
+    Merge(MergeView),
+    Remove {
+        view: RemoveView,
+        force: bool,
+    },
+    Help,
+    Log {
+        title: String,
+        lines: Vec<String>,
+        scroll: usize,
+    },
+}
+
+/// Everything that can happen to the popup: keys (already mapped), and results of effects.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Up,
+    Down,
+    Top,
+    Bottom,
+    PageUp,
+    PageDown,
+    Enter,
+    New,
+    Verify,
+    VerifyAll,
+    Merge,
+    Remove,
+    Force,
+    ShowLog,
+    Filter,
+    Refresh,
+    Help,
+    Quit,
+    Confirm,
+    Cancel,
+    Char(char),
+    Backspace,
+    /// The spinner advances.
+    Tick,
+    // Results of effects.
+    Listed {
+        base: String,
+        rows: Vec<Row>,
+    },
+    RowUpdated(Row),
+    RowGone(PathBuf),
+    DetailLoaded {
+        path: PathBuf,
+        detail: Detail,
+    },
+    MergePlanned(MergeView),
+    RemovePlanned(RemoveView),
+    LogLoaded {
+        title: String,
+        lines: Vec<String>,
+    },
+    /// An action finished: a message for the status line.
+    Done(String),
+    Failed(String),
+    /// The client moved to another window: the popup's job is done.
+    Switched,
+}
+
+/// Work for the runtime; each is one call into the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    RefreshAll,
+    RefreshRow(PathBuf),
+    LoadDetail(PathBuf),
+    Open(PathBuf),
+    Add(String),
+    Check(Vec<PathBuf>),
+    PlanMerge(PathBuf),
+    Merge(String),
+    PlanRemove(PathBuf),
+    Remove { path: PathBuf, force: bool },
+    LoadLog(PathBuf),
+    Quit,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub base: String,
+    pub rows: Vec<Row>,
+    /// Index into the filtered rows.
+    pub selected: usize,
+    pub filter: String,
+    pub mode: Mode,
+    pub status: Option<(String, bool)>,
+    pub detail: Option<(PathBuf, Detail)>,
+    pub spinner: usize,
+    /// Unix time, for commit ages.
+    pub now: i64,
+    /// The rows come from the last popup's cache and are not live yet.
+    pub loading: bool,
+    /// An action is under way (a merge, a removal): keys that start another wait.
+    pub busy: Option<String>,
+    pub post_merge: Option<String>,
+}
+
+impl Model {
+    pub fn new(base: String, rows: Vec<Row>, now: i64) -> Model {
+        Model {
+            base,
+            rows,
+            selected: 0,
+            filter: String::new(),
+            mode: Mode::Normal,
+            status: None,
+            detail: None,
+            spinner: 0,
+            now,
+            loading: true,
+            busy: None,
+            post_merge: None,
+        }
+    }
+
+    /// The rows the filter lets through.
+    pub fn visible(&self) -> Vec<&Row> {
+        let needle = self.filter.to_lowercase();
+        self.rows
+            .iter()
+            .filter(|r| {
+                needle.is_empty()
+                    || r.branch
+                        .as_deref()
+                        .unwrap_or("")
+                        .to_lowercase()
+                        .contains(&needle)
+                    || r.subject
+                        .as_deref()
+                        .unwrap_or("")
+                        .to_lowercase()
+                        .contains(&needle)
+            })
+            .collect()
+    }
+
+    pub fn selected_row(&self) -> Option<&Row> {
+        self.visible().get(self.selected).copied()
+    }
+
+    pub fn any_running(&self) -> bool {
+        self.rows
+            .iter()
+            .any(|r| r.check.state == CheckState::Running)
+            || self.busy.is_some()
+    }
+
+    fn clamp_selection(&mut self) {
+        let n = self.visible().len();
+        self.selected = self.selected.min(n.saturating_sub(1));
+    }
+
+    fn select(&mut self, index: usize) -> Vec<Effect> {
+        let before = self.selected_row().map(|r| r.path.clone());
+        self.selected = index;
+        self.clamp_selection();
+        let after = self.selected_row().map(|r| r.path.clone());
+        match after {
+            Some(path) if before.as_ref() != Some(&path) => vec![Effect::LoadDetail(path)],
+            _ => Vec::new(),
+        }
+    }
+
+    fn info(&mut self, text: impl Into<String>) {
+        self.status = Some((text.into(), false));
+    }
+
+    fn error(&mut self, text: impl Into<String>) {
+        self.status = Some((text.into(), true));
+    }
+
+    /// Why a branch name is rejected, as the input shows it while typing.
+    pub fn branch_error(input: &str) -> Option<String> {
+        if input.is_empty() {
+            return None;
+        }
+        branch::validate(input).err().map(|e| match e {
+            crate::core::Error::InvalidBranch { reason, .. } => reason,
+            other => other.to_string(),
+        })
+    }
+
+    /// Applies one action; returns the work it asks for.
+    pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            Action::Tick => {
+                self.spinner = self.spinner.wrapping_add(1);
+                return Vec::new();
+            }
+            Action::Listed { base, rows } => {
+                let selected = self.selected_row().map(|r| r.path.clone());
+                self.base = base;
+                self.rows = rows;
+                self.loading = false;
+                if let Some(path) = selected
+                    && let Some(i) = self.visible().iter().position(|r| r.path == path)
+                {
+                    self.selected = i;
+                }
+                self.clamp_selection();
+                return self
+                    .selected_row()
+                    .map(|r| vec![Effect::LoadDetail(r.path.clone())])
+                    .unwrap_or_default();
+            }
+            Action::RowUpdated(row) => {
+                let path = row.path.clone();
+                match self.rows.iter_mut().find(|r| r.path == row.path) {
+                    Some(existing) => *existing = row,
+                    None => self.rows.push(row),
+                }
+                if self.selected_row().is_some_and(|r| r.path == path) {
+                    return vec![Effect::LoadDetail(path)];
+                }
+                return Vec::new();
+            }
+            Action::RowGone(path) => {
+                self.rows.retain(|r| r.path != path);
+                self.clamp_selection();
+                return Vec::new();
+            }
+            Action::DetailLoaded { path, detail } => {
+                // Loads finish out of order when the selection moves fast: keep the selected.
+                if self.selected_row().is_some_and(|r| r.path == path) {
+                    self.detail = Some((path, detail));
+                }
+                return Vec::new();
+            }
+            Action::MergePlanned(view) => {
+                self.busy = None;
+                self.mode = Mode::Merge(view);
+                return Vec::new();
+            }
+            Action::RemovePlanned(view) => {
+                self.busy = None;
+                self.mode = Mode::Remove { view, force: false };
+                return Vec::new();
+            }
+            Action::LogLoaded { title, lines } => {
+                let scroll = lines.len().saturating_sub(1);
+                self.mode = Mode::Log {
+                    title,
+                    lines,
+                    scroll,
+                };
+                return Vec::new();
+            }
+            Action::Done(message) => {
+                self.busy = None;
+                self.info(message);
+                return vec![Effect::RefreshAll];
+            }
+            Action::Failed(message) => {
+                self.busy = None;
+                self.error(message);
+                return Vec::new();
+            }
+            Action::Switched => return vec![Effect::Quit],
+            _ => {}
+        }
+        let mode = std::mem::replace(&mut self.mode, Mode::Normal);
+        let (mode, effects) = self.update_mode(mode, action);
+        self.mode = mode;
+        effects
+    }
+
+    fn update_mode(&mut self, mode: Mode, action: Action) -> (Mode, Vec<Effect>) {
+        match mode {
+            Mode::Normal => self.update_normal(action),
+            Mode::Filter => match action {
+                Action::Char(c) => {
+                    self.filter.push(c);
+                    self.selected = 0;
+                    (Mode::Filter, self.select(0))
+                }
+                Action::Backspace => {
+                    self.filter.pop();
+                    (Mode::Filter, self.select(0))
+                }
+                Action::Confirm => (Mode::Normal, Vec::new()),
+                Action::Cancel => {
+                    self.filter.clear();
+                    (Mode::Normal, self.select(0))
+                }
+                Action::Up => (Mode::Filter, self.select(self.selected.saturating_sub(1))),
+                Action::Down => (Mode::Filter, self.select(self.selected + 1)),
+                _ => (Mode::Filter, Vec::new()),
+            },
+            Mode::NewBranch { mut input } => match action {
+                Action::Char(c) => {
+                    input.push(c);
+                    (Mode::NewBranch { input }, Vec::new())
+                }
+                Action::Backspace => {
+                    input.pop();
+                    (Mode::NewBranch { input }, Vec::new())
+                }
+                Action::Cancel => (Mode::Normal, Vec::new()),
+                Action::Confirm => {
+                    if input.is_empty() {
+                        return (Mode::NewBranch { input }, Vec::new());
+                    }
+                    if Self::branch_error(&input).is_some() {
+                        return (Mode::NewBranch { input }, Vec::new());
+                    }
+                    self.busy = Some(format!("creating {input}"));
+                    (Mode::Normal, vec![Effect::Add(input)])
+                }
+                _ => (Mode::NewBranch { input }, Vec::new()),
+            },
+            Mode::Merge(view) => match action {
+                Action::Confirm if view.refusals.is_empty() => {
+                    self.busy = Some(format!("merging {}", view.branch));
+                    (Mode::Normal, vec![Effect::Merge(view.branch)])
+                }
+                Action::Cancel | Action::Confirm | Action::Quit => (Mode::Normal, Vec::new()),
+                _ => (Mode::Merge(view), Vec::new()),
+            },
+            Mode::Remove { view, force } => match action {
+                Action::Confirm if !view.loses_work() || force => {
+                    self.busy = Some(format!("removing {}", view.branch));
+                    let effect = Effect::Remove {
+                        path: view.path.clone(),
+                        force,
+                    };
+                    (Mode::Normal, vec![effect])
+                }
+                Action::Force if view.loses_work() => {
+                    (Mode::Remove { view, force: true }, Vec::new())
+                }
+                Action::Cancel | Action::Quit => (Mode::Normal, Vec::new()),
+                _ => (Mode::Remove { view, force }, Vec::new()),
+            },
+            Mode::Help => match action {
+                Action::Up | Action::Down => (Mode::Help, Vec::new()),
+                _ => (Mode::Normal, Vec::new()),
+            },
+            Mode::Log {
+                title,
+                lines,
+                scroll,
+            } => {
+                let last = lines.len().saturating_sub(1);
+                let scroll = match action {
+                    Action::Up => scroll.saturating_sub(1),
+                    Action::Down => (scroll + 1).min(last),
+                    Action::PageUp => scroll.saturating_sub(10),
+                    Action::PageDown => (scroll + 10).min(last),
+                    Action::Top => 0,
+                    Action::Bottom => last,
+                    Action::Cancel | Action::Quit | Action::ShowLog | Action::Confirm => {
+                        return (Mode::Normal, Vec::new());
+                    }
+                    _ => scroll,
+                };
+                (
+                    Mode::Log {
+                        title,
+                        lines,
+                        scroll,
+                    },
+                    Vec::new(),
+                )
+            }
+        }
+    }
+
+    fn update_normal(&mut self, action: Action) -> (Mode, Vec<Effect>) {
+        let selected = self.selected_row().cloned();
+        let effects = match action {
+            Action::Up => self.select(self.selected.saturating_sub(1)),
+            Action::Down => self.select(self.selected + 1),
+            Action::Top => self.select(0),
+            Action::Bottom => self.select(usize::MAX),
+            Action::PageUp => self.select(self.selected.saturating_sub(10)),
+            Action::PageDown => self.select(self.selected.saturating_add(10)),
+            Action::Quit | Action::Cancel => vec![Effect::Quit],
+            Action::Help => return (Mode::Help, Vec::new()),
+            Action::Filter => return (Mode::Filter, Vec::new()),
+            Action::Refresh => {
+                self.info("refreshing…");
+                vec![Effect::RefreshAll]
+            }
+            _ if self.busy.is_some() => {
+                let busy = self.busy.clone().unwrap_or_default();
+                self.info(format!("wait: {busy}"));
+                Vec::new()
+            }
+            Action::New => {
+                return (
+                    Mode::NewBranch {
+                        input: String::new(),
+                    },
+                    Vec::new(),
+                );
+            }
+            Action::VerifyAll => {
+                let paths = self
+                    .rows
+                    .iter()
+                    .filter(|r| !r.prunable)
+                    .map(|r| r.path.clone())
+                    .collect();
+                vec![Effect::Check(paths)]
+            }
+            _ if selected.is_none() => Vec::new(),
+            Action::Enter | Action::Confirm => {
+                vec![Effect::Open(selected.expect("checked").path)]
+            }
+            Action::Verify => vec![Effect::Check(vec![selected.expect("checked").path])],
+            Action::Merge => {
+                let row = selected.expect("checked");
+                if row.is_main {
+                    self.error("the main worktree is not merged; pick a branch's row");
+                    Vec::new()
+                } else {
+                    self.busy = Some("working out the merge".into());
+                    vec![Effect::PlanMerge(row.path)]
+                }
+            }
+            Action::Remove => {
+                let row = selected.expect("checked");
+                if row.is_main {
+                    self.error("the main worktree is never removed");
+                    Vec::new()
+                } else {
+                    self.busy = Some("working out the removal".into());
+                    vec![Effect::PlanRemove(row.path)]
+                }
+            }
+            Action::ShowLog => {
+                let row = selected.expect("checked");
+                vec![Effect::LoadLog(row.path)]
+            }
+            _ => Vec::new(),
+        };
+        (Mode::Normal, effects)
+    }
+}

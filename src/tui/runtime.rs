@@ -1,0 +1,526 @@
+//! The popup's loop: terminal events, file-system changes and effect results come in as
+//! messages; the model is updated and redrawn; every effect runs off the UI thread as one call
+//! into the core.
+//!
+//! Live without polling: inotify watches every directory that holds tracked files of every
+//! worktree, each worktree's git admin dir (HEAD, index) and wtmux's run records; a change
+//! refreshes just the worktrees it touched, 150 ms after the first event. Nothing runs while
+//! nothing changes, apart from a spinner tick while something is running.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event, KeyEvent};
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+
+use super::app::{Action, Effect, MergeView, Model, RemoveView};
+use super::keys;
+use super::view::{self, Theme};
+use crate::core::merge::{self, MergeOptions};
+use crate::core::worktree::{self, AddOptions, Listing, RemoveOptions};
+use crate::core::{Error, Project, Result, check, git, state, status};
+
+const DEBOUNCE: Duration = Duration::from_millis(150);
+const SPINNER_TICK: Duration = Duration::from_millis(125);
+const DETAIL_LOG_LINES: usize = 200;
+
+enum Msg {
+    Key(KeyEvent),
+    Redraw,
+    Action(Box<Action>),
+    Changed(Vec<PathBuf>),
+}
+
+/// Where the last popup left its rows, so the next one draws them at once.
+fn cache_path(project: &Project) -> PathBuf {
+    project.state.root().join("ui-rows.json")
+}
+
+/// Rows to draw before anything is computed: the last popup's, else the bare worktree list.
+pub fn initial_model(project: &Project) -> Model {
+    let rows = state::read_json::<Listing>(&cache_path(project))
+        .filter(|l| l.base == project.base)
+        .map(|l| l.worktrees)
+        .unwrap_or_else(|| {
+            worktree::worktrees(project)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|w| worktree::Row {
+                    branch: w.branch,
+                    path: w.path,
+                    is_main: w.is_main,
+                    prunable: w.prunable,
+                    head: None,
+                    subject: None,
+                    commit_time: None,
+                    changed: 0,
+                    ahead: 0,
+                    behind: 0,
+                    window: None,
+                    check: check::CheckStatus::none(),
+                })
+                .collect()
+        });
+    Model::new(project.base.clone(), rows, crate::core::now_unix() as i64)
+}
+
+pub fn run(project: Project, started: Instant) -> Result<i32> {
+    let theme = Theme::from_env();
+    let model = initial_model(&project);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))?;
+    let mut terminal = ratatui::try_init().map_err(|e| Error::io("terminal", e))?;
+    let result = runtime.block_on(event_loop(&mut terminal, project, model, theme, started));
+    ratatui::restore();
+    runtime.shutdown_background();
+    result
+}
+
+/// Writes `event <ms since start>` lines to `$WTMUX_UI_TRACE`, for the benchmarks.
+struct Trace {
+    file: Option<std::fs::File>,
+    started: Instant,
+}
+
+impl Trace {
+    fn mark(&mut self, event: &str) {
+        use std::io::Write;
+        if let Some(file) = &mut self.file {
+            let _ = writeln!(
+                file,
+                "{event} {:.1}",
+                self.started.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+    }
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    project: Project,
+    mut model: Model,
+    theme: Theme,
+    started: Instant,
+) -> Result<i32> {
+    let mut trace = Trace {
+        file: std::env::var_os("WTMUX_UI_TRACE").and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ok()
+        }),
+        started,
+    };
+    let (tx, mut rx) = unbounded_channel::<Msg>();
+    spawn_input(tx.clone());
+    let mut watcher = Watcher::new(&project, tx.clone());
+
+    terminal
+        .draw(|frame| view::render(&model, theme, frame))
+        .map_err(|e| Error::io("terminal", e))?;
+    trace.mark("first_frame");
+    run_effect(&project, Effect::RefreshAll, &tx);
+
+    let mut pending: HashSet<PathBuf> = HashSet::new();
+    let mut refresh_all = false;
+    let mut deadline: Option<tokio::time::Instant> = None;
+    let mut ticks = 0usize;
+    let mut live_marked = false;
+    loop {
+        let spinner = model.any_running();
+        let msg = tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(msg) => msg,
+                None => break,
+            },
+            _ = tokio::time::sleep(SPINNER_TICK), if spinner => Msg::Action(Box::new(Action::Tick)),
+            _ = sleep_until(deadline), if deadline.is_some() => {
+                deadline = None;
+                if std::mem::take(&mut refresh_all) {
+                    pending.clear();
+                    run_effect(&project, Effect::RefreshAll, &tx);
+                } else {
+                    for path in pending.drain() {
+                        run_effect(&project, Effect::RefreshRow(path), &tx);
+                    }
+                }
+                continue;
+            }
+        };
+        let mut batch = vec![msg];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let mut quit = false;
+        for msg in batch {
+            let action = match msg {
+                Msg::Key(key) => keys::action_for(&model.mode, key),
+                Msg::Redraw => None,
+                Msg::Action(action) => Some(*action),
+                Msg::Changed(paths) => {
+                    for path in paths {
+                        match watcher.owner(&path) {
+                            Owner::Worktree(worktree) => {
+                                pending.insert(worktree);
+                            }
+                            Owner::Everything => refresh_all = true,
+                            Owner::Nobody => continue,
+                        }
+                        deadline.get_or_insert_with(|| tokio::time::Instant::now() + DEBOUNCE);
+                    }
+                    None
+                }
+            };
+            let Some(action) = action else { continue };
+            if matches!(action, Action::Tick) {
+                ticks += 1;
+                // The selected worktree's running check: its log tail, twice a second.
+                if ticks.is_multiple_of(4)
+                    && let Some(row) = model.selected_row()
+                    && row.check.state == check::CheckState::Running
+                {
+                    run_effect(&project, Effect::LoadDetail(row.path.clone()), &tx);
+                }
+            }
+            let listed = matches!(action, Action::Listed { .. });
+            for effect in model.update(action) {
+                if effect == Effect::Quit {
+                    quit = true;
+                } else {
+                    run_effect(&project, effect, &tx);
+                }
+            }
+            if listed {
+                watcher.watch(&project, &model);
+            }
+        }
+        if quit {
+            break;
+        }
+        terminal
+            .draw(|frame| view::render(&model, theme, frame))
+            .map_err(|e| Error::io("terminal", e))?;
+        if !model.loading && !live_marked {
+            live_marked = true;
+            trace.mark("live");
+        }
+    }
+    let _ = state::write_json(
+        &cache_path(&project),
+        &Listing {
+            base: model.base.clone(),
+            main_worktree: project.main_worktree.clone(),
+            worktrees: model.rows.clone(),
+        },
+    );
+    Ok(0)
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn spawn_input(tx: UnboundedSender<Msg>) {
+    std::thread::spawn(move || {
+        loop {
+            let msg = match crossterm::event::read() {
+                Ok(Event::Key(key)) => Msg::Key(key),
+                Ok(Event::Resize(..)) => Msg::Redraw,
+                Ok(_) => continue,
+                Err(_) => break,
+            };
+            if tx.send(msg).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Runs one effect off the UI thread; its result comes back as an action.
+fn run_effect(project: &Project, effect: Effect, tx: &UnboundedSender<Msg>) {
+    let project = project.clone();
+    let tx = tx.clone();
+    tokio::task::spawn_blocking(move || {
+        let action = perform(&project, effect).unwrap_or_else(|e| Action::Failed(e.to_string()));
+        let _ = tx.send(Msg::Action(Box::new(action)));
+    });
+}
+
+fn name(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// One effect: one call into the core, the same the CLI makes.
+pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
+    Ok(match effect {
+        Effect::RefreshAll => {
+            let listing = worktree::list(project)?;
+            let _ = state::write_json(&cache_path(project), &listing);
+            Action::Listed {
+                base: listing.base,
+                rows: listing.worktrees,
+            }
+        }
+        Effect::RefreshRow(path) => match worktree::find(project, &name(&path)) {
+            Ok(w) => Action::RowUpdated(worktree::list_row(project, &w)?),
+            Err(Error::UnknownWorktree(_)) => Action::RowGone(path),
+            Err(e) => return Err(e),
+        },
+        Effect::LoadDetail(path) => {
+            let w = worktree::find(project, &name(&path))?;
+            Action::DetailLoaded {
+                detail: worktree::detail(project, &w, DETAIL_LOG_LINES)?,
+                path,
+            }
+        }
+        Effect::Open(path) => {
+            worktree::open(project, &name(&path))?;
+            Action::Switched
+        }
+        Effect::Add(branch) => {
+            let added = worktree::add(project, &branch, &AddOptions::default())?;
+            match added.window {
+                Some(_) => {
+                    worktree::open(project, &branch)?;
+                    Action::Switched
+                }
+                None => Action::Done(format!(
+                    "created {} at {} (no window: {})",
+                    branch,
+                    added.path.display(),
+                    added.no_window_reason.unwrap_or_default()
+                )),
+            }
+        }
+        Effect::Check(paths) => {
+            let mut started = Vec::new();
+            let mut running = Vec::new();
+            for path in &paths {
+                let w = worktree::find(project, &name(path))?;
+                match check::start(project, &w)? {
+                    check::Started::Started { .. } => started.push(w.label()),
+                    check::Started::AlreadyRunning { .. } => running.push(w.label()),
+                }
+            }
+            let mut message = String::new();
+            if !started.is_empty() {
+                message.push_str(&format!("checks started: {}", started.join(", ")));
+            }
+            if !running.is_empty() {
+                if !message.is_empty() {
+                    message.push_str("; ");
+                }
+                message.push_str(&format!("already running: {}", running.join(", ")));
+            }
+            Action::Done(message)
+        }
+        Effect::PlanMerge(path) => {
+            let plan = merge::plan(project, Some(&name(&path)), &MergeOptions::default())?;
+            Action::MergePlanned(MergeView {
+                branch: plan.branch.clone(),
+                base: plan.base.clone(),
+                strategy: plan.strategy.to_string(),
+                commits: plan
+                    .commits
+                    .iter()
+                    .map(|(id, subject)| (git::short(*id), subject.clone()))
+                    .collect(),
+                post_merge: project.config.post_merge.clone(),
+                uncommitted: plan.dirty.len(),
+                refusals: plan.refusals().iter().map(|b| b.to_string()).collect(),
+            })
+        }
+        Effect::Merge(branch) => {
+            let mut output = Vec::new();
+            let merged = merge::merge(
+                project,
+                Some(&branch),
+                &MergeOptions::default(),
+                &mut output,
+            )?;
+            let mut message = format!("merged {} into {}", merged.branch, merged.base);
+            if let Some(post) = &merged.post_merge {
+                match (post.exit_code, &post.window) {
+                    (_, Some(window)) => {
+                        message.push_str(&format!("; post_merge runs in {window}"))
+                    }
+                    (Some(0), None) => message.push_str("; post_merge succeeded"),
+                    (Some(code), None) => message.push_str(&format!(
+                        "; post_merge FAILED (exit {code}, {})",
+                        post.log.display()
+                    )),
+                    _ => {}
+                }
+            }
+            if merged.removed.is_some() {
+                message.push_str("; worktree removed (saved to trash)");
+            }
+            if let Some(error) = merged.cleanup_error {
+                return Ok(Action::Failed(format!(
+                    "{message}; cleanup failed: {error}"
+                )));
+            }
+            Action::Done(message)
+        }
+        Effect::PlanRemove(path) => {
+            let plan = worktree::plan_remove(project, &name(&path))?;
+            Action::RemovePlanned(RemoveView {
+                branch: plan.worktree.label(),
+                path: plan.worktree.path.clone(),
+                dirty: plan.dirty.clone(),
+                unmerged: plan
+                    .unmerged
+                    .iter()
+                    .map(|(id, subject)| (git::short(*id), subject.clone()))
+                    .collect(),
+            })
+        }
+        Effect::Remove { path, force } => {
+            let removed = worktree::remove(
+                project,
+                &name(&path),
+                &RemoveOptions {
+                    force,
+                    keep_branch: false,
+                },
+            )?;
+            Action::Done(format!(
+                "removed {} (saved as {})",
+                removed.path.display(),
+                removed.trash.reference
+            ))
+        }
+        Effect::LoadLog(path) => {
+            let w = worktree::find(project, &name(&path))?;
+            let log = check::current_log(project, &w)?
+                .ok_or_else(|| Error::refused(format!("no check log yet for {}", w.label())))?;
+            let text = std::fs::read_to_string(&log).map_err(|e| Error::io(&log, e))?;
+            let lines: Vec<String> = text.lines().map(str::to_string).collect();
+            let keep = lines.len().saturating_sub(10_000);
+            Action::LogLoaded {
+                title: log.display().to_string(),
+                lines: lines[keep..].to_vec(),
+            }
+        }
+        Effect::Quit => Action::Switched,
+    })
+}
+
+enum Owner {
+    Worktree(PathBuf),
+    Everything,
+    Nobody,
+}
+
+/// inotify watches on what matters, and which worktree a changed path belongs to.
+struct Watcher {
+    inner: Option<notify::RecommendedWatcher>,
+    watched: HashSet<PathBuf>,
+    /// Watched directory → the worktree it belongs to (None: a change affects every row).
+    owners: HashMap<PathBuf, Option<PathBuf>>,
+    /// Run record file stem → worktree.
+    run_keys: HashMap<String, PathBuf>,
+    runs_dir: PathBuf,
+}
+
+impl Watcher {
+    fn new(project: &Project, tx: UnboundedSender<Msg>) -> Watcher {
+        use notify::EventKind;
+        let inner = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let Ok(event) = event else { return };
+            // Reads (our own status included) must never wake the popup: only writes count.
+            if matches!(event.kind, EventKind::Access(_) | EventKind::Other) {
+                return;
+            }
+            let _ = tx.send(Msg::Changed(event.paths));
+        })
+        .ok();
+        Watcher {
+            inner,
+            watched: HashSet::new(),
+            owners: HashMap::new(),
+            run_keys: HashMap::new(),
+            runs_dir: project.state.root().join("runs"),
+        }
+    }
+
+    /// Watches the directories of every row's worktree (re-done after each full listing).
+    fn watch(&mut self, project: &Project, model: &Model) {
+        use notify::Watcher as _;
+        let Some(inner) = &mut self.inner else { return };
+        let mut wanted: HashMap<PathBuf, Option<PathBuf>> = HashMap::new();
+        if let Ok(runs) = project.state.dir("runs") {
+            wanted.insert(runs, None);
+        }
+        self.run_keys.clear();
+        for row in &model.rows {
+            if row.prunable {
+                continue;
+            }
+            self.run_keys
+                .insert(state::worktree_key(&row.path), row.path.clone());
+            let Ok(repo) = git2::Repository::open(&row.path) else {
+                continue;
+            };
+            // The main worktree's admin dir moves with base: every row's ahead/behind changes.
+            let admin_owner = if row.is_main {
+                None
+            } else {
+                Some(row.path.clone())
+            };
+            wanted.insert(repo.path().to_path_buf(), admin_owner);
+            for dir in status::tracked_dirs(&repo) {
+                wanted.insert(row.path.join(dir), Some(row.path.clone()));
+            }
+        }
+        for gone in self.watched.iter().filter(|p| !wanted.contains_key(*p)) {
+            let _ = inner.unwatch(gone);
+        }
+        self.watched.retain(|p| wanted.contains_key(p));
+        for path in wanted.keys() {
+            if !self.watched.contains(path)
+                && inner
+                    .watch(path, notify::RecursiveMode::NonRecursive)
+                    .is_ok()
+            {
+                self.watched.insert(path.clone());
+            }
+        }
+        self.owners = wanted;
+    }
+
+    fn owner(&self, path: &Path) -> Owner {
+        if path.starts_with(&self.runs_dir) {
+            let key = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return match self.run_keys.get(&key) {
+                Some(worktree) => Owner::Worktree(worktree.clone()),
+                None => Owner::Nobody,
+            };
+        }
+        // Lock files and git's temporary files change without changing anything shown.
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        if name.ends_with(".lock") {
+            return Owner::Nobody;
+        }
+        let dir = path.parent().unwrap_or(path);
+        match self.owners.get(dir).or_else(|| self.owners.get(path)) {
+            Some(Some(worktree)) => Owner::Worktree(worktree.clone()),
+            Some(None) => Owner::Everything,
+            None => Owner::Nobody,
+        }
+    }
+}

@@ -1,0 +1,491 @@
+//! Draws the model. Pure: the same model gives the same frame, which the snapshot tests hold.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TableRow, Table, Wrap};
+
+use super::app::{Mode, Model};
+use crate::core::check::CheckState;
+use crate::core::worktree::Row;
+
+const SPINNER: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];
+
+/// Colours, or none at all when `NO_COLOR` is set.
+#[derive(Debug, Clone, Copy)]
+pub struct Theme {
+    pub color: bool,
+}
+
+impl Theme {
+    pub fn from_env() -> Theme {
+        Theme {
+            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        }
+    }
+
+    fn fg(&self, color: Color) -> Style {
+        if self.color {
+            Style::default().fg(color)
+        } else {
+            Style::default()
+        }
+    }
+}
+
+pub fn render(model: &Model, theme: Theme, frame: &mut Frame) {
+    let area = frame.area();
+    if let Mode::Log {
+        title,
+        lines,
+        scroll,
+    } = &model.mode
+    {
+        render_log(title, lines, *scroll, theme, frame, area);
+        return;
+    }
+    let [header, body, status, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    render_header(model, theme, frame, header);
+    let visible = model.visible();
+    let table_height = (visible.len() as u16 + 1).max(2);
+    let detail_wanted = body.height >= table_height + 4;
+    let (table_area, detail_area) = if detail_wanted {
+        let [t, d] =
+            Layout::vertical([Constraint::Length(table_height), Constraint::Min(3)]).areas(body);
+        (t, Some(d))
+    } else {
+        (body, None)
+    };
+    render_table(model, &visible, theme, frame, table_area);
+    if let Some(area) = detail_area {
+        render_detail(model, theme, frame, area);
+    }
+    render_status(model, theme, frame, status);
+    render_footer(model, theme, frame, footer);
+    match &model.mode {
+        Mode::NewBranch { input } => render_new_branch(input, theme, frame, area),
+        Mode::Merge(view) => render_merge(view, theme, frame, area),
+        Mode::Remove { view, force } => render_remove(view, *force, theme, frame, area),
+        Mode::Help => render_help(theme, frame, area),
+        _ => {}
+    }
+}
+
+fn render_header(model: &Model, theme: Theme, frame: &mut Frame, area: Rect) {
+    let mut spans = vec![
+        Span::styled("wtmux", theme.fg(Color::Cyan).add_modifier(Modifier::BOLD)),
+        Span::raw(format!("  base {}", model.base)),
+        Span::raw(format!("  {} worktrees", model.rows.len())),
+    ];
+    if model.loading {
+        spans.push(Span::styled("  loading…", theme.fg(Color::DarkGray)));
+    }
+    if !model.filter.is_empty() {
+        spans.push(Span::raw(format!("  filter: {}", model.filter)));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+pub fn check_cell(row: &Row, spinner: usize, theme: Theme) -> Span<'static> {
+    let name = row.check.name.clone().unwrap_or_default();
+    match row.check.state {
+        CheckState::None => Span::styled("-", theme.fg(Color::DarkGray)),
+        CheckState::Running => Span::styled(
+            format!("{} {name}", SPINNER[spinner % SPINNER.len()]),
+            theme.fg(Color::Yellow),
+        ),
+        CheckState::Passed => Span::styled("✔ passed", theme.fg(Color::Green)),
+        CheckState::Failed => Span::styled(format!("✘ {name}"), theme.fg(Color::Red)),
+        CheckState::Stale => Span::styled("◌ stale", theme.fg(Color::Magenta)),
+    }
+}
+
+pub fn age(now: i64, then: Option<i64>) -> String {
+    let Some(then) = then else {
+        return "-".into();
+    };
+    let seconds = (now - then).max(0);
+    match seconds {
+        s if s < 60 => "now".into(),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s if s < 14 * 86_400 => format!("{}d", s / 86_400),
+        s => format!("{}w", s / (7 * 86_400)),
+    }
+}
+
+fn render_table(model: &Model, visible: &[&Row], theme: Theme, frame: &mut Frame, area: Rect) {
+    let header = TableRow::new(["", "BRANCH", "AGENT", "CHECKS", "CHANGES", "BASE", "AGE"])
+        .style(Style::default().add_modifier(Modifier::BOLD));
+    let rows = visible.iter().map(|row| {
+        let branch = row.branch.clone().unwrap_or_else(|| "(detached)".into());
+        let changes = if row.prunable {
+            Span::styled("gone", theme.fg(Color::Red))
+        } else if row.changed > 0 {
+            Span::styled(format!("~{}", row.changed), theme.fg(Color::Yellow))
+        } else {
+            Span::styled("clean", theme.fg(Color::DarkGray))
+        };
+        let base = if row.is_main {
+            String::new()
+        } else {
+            format!("↑{} ↓{}", row.ahead, row.behind)
+        };
+        TableRow::new(vec![
+            Cell::from(if row.is_main { "*" } else { " " }),
+            Cell::from(branch),
+            Cell::from(Span::styled("-", theme.fg(Color::DarkGray))),
+            Cell::from(check_cell(row, model.spinner, theme)),
+            Cell::from(changes),
+            Cell::from(base),
+            Cell::from(age(model.now, row.commit_time)),
+        ])
+    });
+    let widths = [
+        Constraint::Length(1),
+        Constraint::Fill(3),
+        Constraint::Length(5),
+        Constraint::Fill(2),
+        Constraint::Length(7),
+        Constraint::Length(9),
+        Constraint::Length(4),
+    ];
+    let highlight = if theme.color {
+        Style::default()
+            .bg(Color::DarkGray)
+            .add_modifier(Modifier::BOLD)
+    } else {
+        Style::default().add_modifier(Modifier::REVERSED)
+    };
+    let table = Table::new(rows, widths)
+        .header(header)
+        .row_highlight_style(highlight)
+        .column_spacing(1);
+    let mut state = ratatui::widgets::TableState::default();
+    if !visible.is_empty() {
+        state.select(Some(model.selected));
+    }
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+fn render_detail(model: &Model, theme: Theme, frame: &mut Frame, area: Rect) {
+    let Some(row) = model.selected_row() else {
+        return;
+    };
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(format!(" {} ", row.path.display()));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let mut lines: Vec<Line> = Vec::new();
+    let detail = model
+        .detail
+        .as_ref()
+        .filter(|(path, _)| *path == row.path)
+        .map(|(_, d)| d);
+    if let Some(detail) = detail {
+        if !row.is_main {
+            if detail.commits.is_empty() {
+                lines.push(Line::styled(
+                    format!("no commits that {} lacks", model.base),
+                    theme.fg(Color::DarkGray),
+                ));
+            }
+            for (id, subject) in detail.commits.iter().take(5) {
+                lines.push(Line::from(vec![
+                    Span::styled(id.clone(), theme.fg(Color::Yellow)),
+                    Span::raw(format!(" {subject}")),
+                ]));
+            }
+            if detail.commits.len() > 5 {
+                lines.push(Line::raw(format!("… {} more", detail.commits.len() - 5)));
+            }
+        }
+        if let Some(log) = &detail.log {
+            let name = log
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let name = name
+                .split_once('-')
+                .map(|(_, n)| n.to_string())
+                .unwrap_or(name);
+            lines.push(Line::styled(
+                format!("── check log: {name} ──"),
+                theme.fg(Color::Cyan),
+            ));
+            let room = (inner.height as usize).saturating_sub(lines.len());
+            let tail = &detail.log_tail[detail.log_tail.len().saturating_sub(room)..];
+            lines.extend(tail.iter().map(|l| Line::raw(l.clone())));
+        }
+    } else {
+        lines.push(Line::styled("…", theme.fg(Color::DarkGray)));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn render_status(model: &Model, theme: Theme, frame: &mut Frame, area: Rect) {
+    let line = if let Mode::Filter = model.mode {
+        Line::from(format!("/{}▏", model.filter))
+    } else if let Some(busy) = &model.busy {
+        Line::styled(
+            format!("{} {busy}…", SPINNER[model.spinner % SPINNER.len()]),
+            theme.fg(Color::Yellow),
+        )
+    } else if let Some((text, is_error)) = &model.status {
+        Line::styled(
+            text.clone(),
+            if *is_error {
+                theme.fg(Color::Red)
+            } else {
+                theme.fg(Color::Green)
+            },
+        )
+    } else {
+        Line::raw("")
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn render_footer(model: &Model, theme: Theme, frame: &mut Frame, area: Rect) {
+    let keys = match model.mode {
+        Mode::Filter => "type to filter  ⏎ keep  esc clear",
+        _ => {
+            "⏎ open  n new  v verify  V all  m merge  d remove  l log  / filter  r refresh  ? help  q quit"
+        }
+    };
+    frame.render_widget(
+        Paragraph::new(Line::styled(keys, theme.fg(Color::DarkGray))),
+        area,
+    );
+}
+
+/// A centred box of at most `width` x `height`, cleared.
+fn dialog(frame: &mut Frame, area: Rect, width: u16, height: u16, title: &str) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    let rect = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, rect);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(format!(" {title} "));
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    inner
+}
+
+fn render_new_branch(input: &str, theme: Theme, frame: &mut Frame, area: Rect) {
+    let inner = dialog(frame, area, 56, 7, "new worktree");
+    let mut lines = vec![Line::from(vec![
+        Span::raw("branch: "),
+        Span::styled(
+            format!("{input}▏"),
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
+    ])];
+    match Model::branch_error(input) {
+        Some(reason) => lines.push(Line::styled(format!("✘ {reason}"), theme.fg(Color::Red))),
+        None if input.is_empty() => lines.push(Line::styled(
+            "letters, digits, '.', '_', '-', '/'",
+            theme.fg(Color::DarkGray),
+        )),
+        None => lines.push(Line::styled(
+            "⏎ creates worktree, branch and window",
+            theme.fg(Color::Green),
+        )),
+    }
+    lines.push(Line::styled("esc cancels", theme.fg(Color::DarkGray)));
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+fn render_merge(view: &super::app::MergeView, theme: Theme, frame: &mut Frame, area: Rect) {
+    let mut lines = Vec::new();
+    if view.refusals.is_empty() {
+        lines.push(Line::from(format!(
+            "Merge {} into {} ({}):",
+            view.branch, view.base, view.strategy
+        )));
+        for (id, subject) in view.commits.iter().take(6) {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {id}"), theme.fg(Color::Yellow)),
+                Span::raw(format!(" {subject}")),
+            ]));
+        }
+        if view.commits.len() > 6 {
+            lines.push(Line::raw(format!("  … {} more", view.commits.len() - 6)));
+        }
+        if view.uncommitted > 0 {
+            lines.push(Line::raw(format!(
+                "  + {} uncommitted file(s), committed first",
+                view.uncommitted
+            )));
+        }
+        lines.push(Line::styled(
+            "✔ checks passed on this content",
+            theme.fg(Color::Green),
+        ));
+        match &view.post_merge {
+            Some(command) => lines.push(Line::raw(format!(
+                "then runs `{command}` in the main worktree"
+            ))),
+            None => lines.push(Line::raw("no post_merge configured")),
+        }
+        lines.push(Line::raw(
+            "and removes its worktree, branch and window (saved to trash)",
+        ));
+        lines.push(Line::styled(
+            "y/⏎ merge   n/esc cancel",
+            theme.fg(Color::DarkGray),
+        ));
+    } else {
+        lines.push(Line::styled(
+            format!("Cannot merge {} into {}:", view.branch, view.base),
+            theme.fg(Color::Red),
+        ));
+        for reason in &view.refusals {
+            lines.push(Line::raw(format!("• {reason}")));
+        }
+        lines.push(Line::styled("esc close", theme.fg(Color::DarkGray)));
+    }
+    let height = lines.len() as u16 + 4;
+    let inner = dialog(frame, area, 76, height, "merge");
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+fn render_remove(
+    view: &super::app::RemoveView,
+    force: bool,
+    theme: Theme,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let mut lines = vec![Line::from(format!(
+        "Remove {} ({})?",
+        view.branch,
+        view.path.display()
+    ))];
+    if view.loses_work() {
+        if !view.dirty.is_empty() {
+            lines.push(Line::styled(
+                format!("{} uncommitted file(s):", view.dirty.len()),
+                theme.fg(Color::Yellow),
+            ));
+            for path in view.dirty.iter().take(5) {
+                lines.push(Line::raw(format!("  {path}")));
+            }
+            if view.dirty.len() > 5 {
+                lines.push(Line::raw(format!("  … {} more", view.dirty.len() - 5)));
+            }
+        }
+        if !view.unmerged.is_empty() {
+            lines.push(Line::styled(
+                format!("{} commit(s) not in base:", view.unmerged.len()),
+                theme.fg(Color::Yellow),
+            ));
+            for (id, subject) in view.unmerged.iter().take(5) {
+                lines.push(Line::raw(format!("  {id} {subject}")));
+            }
+        }
+        if force {
+            lines.push(Line::styled(
+                "Really remove? Everything above is saved to the trash (wtmux restore).",
+                theme.fg(Color::Red),
+            ));
+            lines.push(Line::styled(
+                "y/⏎ remove anyway   n/esc cancel",
+                theme.fg(Color::DarkGray),
+            ));
+        } else {
+            lines.push(Line::styled(
+                "f force (saves it to the trash first)   n/esc cancel",
+                theme.fg(Color::DarkGray),
+            ));
+        }
+    } else {
+        lines.push(Line::raw("Nothing would be lost: it is clean and merged."));
+        lines.push(Line::styled(
+            "y/⏎ remove   n/esc cancel",
+            theme.fg(Color::DarkGray),
+        ));
+    }
+    let height = lines.len() as u16 + 2;
+    let inner = dialog(frame, area, 76, height, "remove");
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+const HELP: &[(&str, &str)] = &[
+    ("↑/↓ j/k", "move"),
+    ("g/G", "first / last"),
+    ("⏎", "switch to the worktree's window"),
+    ("n", "new worktree, branch and window"),
+    ("v / V", "verify this / every worktree"),
+    ("m", "merge into base (gated on checks)"),
+    ("d", "remove worktree, branch, window"),
+    ("l", "full check log"),
+    ("/", "filter rows"),
+    ("r", "refresh"),
+    ("q / esc", "close"),
+];
+
+fn render_help(theme: Theme, frame: &mut Frame, area: Rect) {
+    let lines: Vec<Line> = HELP
+        .iter()
+        .map(|(key, what)| {
+            Line::from(vec![
+                Span::styled(format!("{key:>9}  "), theme.fg(Color::Cyan)),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    let inner = dialog(frame, area, 50, lines.len() as u16 + 2, "keys");
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn render_log(
+    title: &str,
+    lines: &[String],
+    scroll: usize,
+    theme: Theme,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let [body, footer] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(format!(" {title} "));
+    let inner = block.inner(body);
+    frame.render_widget(block, body);
+    let height = inner.height as usize;
+    // `scroll` is the last line shown, so the log opens at its end.
+    let end = (scroll + 1).min(lines.len());
+    let start = end.saturating_sub(height);
+    let shown: Vec<Line> = lines[start..end]
+        .iter()
+        .map(|l| Line::raw(l.clone()))
+        .collect();
+    frame.render_widget(Paragraph::new(shown), inner);
+    frame.render_widget(
+        Paragraph::new(Line::styled(
+            format!(
+                "lines {}-{} of {}   ↑/↓ pgup/pgdn g/G   q/esc close",
+                start + 1,
+                end,
+                lines.len()
+            ),
+            theme.fg(Color::DarkGray),
+        )),
+        footer,
+    );
+}

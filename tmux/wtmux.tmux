@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# wtmux tmux plugin: binds prefix + w (option @wtmux-key) to the wtmux popup.
+#
+#   run-shell /path/to/wtmux/tmux/wtmux.tmux        # in ~/.tmux.conf, or with TPM:
+#   set -g @plugin 'your/fork/wtmux'
+#
+# Options: @wtmux-key (w), @wtmux-bin (wtmux on PATH), @wtmux-width (80%), @wtmux-height (75%).
+set -eu
+
+option() {
+  local value
+  value=$(tmux show-option -gqv "$1")
+  printf '%s' "${value:-$2}"
+}
+
+key=$(option @wtmux-key w)
+bin=$(option @wtmux-bin "$(command -v wtmux || echo wtmux)")
+width=$(option @wtmux-width 80%)
+height=$(option @wtmux-height 75%)
+
+# display-popup does not expand formats in its command, so run-shell expands them (with #{q:}
+# quoting) and hands the popup the client and pane it was opened from: a popup has $TMUX but no
+# $TMUX_PANE, and switch-client must move this client, not the most recent one.
+quoted_bin=$(printf '%q' "$bin")
+tmux bind-key "$key" run-shell -b \
+  "tmux display-popup -E -w '$width' -h '$height' -d #{q:pane_current_path} -e WTMUX_CLIENT=#{q:client_name} -e WTMUX_PANE=#{q:pane_id} $quoted_bin ui"
