@@ -257,9 +257,10 @@ fn render_status(model: &Model, theme: Theme, frame: &mut Frame, area: Rect) {
 fn render_footer(model: &Model, theme: Theme, frame: &mut Frame, area: Rect) {
     let keys = match model.mode {
         Mode::Filter => "type to filter  ⏎ keep  esc clear",
-        _ => {
+        _ if area.width >= 96 => {
             "⏎ open  n new  v verify  V all  m merge  d remove  l log  / filter  r refresh  ? help  q quit"
         }
+        _ => "⏎ open  n new  v verify  m merge  d remove  ? more  q quit",
     };
     frame.render_widget(
         Paragraph::new(Line::styled(keys, theme.fg(Color::DarkGray))),
@@ -359,7 +360,9 @@ fn render_merge(view: &super::app::MergeView, theme: Theme, frame: &mut Frame, a
         }
         lines.push(Line::styled("esc close", theme.fg(Color::DarkGray)));
     }
-    let height = lines.len() as u16 + 4;
+    // Two lines of border, two for reasons that wrap.
+    let wraps = view.refusals.iter().filter(|r| r.len() > 72).count() as u16;
+    let height = lines.len() as u16 + 2 + wraps;
     let inner = dialog(frame, area, 76, height, "merge");
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }

@@ -1,0 +1,471 @@
+//! The popup: rendered frames (insta snapshots of ratatui's TestBackend), key handling on the
+//! model alone, and one end-to-end run through a real tmux client.
+
+mod common;
+
+use std::path::PathBuf;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use wtmux::core::check::{CheckState, CheckStatus};
+use wtmux::core::worktree::{Detail, Row};
+use wtmux::tui::app::{Action, Effect, MergeView, Mode, Model, RemoveView};
+use wtmux::tui::keys::action_for;
+use wtmux::tui::view::{self, Theme};
+
+const NOW: i64 = 1_800_000_000;
+
+fn row(branch: &str, state: CheckState, name: Option<&str>) -> Row {
+    let is_main = branch == "main";
+    Row {
+        branch: Some(branch.to_string()),
+        path: if is_main {
+            PathBuf::from("/src/app")
+        } else {
+            PathBuf::from(format!("/src/app/.worktrees/{}", branch.replace('/', "-")))
+        },
+        is_main,
+        prunable: false,
+        head: Some("3f2a1bc".into()),
+        subject: Some(format!("work on {branch}")),
+        commit_time: Some(NOW - 5400),
+        changed: 0,
+        ahead: if is_main { 0 } else { 2 },
+        behind: 0,
+        window: None,
+        check: CheckStatus {
+            state,
+            name: name.map(str::to_string),
+            exit_code: (state == CheckState::Failed).then_some(1),
+            log: None,
+        },
+    }
+}
+
+/// A repository with a worktree in every check state.
+fn model() -> Model {
+    let mut dirty = row("feat/dirty", CheckState::Stale, None);
+    dirty.changed = 3;
+    dirty.commit_time = Some(NOW - 3 * 86_400);
+    let mut gone = row("old/gone", CheckState::None, None);
+    gone.prunable = true;
+    let rows = vec![
+        row("main", CheckState::Passed, None),
+        dirty,
+        row("feat/green", CheckState::Passed, None),
+        row("feat/red", CheckState::Failed, Some("test")),
+        row("feat/running", CheckState::Running, Some("eval")),
+        row("feat/new", CheckState::None, None),
+        gone,
+    ];
+    let mut model = Model::new("main".into(), rows, NOW);
+    model.loading = false;
+    model.detail = Some((
+        PathBuf::from("/src/app"),
+        Detail {
+            commits: vec![],
+            log: Some(PathBuf::from("/src/app/.git/wtmux/logs/1/00-test.log")),
+            log_tail: vec![
+                "running 12 tests".into(),
+                "test result: ok. 12 passed".into(),
+            ],
+        },
+    ));
+    model
+}
+
+fn render(model: &Model, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| view::render(model, Theme { color: false }, frame))
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+/// Feeds keys through the key map into the model, returning every effect asked for.
+fn press(model: &mut Model, keys: &str) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    for c in keys.chars() {
+        let code = match c {
+            '\n' => KeyCode::Enter,
+            '\x1b' => KeyCode::Esc,
+            '\x08' => KeyCode::Backspace,
+            c => KeyCode::Char(c),
+        };
+        if let Some(action) = action_for(&model.mode, key(code)) {
+            effects.extend(model.update(action));
+        }
+    }
+    effects
+}
+
+fn merge_view(refusals: Vec<String>) -> MergeView {
+    MergeView {
+        branch: "feat/green".into(),
+        base: "main".into(),
+        strategy: "merge".into(),
+        commits: vec![
+            ("9c1d2e3".into(), "Add the login form".into()),
+            ("4b5a6f7".into(), "Validate passwords".into()),
+        ],
+        post_merge: Some("hey sync".into()),
+        uncommitted: 0,
+        refusals,
+    }
+}
+
+fn remove_view() -> RemoveView {
+    RemoveView {
+        branch: "feat/dirty".into(),
+        path: PathBuf::from("/src/app/.worktrees/feat-dirty"),
+        dirty: vec!["src/main.rs".into(), "notes.txt".into()],
+        unmerged: vec![("9c1d2e3".into(), "Half-done refactor".into())],
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frames
+
+#[test]
+fn frame_lists_every_check_state() {
+    insta::assert_snapshot!(render(&model(), 90, 20));
+}
+
+#[test]
+fn frame_fits_a_60_by_16_terminal() {
+    insta::assert_snapshot!(render(&model(), 60, 16));
+}
+
+#[test]
+fn frame_new_worktree_input_rejects_a_name() {
+    let mut model = model();
+    press(&mut model, "nx;rm");
+    insta::assert_snapshot!(render(&model, 80, 20));
+}
+
+#[test]
+fn frame_merge_confirmation() {
+    let mut model = model();
+    model.update(Action::MergePlanned(merge_view(vec![])));
+    insta::assert_snapshot!(render(&model, 90, 22));
+}
+
+#[test]
+fn frame_merge_refusal_says_why() {
+    let mut model = model();
+    model.update(Action::MergePlanned(merge_view(vec![
+        "check \"test\" failed on this content".into(),
+        "merging would conflict in 1 file: src/lib.rs".into(),
+    ])));
+    insta::assert_snapshot!(render(&model, 90, 20));
+}
+
+#[test]
+fn frame_remove_confirmation_lists_what_would_be_lost() {
+    let mut model = model();
+    model.update(Action::RemovePlanned(remove_view()));
+    insta::assert_snapshot!("remove_first_step", render(&model, 90, 22));
+    press(&mut model, "f");
+    insta::assert_snapshot!("remove_forced_step", render(&model, 90, 22));
+}
+
+#[test]
+fn frame_help() {
+    let mut model = model();
+    press(&mut model, "?");
+    insta::assert_snapshot!(render(&model, 80, 20));
+}
+
+#[test]
+fn frame_log_view() {
+    let mut model = model();
+    model.update(Action::LogLoaded {
+        title: "feat/red: test".into(),
+        lines: (1..=40)
+            .map(|n| format!("line {n} of the check output"))
+            .collect(),
+    });
+    insta::assert_snapshot!("log_at_its_end", render(&model, 70, 12));
+    press(&mut model, "kkkkk");
+    insta::assert_snapshot!("log_scrolled_up", render(&model, 70, 12));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys, on the model alone
+
+#[test]
+fn keys_move_the_selection_and_load_its_detail() {
+    let mut model = model();
+    assert_eq!(model.selected, 0);
+    let effects = press(&mut model, "jj");
+    assert_eq!(model.selected, 2);
+    assert_eq!(
+        effects.last(),
+        Some(&Effect::LoadDetail(PathBuf::from(
+            "/src/app/.worktrees/feat-green"
+        )))
+    );
+    press(&mut model, "G");
+    assert_eq!(model.selected, 6);
+    press(&mut model, "j");
+    assert_eq!(model.selected, 6, "stays on the last row");
+    press(&mut model, "gk");
+    assert_eq!(model.selected, 0);
+}
+
+#[test]
+fn keys_enter_opens_and_q_quits() {
+    let mut model = model();
+    let effects = press(&mut model, "j\n");
+    assert!(effects.contains(&Effect::Open(PathBuf::from(
+        "/src/app/.worktrees/feat-dirty"
+    ))));
+    assert_eq!(press(&mut model, "q"), vec![Effect::Quit]);
+    assert_eq!(press(&mut model, "\x1b"), vec![Effect::Quit]);
+}
+
+#[test]
+fn keys_filter_rows_by_text() {
+    let mut model = model();
+    press(&mut model, "/red");
+    assert_eq!(model.visible().len(), 1);
+    assert_eq!(
+        model.selected_row().unwrap().branch.as_deref(),
+        Some("feat/red")
+    );
+    press(&mut model, "\n");
+    assert_eq!(model.mode, Mode::Normal);
+    assert_eq!(model.visible().len(), 1, "the filter stays after Enter");
+    press(&mut model, "/\x1b");
+    assert_eq!(model.visible().len(), 7, "Esc clears it");
+}
+
+#[test]
+fn keys_new_worktree_validates_as_you_type() {
+    let mut model = model();
+    let effects = press(&mut model, "n../x\n");
+    assert!(effects.is_empty(), "a rejected name creates nothing");
+    assert!(matches!(model.mode, Mode::NewBranch { .. }));
+    press(&mut model, "\x08\x08\x08\x08");
+    let effects = press(&mut model, "feat/ok\n");
+    assert_eq!(effects, vec![Effect::Add("feat/ok".into())]);
+    assert_eq!(model.mode, Mode::Normal);
+}
+
+#[test]
+fn keys_verify_one_and_all() {
+    let mut model = model();
+    assert_eq!(
+        press(&mut model, "v"),
+        vec![Effect::Check(vec![PathBuf::from("/src/app")])]
+    );
+    let Effect::Check(all) = &press(&mut model, "V")[0] else {
+        panic!("V verifies");
+    };
+    assert_eq!(all.len(), 6, "every worktree but the gone one");
+}
+
+#[test]
+fn keys_merge_asks_first_and_a_refusal_merges_nothing() {
+    let mut model = model();
+    press(&mut model, "jj");
+    assert_eq!(
+        press(&mut model, "m"),
+        vec![Effect::PlanMerge(PathBuf::from(
+            "/src/app/.worktrees/feat-green"
+        ))]
+    );
+    model.update(Action::MergePlanned(merge_view(vec!["it is red".into()])));
+    assert!(press(&mut model, "y").is_empty());
+    assert_eq!(model.mode, Mode::Normal);
+    model.update(Action::MergePlanned(merge_view(vec![])));
+    assert!(press(&mut model, "n").is_empty(), "n cancels");
+    model.update(Action::MergePlanned(merge_view(vec![])));
+    assert_eq!(
+        press(&mut model, "y"),
+        vec![Effect::Merge("feat/green".into())]
+    );
+    assert!(model.busy.is_some());
+}
+
+#[test]
+fn keys_removing_work_needs_a_second_explicit_key() {
+    let mut model = model();
+    model.update(Action::RemovePlanned(remove_view()));
+    assert!(
+        press(&mut model, "y").is_empty(),
+        "y alone does not lose work"
+    );
+    model.update(Action::RemovePlanned(remove_view()));
+    assert!(press(&mut model, "\n").is_empty());
+    model.update(Action::RemovePlanned(remove_view()));
+    assert!(press(&mut model, "f").is_empty());
+    assert_eq!(
+        press(&mut model, "y"),
+        vec![Effect::Remove {
+            path: PathBuf::from("/src/app/.worktrees/feat-dirty"),
+            force: true
+        }]
+    );
+    let mut clean = remove_view();
+    clean.dirty.clear();
+    clean.unmerged.clear();
+    model.update(Action::RemovePlanned(clean));
+    assert_eq!(
+        press(&mut model, "\n"),
+        vec![Effect::Remove {
+            path: PathBuf::from("/src/app/.worktrees/feat-dirty"),
+            force: false
+        }]
+    );
+}
+
+#[test]
+fn the_main_worktree_is_neither_merged_nor_removed() {
+    let mut model = model();
+    assert!(press(&mut model, "m").is_empty());
+    assert!(press(&mut model, "d").is_empty());
+    assert!(model.status.as_ref().unwrap().1, "says why, as an error");
+}
+
+#[test]
+fn live_results_replace_rows_and_keep_the_selection() {
+    let mut model = model();
+    press(&mut model, "jjj");
+    let mut rows = model.rows.clone();
+    rows.reverse();
+    model.update(Action::Listed {
+        base: "main".into(),
+        rows,
+    });
+    assert_eq!(
+        model.selected_row().unwrap().branch.as_deref(),
+        Some("feat/red")
+    );
+    let mut updated = model.rows[0].clone();
+    updated.check.state = CheckState::Passed;
+    model.update(Action::RowUpdated(updated.clone()));
+    assert_eq!(model.rows[0], updated);
+}
+
+// ---------------------------------------------------------------------------------------------
+// End to end: the real plugin, a real client, real keys
+
+mod end_to_end {
+    use super::common::{TestRepo, TmuxServer, WTMUX, wait_until};
+
+    /// An outer tmux server whose pane runs a client attached to the inner one, so the inner
+    /// server has a real client for its popup; keys typed into the outer pane reach it.
+    struct Client {
+        outer: TmuxServer,
+    }
+
+    impl Client {
+        fn attach(repo: &TestRepo, inner: &TmuxServer) -> Client {
+            let outer =
+                TmuxServer::start(&repo.dir.path().join("outer.sock"), &repo.home, &repo.root);
+            outer.run(&["resize-window", "-t", "test", "-x", "120", "-y", "40"]);
+            let attach = format!(
+                "env -u TMUX tmux -S {} attach -t test",
+                inner.socket.display()
+            );
+            outer.run(&["respawn-pane", "-k", "-t", "test", &attach]);
+            wait_until(10, "the inner client to attach", || {
+                !inner.run(&["list-clients"]).is_empty()
+            });
+            Client { outer }
+        }
+
+        fn screen(&self) -> String {
+            self.outer.capture("test")
+        }
+
+        /// Waits for the screen to satisfy `condition`; on timeout, shows the screen.
+        fn wait_for(&self, what: &str, condition: impl Fn(&str) -> bool) {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            while std::time::Instant::now() < deadline {
+                if condition(&self.screen()) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            panic!(
+                "timed out waiting for {what}; the screen:\n{}",
+                self.screen()
+            );
+        }
+
+        fn keys(&self, keys: &[&str]) {
+            let mut args = vec!["send-keys", "-t", "test"];
+            args.extend(keys);
+            self.outer.run(&args);
+        }
+    }
+
+    #[test]
+    fn prefix_w_opens_the_popup_enter_switches_and_checks_go_live() {
+        let mut repo =
+            TestRepo::with_config("[[check]]\nname = \"slow\"\nrun = \"sleep 1; true\"\n");
+        let inner = repo.start_tmux();
+        repo.wtmux(&["add", "feat/one", "--no-agent"]).ok();
+        repo.wtmux(&["add", "feat/two", "--no-agent"]).ok();
+        inner.run(&["set-option", "-g", "@wtmux-bin", WTMUX]);
+        inner.run(&[
+            "run-shell",
+            &format!("{}/tmux/wtmux.tmux", env!("CARGO_MANIFEST_DIR")),
+        ]);
+        inner.run(&["select-window", "-t", "test:0"]);
+        let client = Client::attach(&repo, &inner);
+
+        client.keys(&["C-b", "w"]);
+        client.wait_for("the popup to list both worktrees", |screen| {
+            screen.contains("feat/one")
+                && screen.contains("feat/two")
+                && !screen.contains("loading")
+        });
+
+        // Down to feat/two, Enter: the client is on that worktree's window and the popup closed.
+        client.keys(&["Down"]);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        client.keys(&["Down"]);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        client.keys(&["Enter"]);
+        let two = repo.row("feat/two")["window"].as_str().unwrap().to_string();
+        wait_until(10, "the client to switch to feat/two's window", || {
+            inner.run(&["display-message", "-p", "-t", "test", "#{window_id}"]) == two
+        });
+        client.wait_for("the popup to close", |screen| !screen.contains("BRANCH"));
+
+        // Open it again, verify feat/one: running, then passed, with no further keys. The old
+        // popup may still be tearing down for a moment, so the key is pressed until it opens.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while !client.screen().contains("BRANCH") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the popup did not open again"
+            );
+            client.keys(&["C-b", "w"]);
+            std::thread::sleep(std::time::Duration::from_millis(700));
+        }
+        client.keys(&["Down"]);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        client.keys(&["v"]);
+        client.wait_for("the row to show the running check", |screen| {
+            screen
+                .lines()
+                .any(|l| l.contains("feat/one") && l.contains("slow"))
+        });
+        client.wait_for("the row to turn passed by itself", |screen| {
+            screen
+                .lines()
+                .any(|l| l.contains("feat/one") && l.contains("passed"))
+        });
+        client.keys(&["q"]);
+        client.wait_for("q to close the popup", |screen| !screen.contains("BRANCH"));
+    }
+}
