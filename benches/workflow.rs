@@ -4,6 +4,8 @@
 //! - list: `wtmux list --json` vs `git status --porcelain=v2 --branch` run in each worktree one
 //!   after another.
 //! - add: `wtmux add` vs `git worktree add -b` plus `tmux new-window` by hand.
+//! - popup: the dashboard in a real tmux pane: process start to first frame (50 worktrees),
+//!   to every row live (the 20,000-file repository), key press to frame, idle CPU, peak memory.
 //!
 //! Each figure is the median of several runs after a warm-up; the ratio is wtmux / git.
 
@@ -53,9 +55,9 @@ fn git(dir: &Path, home: &Path, args: &[&str]) {
     run(command);
 }
 
-/// The repository: FILES files in 200 directories, WORKTREES worktrees, a few of them dirty,
-/// and one configured check (so list computes content fingerprints).
-fn generate(base: &Path) -> (PathBuf, PathBuf) {
+/// The repository: `files` files in 200 directories, `worktrees` worktrees, a fourth of them
+/// dirty, and one configured check (so list computes content fingerprints).
+fn generate(base: &Path, files: usize, worktrees: usize) -> (PathBuf, PathBuf) {
     let root = base.join("repo");
     let home = base.join("home");
     let marker = base.join("complete");
@@ -66,11 +68,11 @@ fn generate(base: &Path) -> (PathBuf, PathBuf) {
     std::fs::create_dir_all(&root).unwrap();
     std::fs::create_dir_all(home.join(".config")).unwrap();
     eprintln!(
-        "generating {FILES} files and {WORKTREES} worktrees in {}",
+        "generating {files} files and {worktrees} worktrees in {}",
         base.display()
     );
     git(&root, &home, &["init", "-q", "-b", "main"]);
-    for i in 0..FILES {
+    for i in 0..files {
         let dir = root.join(format!("src/module{:03}", i % 200));
         if i < 200 {
             std::fs::create_dir_all(&dir).unwrap();
@@ -90,7 +92,7 @@ fn generate(base: &Path) -> (PathBuf, PathBuf) {
     git(&root, &home, &["commit", "-q", "-m", "generated"]);
     // As `wtmux add` leaves it: the worktree dir is excluded from the main worktree.
     std::fs::write(root.join(".git/info/exclude"), "/.worktrees/\n").unwrap();
-    for n in 0..WORKTREES {
+    for n in 0..worktrees {
         let path = root.join(format!(".worktrees/task-{n:02}"));
         git(
             &root,
@@ -251,11 +253,141 @@ fn main() {
         .collect();
     let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
     let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-repo-v1");
-    let (root, home) = generate(&base);
+    let (root, home) = generate(&base, FILES, WORKTREES);
     if wanted("list") {
         bench_list(&root, &home);
     }
     if wanted("add") {
         bench_add(&root, &home, &base);
     }
+    if wanted("popup") {
+        let small = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-popup-50-v1");
+        let (small_root, small_home) = generate(&small, 2_000, 49);
+        bench_popup(
+            &small_root,
+            &small_home,
+            &small,
+            "50 worktrees, 2,000 files",
+        );
+        bench_popup(&root, &home, &base, "21 worktrees, 20,000 files");
+    }
+}
+
+/// One run of the dashboard in a detached tmux pane; what its trace and /proc say.
+struct PopupRun {
+    first_frame: f64,
+    live: f64,
+    key_to_frame: Vec<f64>,
+    idle_cpu_percent: f64,
+    peak_rss_kib: u64,
+}
+
+fn trace_values(trace: &Path, event: &str) -> Vec<f64> {
+    std::fs::read_to_string(trace)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix(event)?.trim().parse().ok())
+        .collect()
+}
+
+fn cpu_ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+    fields
+        .get(11)
+        .and_then(|f| f.parse::<u64>().ok())
+        .unwrap_or(0)
+        + fields
+            .get(12)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+}
+
+fn run_popup(root: &Path, home: &Path, base: &Path, idle_seconds: u64) -> PopupRun {
+    let socket = base.join("popup.sock");
+    let trace = base.join("popup.trace");
+    let _ = std::fs::remove_file(&trace);
+    let tmux = |args: &[&str]| -> String {
+        let mut command = sandboxed("tmux", root, home);
+        command
+            .arg("-S")
+            .arg(&socket)
+            .args(args)
+            .stdout(Stdio::piped());
+        let out = command.output().expect("tmux");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let mut start = sandboxed("tmux", root, home);
+    start
+        .arg("-S")
+        .arg(&socket)
+        .args([
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "ui",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-e",
+        ])
+        .arg(format!("WTMUX_UI_TRACE={}", trace.display()))
+        .args([WTMUX, "ui"]);
+    run(start);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while trace_values(&trace, "live").is_empty() {
+        assert!(Instant::now() < deadline, "the popup never went live");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = tmux(&["display-message", "-p", "-t", "ui", "#{pane_pid}"]);
+    std::thread::sleep(Duration::from_millis(500));
+    for n in 0..20 {
+        tmux(&["send-keys", "-t", "ui", if n % 2 == 0 { "j" } else { "k" }]);
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let before = cpu_ticks(&pid);
+    std::thread::sleep(Duration::from_secs(idle_seconds));
+    let idle_ticks = cpu_ticks(&pid) - before;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let peak_rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    tmux(&["send-keys", "-t", "ui", "q"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux(&["kill-server"]);
+    PopupRun {
+        first_frame: trace_values(&trace, "first_frame")[0],
+        live: trace_values(&trace, "live")[0],
+        key_to_frame: trace_values(&trace, "key_to_frame"),
+        idle_cpu_percent: idle_ticks as f64 / idle_seconds as f64, // 100 ticks a second
+        peak_rss_kib,
+    }
+}
+
+fn bench_popup(root: &Path, home: &Path, base: &Path, what: &str) {
+    // The first run has no cached rows; the second draws the first one's at once.
+    let cold = run_popup(root, home, base, 1);
+    let warm = run_popup(root, home, base, 10);
+    let mut keys = warm.key_to_frame.clone();
+    keys.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!(
+        "popup ({what}):\n  first frame                 {:>7.1} ms (cold cache {:.1} ms)\n  every row live              {:>7.1} ms (cold cache {:.1} ms)\n  key press to frame          {:>7.2} ms median, {:.2} ms max ({} keys)\n  idle CPU over 10 s          {:>7.2} % of one core\n  peak memory                 {:>7.1} MB",
+        warm.first_frame,
+        cold.first_frame,
+        warm.live,
+        cold.live,
+        keys.get(keys.len() / 2).copied().unwrap_or(0.0),
+        keys.last().copied().unwrap_or(0.0),
+        keys.len(),
+        warm.idle_cpu_percent,
+        warm.peak_rss_kib as f64 / 1024.0,
+    );
 }

@@ -94,6 +94,12 @@ pub enum Command {
     Restore { branch: String },
     /// Write a commented .wtmux.toml into the main worktree.
     Init,
+    /// Try wtmux on a throwaway repository, in a tmux session with Prefix + w bound.
+    Demo {
+        /// Set everything up, but do not attach to (or switch to) the demo session.
+        #[arg(long)]
+        no_attach: bool,
+    },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
     #[command(name = check::RUNNER_COMMAND, hide = true)]
@@ -382,6 +388,28 @@ fn run(cli: Cli) -> Result<i32> {
             std::fs::write(&path, config::EXAMPLE).map_err(|e| Error::io(&path, e))?;
             println!("wrote {}", path.display());
             Ok(0)
+        }
+        Command::Demo { no_attach } => {
+            let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
+            let demo = crate::core::demo::create(&exe)?;
+            println!("demo repository: {}", demo.repo.display());
+            println!(
+                "tmux session {}: press the prefix key (C-b), then w",
+                demo.session
+            );
+            if no_attach {
+                return Ok(0);
+            }
+            out.flush().ok();
+            let mut tmux = std::process::Command::new("tmux");
+            if std::env::var_os("TMUX").is_some() {
+                tmux.args(["switch-client", "-t", &demo.session]);
+                let status = tmux.status().map_err(|e| Error::io("tmux", e))?;
+                return Ok(if status.success() { 0 } else { 1 });
+            }
+            use std::os::unix::process::CommandExt;
+            let error = tmux.args(["attach-session", "-t", &demo.session]).exec();
+            Err(Error::io("tmux attach-session", error))
         }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "wtmux", &mut out);

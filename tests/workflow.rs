@@ -764,3 +764,54 @@ fn trash_prune_drops_old_saves() {
     assert!(out.contains("pruned 1"), "{out}");
     assert!(repo.git(&["for-each-ref", "refs/wtmux/"]).is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// First run
+
+#[test]
+fn demo_builds_a_repository_in_every_state() {
+    let mut repo = TestRepo::new();
+    let tmux = repo.start_tmux();
+    let tmp = repo.dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut command = std::process::Command::new(common::WTMUX);
+    common::sandbox(&mut command, &repo.home);
+    let out = command
+        .current_dir(&tmp)
+        .env("TMPDIR", &tmp)
+        .env("TMUX", format!("{},1,0", tmux.socket.display()))
+        .args(["demo", "--no-attach"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let demo = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("demo repository: "))
+        .expect("the demo names its repository");
+    let demo_repo = TestRepo {
+        root: std::path::PathBuf::from(demo),
+        ..TestRepo::new()
+    };
+    let mut demo_repo = demo_repo;
+    demo_repo.tmux = repo.tmux.clone();
+    wait_until(20, "green to pass and red to fail", || {
+        demo_repo.check_state("feat/green") == "passed"
+            && demo_repo.check_state("feat/red") == "failed"
+    });
+    assert_eq!(demo_repo.check_state("feat/slow"), "running");
+    assert!(demo_repo.row("feat/dirty")["changed"].as_u64().unwrap() > 0);
+    let bindings = tmux.run(&["list-keys", "-T", "prefix", "w"]);
+    assert!(
+        bindings.contains("display-popup") && bindings.contains(common::WTMUX),
+        "{bindings}"
+    );
+    assert!(
+        tmux.run(&["list-sessions", "-F", "#{session_name}"])
+            .contains("wtmux-demo")
+    );
+}

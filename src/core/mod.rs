@@ -7,6 +7,7 @@
 pub mod branch;
 pub mod check;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod git;
 pub mod merge;

@@ -87,14 +87,16 @@ struct Trace {
 }
 
 impl Trace {
+    /// `event` happened now: milliseconds since the process started.
     fn mark(&mut self, event: &str) {
+        let since_start = self.started.elapsed();
+        self.record(event, since_start);
+    }
+
+    fn record(&mut self, event: &str, took: Duration) {
         use std::io::Write;
         if let Some(file) = &mut self.file {
-            let _ = writeln!(
-                file,
-                "{event} {:.1}",
-                self.started.elapsed().as_secs_f64() * 1000.0
-            );
+            let _ = writeln!(file, "{event} {:.2}", took.as_secs_f64() * 1000.0);
         }
     }
 }
@@ -118,7 +120,7 @@ async fn event_loop(
     };
     let (tx, mut rx) = unbounded_channel::<Msg>();
     spawn_input(tx.clone());
-    let mut watcher = Watcher::new(&project, tx.clone());
+    let watcher = std::sync::Arc::new(Watcher::new(&project, tx.clone()));
 
     terminal
         .draw(|frame| view::render(&model, theme, frame))
@@ -157,9 +159,13 @@ async fn event_loop(
             batch.push(more);
         }
         let mut quit = false;
+        let mut key_received = None;
         for msg in batch {
             let action = match msg {
-                Msg::Key(key) => keys::action_for(&model.mode, key),
+                Msg::Key(key) => {
+                    key_received.get_or_insert_with(Instant::now);
+                    keys::action_for(&model.mode, key)
+                }
                 Msg::Redraw => None,
                 Msg::Action(action) => Some(*action),
                 Msg::Changed(paths) => {
@@ -196,7 +202,11 @@ async fn event_loop(
                 }
             }
             if listed {
-                watcher.watch(&project, &model);
+                // Opening every worktree's index and adding thousands of watches takes a
+                // while: never on the UI thread.
+                let (watcher, project, rows) =
+                    (watcher.clone(), project.clone(), model.rows.clone());
+                tokio::task::spawn_blocking(move || watcher.watch(&project, &rows));
             }
         }
         if quit {
@@ -208,6 +218,9 @@ async fn event_loop(
         if !model.loading && !live_marked {
             live_marked = true;
             trace.mark("live");
+        }
+        if let Some(received) = key_received {
+            trace.record("key_to_frame", received.elapsed());
         }
     }
     let _ = state::write_json(
@@ -422,8 +435,14 @@ enum Owner {
 
 /// inotify watches on what matters, and which worktree a changed path belongs to.
 struct Watcher {
-    inner: Option<notify::RecommendedWatcher>,
-    watched: HashSet<PathBuf>,
+    inner: std::sync::Mutex<Option<notify::RecommendedWatcher>>,
+    watched: std::sync::Mutex<HashSet<PathBuf>>,
+    /// Read by the UI thread for every event; replaced whole after each re-watch.
+    routes: std::sync::RwLock<Routes>,
+}
+
+#[derive(Default)]
+struct Routes {
     /// Watched directory → the worktree it belongs to (None: a change affects every row).
     owners: HashMap<PathBuf, Option<PathBuf>>,
     /// Run record file stem → worktree.
@@ -444,29 +463,28 @@ impl Watcher {
         })
         .ok();
         Watcher {
-            inner,
-            watched: HashSet::new(),
-            owners: HashMap::new(),
-            run_keys: HashMap::new(),
-            runs_dir: project.state.root().join("runs"),
+            inner: std::sync::Mutex::new(inner),
+            watched: std::sync::Mutex::new(HashSet::new()),
+            routes: std::sync::RwLock::new(Routes {
+                runs_dir: project.state.root().join("runs"),
+                ..Routes::default()
+            }),
         }
     }
 
     /// Watches the directories of every row's worktree (re-done after each full listing).
-    fn watch(&mut self, project: &Project, model: &Model) {
+    fn watch(&self, project: &Project, rows: &[worktree::Row]) {
         use notify::Watcher as _;
-        let Some(inner) = &mut self.inner else { return };
         let mut wanted: HashMap<PathBuf, Option<PathBuf>> = HashMap::new();
         if let Ok(runs) = project.state.dir("runs") {
             wanted.insert(runs, None);
         }
-        self.run_keys.clear();
-        for row in &model.rows {
+        let mut run_keys = HashMap::new();
+        for row in rows {
             if row.prunable {
                 continue;
             }
-            self.run_keys
-                .insert(state::worktree_key(&row.path), row.path.clone());
+            run_keys.insert(state::worktree_key(&row.path), row.path.clone());
             let Ok(repo) = git2::Repository::open(&row.path) else {
                 continue;
             };
@@ -481,29 +499,35 @@ impl Watcher {
                 wanted.insert(row.path.join(dir), Some(row.path.clone()));
             }
         }
-        for gone in self.watched.iter().filter(|p| !wanted.contains_key(*p)) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(inner) = inner.as_mut() else { return };
+        let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        for gone in watched.iter().filter(|p| !wanted.contains_key(*p)) {
             let _ = inner.unwatch(gone);
         }
-        self.watched.retain(|p| wanted.contains_key(p));
+        watched.retain(|p| wanted.contains_key(p));
         for path in wanted.keys() {
-            if !self.watched.contains(path)
+            if !watched.contains(path)
                 && inner
                     .watch(path, notify::RecursiveMode::NonRecursive)
                     .is_ok()
             {
-                self.watched.insert(path.clone());
+                watched.insert(path.clone());
             }
         }
-        self.owners = wanted;
+        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        routes.owners = wanted;
+        routes.run_keys = run_keys;
     }
 
     fn owner(&self, path: &Path) -> Owner {
-        if path.starts_with(&self.runs_dir) {
+        let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
+        if path.starts_with(&routes.runs_dir) {
             let key = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            return match self.run_keys.get(&key) {
+            return match routes.run_keys.get(&key) {
                 Some(worktree) => Owner::Worktree(worktree.clone()),
                 None => Owner::Nobody,
             };
@@ -517,7 +541,7 @@ impl Watcher {
             return Owner::Nobody;
         }
         let dir = path.parent().unwrap_or(path);
-        match self.owners.get(dir).or_else(|| self.owners.get(path)) {
+        match routes.owners.get(dir).or_else(|| routes.owners.get(path)) {
             Some(Some(worktree)) => Owner::Worktree(worktree.clone()),
             Some(None) => Owner::Everything,
             None => Owner::Nobody,
