@@ -246,6 +246,10 @@ fn commands_outside_a_repository_or_tmux_say_so() {
     std::fs::create_dir_all(&outside).unwrap();
     let err = repo.wtmux_in(&outside, &["list"]).refused();
     assert!(err.contains("not inside a git repository"), "{err}");
+    for popup in [&["ui"][..], &[][..]] {
+        let err = repo.wtmux_in(&outside, popup).refused();
+        assert!(err.contains("not inside a git repository"), "{err}");
+    }
     repo.wtmux(&["add", "feat"]).ok();
     let err = repo.wtmux(&["open", "feat"]).refused();
     assert!(err.contains("needs tmux"), "{err}");

@@ -159,7 +159,7 @@ fn render_table(model: &Model, visible: &[&Row], theme: Theme, frame: &mut Frame
     ];
     let highlight = if theme.color {
         Style::default()
-            .bg(Color::DarkGray)
+            .bg(Color::Indexed(237))
             .add_modifier(Modifier::BOLD)
     } else {
         Style::default().add_modifier(Modifier::REVERSED)
