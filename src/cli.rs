@@ -4,6 +4,7 @@ use std::io::Write;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::core::agent::{self, AgentState};
 use crate::core::check::{self, CheckState, CheckStatus, Started};
 use crate::core::config::{self, MergeStrategy};
 use crate::core::merge::{self, MergeOptions};
@@ -36,8 +37,44 @@ pub enum Command {
         #[arg(long)]
         no_window: bool,
         /// Open the window with a shell only, without starting the agent.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["agent", "prompt", "prompt_file"])]
         no_agent: bool,
+        /// Start this agent from [agents] instead of the default one.
+        #[arg(long, value_name = "NAME")]
+        agent: Option<String>,
+        /// The agent's task.
+        #[arg(long, value_name = "TEXT", conflicts_with = "prompt_file")]
+        prompt: Option<String>,
+        /// The agent's task, read from a file.
+        #[arg(long, value_name = "FILE")]
+        prompt_file: Option<std::path::PathBuf>,
+    },
+    /// Type text into a worktree's agent (then Enter).
+    Send { branch: String, text: String },
+    /// Wait until a worktree's agent is waiting, done or exited.
+    Wait {
+        branch: String,
+        #[arg(long, value_enum)]
+        until: UntilArg,
+        /// Give up after this long (e.g. 30s, 10m): exit 1.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        timeout: Option<std::time::Duration>,
+    },
+    /// For agents' hooks: record that the agent of this worktree is working, waiting or done.
+    AgentStatus {
+        #[arg(value_enum)]
+        state: PushedArg,
+    },
+    /// Add wtmux's hooks to an agent's settings (merged; shows the change and asks first).
+    Setup {
+        #[arg(value_enum)]
+        agent: SetupArg,
+        /// Apply without asking.
+        #[arg(long)]
+        yes: bool,
+        /// The settings file (default: the agent's user settings under $HOME).
+        #[arg(long, value_name = "FILE")]
+        settings: Option<std::path::PathBuf>,
     },
     /// List every worktree with its status.
     List {
@@ -106,6 +143,30 @@ pub enum Command {
     RunChecks { key: String },
     #[command(name = merge::POST_MERGE_COMMAND, hide = true)]
     PostMerge { key: String },
+    #[command(name = agent::WRAPPER_COMMAND, hide = true)]
+    AgentWrapper { key: String },
+    #[command(name = agent::MONITOR_COMMAND, hide = true)]
+    AgentMonitor,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum UntilArg {
+    Waiting,
+    Done,
+    Exited,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PushedArg {
+    Working,
+    Waiting,
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SetupArg {
+    Claude,
+    Gemini,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -154,8 +215,17 @@ fn run(cli: Cli) -> Result<i32> {
             base,
             no_window,
             no_agent,
+            agent,
+            prompt,
+            prompt_file,
         } => {
             let project = project()?;
+            let prompt = match prompt_file {
+                Some(file) => {
+                    Some(std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?)
+                }
+                None => prompt,
+            };
             let added = worktree::add(
                 &project,
                 &branch,
@@ -163,6 +233,8 @@ fn run(cli: Cli) -> Result<i32> {
                     base: base.clone(),
                     no_window,
                     no_agent,
+                    agent,
+                    prompt,
                 },
             )?;
             if added.created_branch {
@@ -178,11 +250,11 @@ fn run(cli: Cli) -> Result<i32> {
             match (&added.window, &added.no_window_reason) {
                 (Some(window), _) => println!(
                     "window {window}{}",
-                    if added.agent_started {
-                        " (agent started)"
-                    } else {
-                        ""
-                    }
+                    added
+                        .agent
+                        .as_ref()
+                        .map(|a| format!(" (agent {a} started)"))
+                        .unwrap_or_default()
                 ),
                 (None, Some(reason)) => println!("no window made: {reason}"),
                 (None, None) => {}
@@ -413,6 +485,77 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "wtmux", &mut out);
+            Ok(0)
+        }
+        Command::Send { branch, text } => {
+            agent::send(&project()?, &branch, &text)?;
+            Ok(0)
+        }
+        Command::Wait {
+            branch,
+            until,
+            timeout,
+        } => {
+            let until = match until {
+                UntilArg::Waiting => AgentState::Waiting,
+                UntilArg::Done => AgentState::Done,
+                UntilArg::Exited => AgentState::Exited,
+            };
+            let status = agent::wait(&project()?, &branch, until, timeout)?;
+            match status.exit_code {
+                Some(code) => println!("{} (status {code})", status.state.as_str()),
+                None => println!("{}", status.state.as_str()),
+            }
+            Ok(0)
+        }
+        Command::AgentStatus { state } => {
+            let state = match state {
+                PushedArg::Working => AgentState::Working,
+                PushedArg::Waiting => AgentState::Waiting,
+                PushedArg::Done => AgentState::Done,
+            };
+            // Hooks' stdout belongs to the agent (Gemini parses it as JSON): print nothing.
+            agent::push(&project()?, state)?;
+            Ok(0)
+        }
+        Command::Setup {
+            agent: which,
+            yes,
+            settings,
+        } => {
+            let which = match which {
+                SetupArg::Claude => agent::HookedAgent::Claude,
+                SetupArg::Gemini => agent::HookedAgent::Gemini,
+            };
+            let home = directories::BaseDirs::new()
+                .map(|d| d.home_dir().to_path_buf())
+                .ok_or_else(|| Error::refused("no home directory"))?;
+            let path = settings.unwrap_or_else(|| which.settings_path(&home));
+            let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
+            let (old, new) = agent::plan_setup(&path, which, &exe.to_string_lossy())?;
+            if old == new {
+                println!("{} already has wtmux's hooks", path.display());
+                return Ok(0);
+            }
+            println!("{}:", path.display());
+            print!("{}", agent::line_diff(&old, &new));
+            if !yes {
+                print!("apply this change? [y/N] ");
+                out.flush().ok();
+                std::io::stdout().flush().ok();
+                let mut answer = String::new();
+                let _ = std::io::stdin().read_line(&mut answer);
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    return Err(Error::refused(format!("{} not changed", path.display())));
+                }
+            }
+            agent::apply_setup(&path, &old, &new)?;
+            println!("wrote {}", path.display());
+            Ok(0)
+        }
+        Command::AgentWrapper { key } => match agent::run_wrapper(&project()?, &key)? {},
+        Command::AgentMonitor => {
+            agent::run_monitor(&project()?)?;
             Ok(0)
         }
         Command::RunChecks { key } => {

@@ -28,6 +28,26 @@ impl std::fmt::Display for MergeStrategy {
     }
 }
 
+/// How an agent gets its task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptMode {
+    /// Appended to the command as one argument (never through a shell's parsing).
+    #[default]
+    Arg,
+    /// Typed into the agent's pane once it is ready (a tmux paste buffer).
+    Paste,
+}
+
+/// A named agent: `[agents.claude] run = "claude"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSpec {
+    pub name: String,
+    /// Run with `sh -c` in the worktree.
+    pub run: String,
+    pub prompt: PromptMode,
+}
+
 /// One step of the verification loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckSpec {
@@ -51,6 +71,60 @@ pub struct Config {
     pub checks: Vec<CheckSpec>,
     pub check_jobs: usize,
     pub trash_days: u64,
+    pub agents: Vec<AgentSpec>,
+    /// Run with the message as its one argument when an agent turns waiting, done or exited.
+    pub notify: Option<String>,
+    /// Ring the agent pane's bell on those turns too.
+    pub bell: bool,
+    /// Output quiet for this long: the agent stopped working.
+    pub agent_quiet: Duration,
+    /// A hook's "working" with no output for this long is not believed any more.
+    pub agent_hook_stale: Duration,
+}
+
+impl Config {
+    /// The agent a new worktree starts: `name` from `[agents]`, else the configured default
+    /// (a name from `[agents]` or a command). `None`: just a shell.
+    pub fn agent(&self, name: Option<&str>) -> Result<Option<AgentSpec>> {
+        if let Some(name) = name {
+            return self
+                .agents
+                .iter()
+                .find(|a| a.name == name)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = self.agents.iter().map(|a| a.name.as_str()).collect();
+                    Error::Config(format!(
+                        "no agent named {name:?} in [agents] (configured: {})",
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ))
+                });
+        }
+        let default = self.agent.trim();
+        if default.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.agents
+                .iter()
+                .find(|a| a.name == default)
+                .cloned()
+                .unwrap_or_else(|| AgentSpec {
+                    name: default
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or(default)
+                        .to_string(),
+                    run: default.to_string(),
+                    prompt: PromptMode::Arg,
+                }),
+        ))
+    }
 }
 
 impl Default for Config {
@@ -69,6 +143,11 @@ impl Default for Config {
                 .map(|n| n.get())
                 .unwrap_or(2),
             trash_days: 30,
+            agents: Vec::new(),
+            notify: None,
+            bell: false,
+            agent_quiet: Duration::from_secs(3),
+            agent_hook_stale: Duration::from_secs(30),
         }
     }
 }
@@ -88,6 +167,19 @@ struct Layer {
     check: Option<Vec<CheckLayer>>,
     check_jobs: Option<usize>,
     trash_days: Option<u64>,
+    agents: Option<std::collections::BTreeMap<String, AgentLayer>>,
+    notify: Option<String>,
+    bell: Option<bool>,
+    agent_quiet: Option<String>,
+    agent_hook_stale: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentLayer {
+    run: String,
+    #[serde(default)]
+    prompt: PromptMode,
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,6 +275,38 @@ impl Config {
         if let Some(days) = layer.trash_days {
             self.trash_days = days;
         }
+        if let Some(agents) = layer.agents {
+            for (name, agent) in agents {
+                if agent.run.trim().is_empty() {
+                    return Err(invalid("run", format!("agent {name:?} needs a command")));
+                }
+                self.agents.retain(|a| a.name != name);
+                self.agents.push(AgentSpec {
+                    name,
+                    run: agent.run,
+                    prompt: agent.prompt,
+                });
+            }
+        }
+        if let Some(notify) = layer.notify {
+            self.notify = (!notify.trim().is_empty()).then_some(notify);
+        }
+        if let Some(bell) = layer.bell {
+            self.bell = bell;
+        }
+        for (key, value, target) in [
+            ("agent_quiet", layer.agent_quiet, &mut self.agent_quiet),
+            (
+                "agent_hook_stale",
+                layer.agent_hook_stale,
+                &mut self.agent_hook_stale,
+            ),
+        ] {
+            if let Some(text) = value {
+                *target = humantime::parse_duration(&text)
+                    .map_err(|e| invalid(key, format!("{text:?} is not a duration ({e})")))?;
+            }
+        }
         if let Some(checks) = layer.check {
             let mut specs: Vec<CheckSpec> = Vec::new();
             for check in checks {
@@ -260,8 +384,28 @@ pub const EXAMPLE: &str = r#"# wtmux configuration for this repository (layered 
 # Where worktrees are created, relative to the main worktree (added to .git/info/exclude).
 worktree_dir = ".worktrees"
 
-# Command started in a new worktree's tmux window; "" starts just a shell.
+# The agent started in a new worktree's tmux window: a name from [agents] or a command;
+# "" starts just a shell. `wtmux add --agent NAME` picks another.
 agent = ""
+
+# Named agents. prompt = "arg" appends the task as one argument; "paste" types it into the
+# agent once its pane is ready.
+# [agents.claude]
+# run = "claude"
+# prompt = "arg"
+# [agents.aider]
+# run = "aider --no-auto-commits"
+# prompt = "paste"
+
+# When an agent turns waiting, done or exited: run this with the message as its argument,
+# and/or ring the pane's bell (tmux shows it in the status line).
+# notify = "notify-send wtmux"
+# bell = false
+
+# Observed agent state: output quiet this long means the agent stopped (waiting or done);
+# a hook's "working" with no output for agent_hook_stale is corrected from what is observed.
+# agent_quiet = "3s"
+# agent_hook_stale = "30s"
 
 # Untracked files (globs, relative to the main worktree) copied / symlinked into new worktrees.
 copy = []

@@ -85,6 +85,77 @@ impl Tmux {
         }
     }
 
+    /// Like [`Tmux::run`], with `input` on tmux's standard input (`load-buffer -`).
+    pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Result<String> {
+        use std::io::Write;
+        let mut child = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::CommandFailed {
+                command: "tmux".into(),
+                detail: e.to_string(),
+            })?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input);
+        }
+        let output = child.wait_with_output().map_err(|e| Error::CommandFailed {
+            command: "tmux".into(),
+            detail: e.to_string(),
+        })?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(Error::CommandFailed {
+                command: format!("tmux {}", args.first().copied().unwrap_or("")),
+                detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            })
+        }
+    }
+
+    /// What wtmux watches of every pane, in one call.
+    pub fn panes(&self) -> Result<HashMap<String, Pane>> {
+        let format = "#{pane_id} #{window_id} #{window_activity} #{pane_dead} #{pane_dead_status} #{window_active} #{session_attached} #{pane_tty}";
+        let out = self.run(&["list-panes", "-a", "-F", format])?;
+        let mut panes = HashMap::new();
+        for line in out.lines() {
+            let fields: Vec<&str> = line.splitn(8, ' ').collect();
+            if fields.len() < 8 {
+                continue;
+            }
+            panes.insert(
+                fields[0].to_string(),
+                Pane {
+                    window: fields[1].to_string(),
+                    activity: fields[2].parse().unwrap_or(0),
+                    dead: fields[3] == "1",
+                    dead_status: fields[4].parse().ok(),
+                    seen: fields[5] == "1" && fields[6] != "0",
+                    tty: PathBuf::from(fields[7]),
+                },
+            );
+        }
+        Ok(panes)
+    }
+
+    /// The visible text of a pane.
+    pub fn capture(&self, pane: &str) -> Result<String> {
+        self.run(&["capture-pane", "-p", "-t", pane])
+    }
+
+    /// Sets (or, with `None`, unsets) a window's user option.
+    pub fn set_window_option(&self, window: &str, name: &str, value: Option<&str>) -> Result<()> {
+        match value {
+            Some(value) => self.run(&["set-option", "-w", "-t", window, name, value]),
+            None => self.run(&["set-option", "-w", "-u", "-t", window, name]),
+        }
+        .map(|_| ())
+    }
+
     /// Every window tagged with a worktree, keyed by the worktree path.
     pub fn tagged_windows(&self) -> Result<HashMap<PathBuf, Window>> {
         // Spaces separate the fields: ids never hold one, and the tag (a path that may) comes
@@ -252,6 +323,19 @@ impl Tmux {
         args.extend(["--", text]);
         self.run(&args).map(|_| ())
     }
+}
+
+/// One pane, as [`Tmux::panes`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pane {
+    pub window: String,
+    /// Unix time of the window's last output.
+    pub activity: u64,
+    pub dead: bool,
+    pub dead_status: Option<i32>,
+    /// Its window is the active one of an attached session: someone is looking at it.
+    pub seen: bool,
+    pub tty: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

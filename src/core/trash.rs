@@ -195,9 +195,8 @@ pub fn restore(project: &Project, branch_name: &str) -> Result<Restored> {
         project,
         branch_name,
         &worktree::AddOptions {
-            base: None,
-            no_window: false,
             no_agent: true,
+            ..Default::default()
         },
     )?;
     restore_content(&added.path, &entry.content)?;

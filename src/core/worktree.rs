@@ -7,6 +7,7 @@ use std::process::Command;
 use git2::{BranchType, Oid, Repository};
 use serde::Serialize;
 
+use super::agent::{self, AgentStatus};
 use super::check::{self, CheckStatus};
 use super::error::{Error, Result, list_for_message};
 use super::git::{self, Git};
@@ -130,6 +131,7 @@ pub struct Row {
     /// The id of the worktree's tagged tmux window, when it has one.
     pub window: Option<String>,
     pub check: CheckStatus,
+    pub agent: AgentStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -147,8 +149,8 @@ pub fn list(project: &Project) -> Result<Listing> {
     let windows = std::thread::spawn({
         let tmux = project.tmux.clone();
         move || {
-            tmux.and_then(|t| t.tagged_windows().ok())
-                .unwrap_or_default()
+            let tmux = tmux?;
+            Some((tmux.tagged_windows().unwrap_or_default(), tmux.panes().ok()))
         }
     });
     let base_commit = project
@@ -159,9 +161,10 @@ pub fn list(project: &Project) -> Result<Listing> {
     let mut worktrees = parallel_map(&all, |w| row(project, w, base_commit))
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
-    let windows = windows.join().unwrap_or_default();
+    let (windows, panes) = windows.join().ok().flatten().unwrap_or_default();
     for row in &mut worktrees {
         row.window = windows.get(&row.path).map(|w| w.id.clone());
+        row.agent = agent::status(project, &row.path, panes.as_ref())?;
     }
     Ok(Listing {
         base: project.base.clone(),
@@ -178,9 +181,14 @@ pub fn list_row(project: &Project, worktree: &Worktree) -> Result<Row> {
         .ok()
         .and_then(|b| b.get().target());
     let mut row = row(project, worktree, base_commit)?;
-    if let Some(tmux) = &project.tmux {
-        row.window = tmux.window_for(&worktree.path)?.map(|w| w.id);
-    }
+    let panes = match &project.tmux {
+        Some(tmux) => {
+            row.window = tmux.window_for(&worktree.path)?.map(|w| w.id);
+            tmux.panes().ok()
+        }
+        None => None,
+    };
+    row.agent = agent::status(project, &worktree.path, panes.as_ref())?;
     Ok(row)
 }
 
@@ -252,6 +260,7 @@ fn row(project: &Project, worktree: &Worktree, base_commit: Option<Oid>) -> Resu
         behind: 0,
         window: None,
         check: CheckStatus::none(),
+        agent: AgentStatus::none(),
     };
     if worktree.prunable {
         return Ok(row);
@@ -300,6 +309,10 @@ pub struct AddOptions {
     pub base: Option<String>,
     pub no_window: bool,
     pub no_agent: bool,
+    /// A named agent from `[agents]` instead of the default one.
+    pub agent: Option<String>,
+    /// The agent's task.
+    pub prompt: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -311,13 +324,24 @@ pub struct Added {
     pub window: Option<String>,
     /// Why no window was made, when none was.
     pub no_window_reason: Option<String>,
-    pub agent_started: bool,
+    /// The agent started in the window.
+    pub agent: Option<String>,
 }
 
 /// Creates branch (unless it exists), worktree and window, applies copy/symlink/post_create and
 /// starts the agent. A failure before the window leaves nothing behind.
 pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result<Added> {
     branch::validate(branch_name)?;
+    let agent = if options.no_agent {
+        None
+    } else {
+        project.config.agent(options.agent.as_deref())?
+    };
+    if options.prompt.is_some() && agent.is_none() {
+        return Err(Error::refused(
+            "a prompt needs an agent: configure `agent` or [agents], or pass --agent NAME",
+        ));
+    }
     let repo = project.repo()?;
     let path = project.worktree_dir().join(branch::slug(branch_name));
     let all = worktrees(project)?;
@@ -375,7 +399,7 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
         created_branch: start_point.is_some(),
         window: None,
         no_window_reason: None,
-        agent_started: false,
+        agent: None,
     };
     if options.no_window {
         added.no_window_reason = Some("--no-window".into());
@@ -385,10 +409,14 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
         added.no_window_reason = Some("not inside tmux".into());
         return Ok(added);
     };
-    let window = open_window(project, tmux, branch_name, &path)?;
-    if !options.no_agent && !project.config.agent.trim().is_empty() {
-        tmux.send_line(&window, &project.config.agent)?;
-        added.agent_started = true;
+    let command = match &agent {
+        Some(spec) => agent::prepare(project, &path, branch_name, spec, options.prompt.as_deref())?,
+        None => Vec::new(),
+    };
+    let window = open_window(project, tmux, branch_name, &path, &command)?;
+    if let Some(spec) = &agent {
+        agent::started(project, &path, &window, options.prompt.as_deref())?;
+        added.agent = Some(spec.name.clone());
     }
     added.window = Some(window);
     Ok(added)
@@ -518,12 +546,14 @@ fn ensure_excluded(project: &Project) -> Result<()> {
     std::fs::write(&exclude, text).map_err(|e| Error::io(&exclude, e))
 }
 
-/// Creates a worktree's tagged window (a shell in the worktree) and returns its id.
+/// Creates a worktree's tagged window running `command` (an argv; empty: a shell) and returns
+/// its id.
 fn open_window(
     project: &Project,
     tmux: &super::tmux::Tmux,
     branch_name: &str,
     path: &Path,
+    command: &[String],
 ) -> Result<String> {
     let session = tmux.current_session()?;
     tmux.new_window(
@@ -532,7 +562,7 @@ fn open_window(
         &branch::slug(branch_name),
         Some(path),
         &agent_env(project, branch_name, path),
-        &[],
+        command,
     )
 }
 
@@ -567,7 +597,7 @@ pub fn open(project: &Project, name: &str) -> Result<Opened> {
                     .map(|f| f.to_string_lossy().into_owned())
                     .unwrap_or_default()
             });
-            let id = open_window(project, tmux, &label, &worktree.path)?;
+            let id = open_window(project, tmux, &label, &worktree.path, &[])?;
             let window = tmux
                 .window_for(&worktree.path)?
                 .filter(|w| w.id == id)
@@ -765,6 +795,7 @@ pub fn execute_remove(
         branch_deleted = true;
     }
     check::forget_worktree(project, &worktree.path);
+    agent::forget(project, &worktree.path);
     let (mut window_closed, mut window_deferred) = (false, false);
     if let (Some(tmux), Some(window)) = (&project.tmux, &plan.window) {
         match tmux.kill_window(window)? {

@@ -59,6 +59,7 @@ pub fn initial_model(project: &Project) -> Model {
                     behind: 0,
                     window: None,
                     check: check::CheckStatus::none(),
+                    agent: crate::core::agent::AgentStatus::none(),
                 })
                 .collect()
         });

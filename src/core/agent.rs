@@ -1,0 +1,991 @@
+//! Agents: one per worktree, started in its tmux window with its task, and what each is doing.
+//!
+//! States: working, waiting (asks something), done (finished its turn), exited (its process is
+//! gone), none. Two sources, combined by [`effective`]:
+//!
+//! 1. Pushed by the agent's own hooks (`wtmux agent-status <state>`; `wtmux setup claude`
+//!    writes them).
+//! 2. Observed: the window's last output time (tmux `window_activity`), whether the pane is
+//!    still alive, and the exit status the wrapper recorded. Output within the last
+//!    `agent_quiet` (default 3 s) is working; quiet after that is waiting when the last line
+//!    reads as a question (`?`, `(y/n)`, `[Y/n]`, "Allow", "Do you want", "Press Enter"), done
+//!    otherwise.
+//!
+//! Hooks go missing (an agent killed, an API error, an interrupted turn), so a hook's state is
+//! checked against observation: "working" with no output for `agent_hook_stale` (default 30 s)
+//! gives way to the observed state; "waiting"/"done" followed by fresh output more than 2 s later
+//! (past the agent's own redraw) gives way to working; an exited process beats any hook.
+//!
+//! Records live in `<git common dir>/wtmux/agents/<worktree key>.json`. A monitor, started under
+//! tmux with the first agent and gone when the last one exits, turns time into state changes:
+//! it records them (the popup watches that directory), sets the window options `@wtmux_state`
+//! (the state) and `@wtmux_mark` (a marker, cleared once someone looks at the window), and tells
+//! the user when an agent turns waiting, done or exited.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::config::{AgentSpec, PromptMode};
+use super::error::{Error, Result};
+use super::state::{lock_file, read_json, worktree_key, write_json};
+use super::tmux::{Pane, Tmux};
+use super::worktree::{self, Worktree};
+use super::{Project, now_unix};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentState {
+    #[default]
+    None,
+    Working,
+    Waiting,
+    Done,
+    Exited,
+}
+
+impl AgentState {
+    pub fn parse(text: &str) -> Option<AgentState> {
+        Some(match text {
+            "working" => AgentState::Working,
+            "waiting" => AgentState::Waiting,
+            "done" => AgentState::Done,
+            "exited" => AgentState::Exited,
+            "none" => AgentState::None,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::None => "none",
+            AgentState::Working => "working",
+            AgentState::Waiting => "waiting",
+            AgentState::Done => "done",
+            AgentState::Exited => "exited",
+        }
+    }
+
+    fn mark(self) -> Option<&'static str> {
+        match self {
+            AgentState::Waiting => Some("?"),
+            AgentState::Done => Some("✔"),
+            AgentState::Exited => Some("✘"),
+            _ => None,
+        }
+    }
+}
+
+/// A worktree's agent, as `wtmux list` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    pub state: AgentState,
+    /// The agent's name (`claude`, or the command's first word).
+    pub name: Option<String>,
+    /// When exited: its exit status (None when its pane was closed).
+    pub exit_code: Option<i32>,
+    /// `hook` or `observed`: where the state comes from.
+    pub source: Option<String>,
+}
+
+impl AgentStatus {
+    pub fn none() -> AgentStatus {
+        AgentStatus {
+            state: AgentState::None,
+            name: None,
+            exit_code: None,
+            source: None,
+        }
+    }
+}
+
+/// Everything known about one worktree's agent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentRecord {
+    pub name: String,
+    pub run: String,
+    pub prompt_mode: PromptMode,
+    /// The task, when it is passed as an argument (read by the wrapper, never by a shell).
+    pub prompt: Option<String>,
+    pub worktree: PathBuf,
+    pub branch: String,
+    pub pane: Option<String>,
+    pub window: Option<String>,
+    pub started_at: u64,
+    pub exit_code: Option<i32>,
+    pub exited: bool,
+    /// The last state a hook pushed, and when (unix ms).
+    pub hook: Option<(AgentState, u64)>,
+    /// The state last recorded by the monitor or a hook, for noticing changes.
+    pub last_state: AgentState,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn record_path(project: &Project, worktree: &Path) -> Result<PathBuf> {
+    Ok(project
+        .state
+        .dir("agents")?
+        .join(format!("{}.json", worktree_key(worktree))))
+}
+
+pub fn read_record(project: &Project, worktree: &Path) -> Result<Option<AgentRecord>> {
+    Ok(read_json(&record_path(project, worktree)?))
+}
+
+/// Changes a worktree's record under its lock: the wrapper, hooks, the monitor and `add` all
+/// write it, and none may lose another's change (an exit recorded while `add` notes the pane).
+fn modify<T>(
+    project: &Project,
+    worktree: &Path,
+    change: impl FnOnce(&mut Option<AgentRecord>) -> T,
+) -> Result<T> {
+    let path = record_path(project, worktree)?;
+    let lock = lock_file(&path.with_extension("lock"))?;
+    lock.lock().map_err(|e| Error::io(&path, e))?;
+    let mut record = read_json::<AgentRecord>(&path);
+    let before = record
+        .as_ref()
+        .map(|r| serde_json::to_string(r).unwrap_or_default());
+    let result = change(&mut record);
+    let after = record
+        .as_ref()
+        .map(|r| serde_json::to_string(r).unwrap_or_default());
+    if let Some(record) = &record
+        && before != after
+    {
+        write_json(&path, record)?;
+    }
+    Ok(result)
+}
+
+/// Forgets the agent of a removed worktree.
+pub fn forget(project: &Project, worktree: &Path) {
+    if let Ok(path) = record_path(project, worktree) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Whether quiet output reads as a question waiting for an answer.
+pub fn looks_like_question(screen: &str) -> bool {
+    let Some(last) = screen.lines().rev().map(str::trim).find(|l| !l.is_empty()) else {
+        return false;
+    };
+    let lower = last.to_lowercase();
+    last.ends_with('?')
+        || last.ends_with("? ")
+        || [
+            "(y/n)",
+            "[y/n]",
+            "(yes/no)",
+            "allow",
+            "do you want",
+            "press enter",
+            "continue?",
+        ]
+        .iter()
+        .any(|p| lower.contains(p))
+}
+
+/// The state of an agent from its record and what tmux shows now. `screen` is asked for only
+/// when output has gone quiet (to tell waiting from done).
+pub fn effective(
+    record: &AgentRecord,
+    pane: Option<&Pane>,
+    now_ms: u64,
+    quiet: Duration,
+    hook_stale: Duration,
+    screen: impl FnOnce() -> Option<String>,
+) -> AgentStatus {
+    let status = |state: AgentState, source: &str| AgentStatus {
+        state,
+        name: Some(record.name.clone()),
+        exit_code: if state == AgentState::Exited {
+            record.exit_code
+        } else {
+            None
+        },
+        source: Some(source.to_string()),
+    };
+    let gone = match pane {
+        None => record.pane.is_some(),
+        Some(pane) => pane.dead,
+    };
+    if record.exited || gone {
+        return status(AgentState::Exited, "observed");
+    }
+    let Some(pane) = pane else {
+        // Not under tmux (or not yet placed): only hooks can tell.
+        return match record.hook {
+            Some((state, _)) => status(state, "hook"),
+            None => status(AgentState::Working, "observed"),
+        };
+    };
+    let last_output_ms = pane.activity * 1000;
+    let quiet_ms = quiet.as_millis() as u64;
+    // window_activity has one-second resolution: allow for it.
+    let active = now_ms.saturating_sub(last_output_ms) < quiet_ms + 1000;
+    let observed = if active {
+        AgentState::Working
+    } else if screen().is_some_and(|s| looks_like_question(&s)) {
+        AgentState::Waiting
+    } else {
+        AgentState::Done
+    };
+    match record.hook {
+        None => status(observed, "observed"),
+        // Believed for `hook_stale` after the hook or the last output, whichever is later.
+        Some((AgentState::Working, at))
+            if now_ms.saturating_sub(last_output_ms.max(at)) >= hook_stale.as_millis() as u64 =>
+        {
+            status(observed, "observed")
+        }
+        Some((AgentState::Waiting | AgentState::Done, at))
+            if active && last_output_ms > at + 2000 =>
+        {
+            status(AgentState::Working, "observed")
+        }
+        Some((state, _)) => status(state, "hook"),
+    }
+}
+
+/// The agent state of a worktree for `wtmux list`; `panes` is one `list-panes` snapshot.
+pub fn status(
+    project: &Project,
+    worktree: &Path,
+    panes: Option<&std::collections::HashMap<String, Pane>>,
+) -> Result<AgentStatus> {
+    let Some(record) = read_record(project, worktree)? else {
+        return Ok(AgentStatus::none());
+    };
+    Ok(evaluate(project, &record, panes))
+}
+
+fn evaluate(
+    project: &Project,
+    record: &AgentRecord,
+    panes: Option<&std::collections::HashMap<String, Pane>>,
+) -> AgentStatus {
+    let pane = match (panes, &record.pane) {
+        (Some(panes), Some(id)) => panes.get(id),
+        _ => None,
+    };
+    // Without a tmux snapshot the pane can't be judged gone.
+    let record_for_eval;
+    let record = if panes.is_none() && record.pane.is_some() {
+        record_for_eval = AgentRecord {
+            pane: None,
+            ..record.clone()
+        };
+        &record_for_eval
+    } else {
+        record
+    };
+    effective(
+        record,
+        pane,
+        now_ms(),
+        project.config.agent_quiet,
+        project.config.agent_hook_stale,
+        || {
+            let id = record.pane.as_ref()?;
+            project.tmux.as_ref()?.capture(id).ok()
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starting
+
+/// The hidden subcommand an agent window runs: `wtmux __agent <worktree key>`.
+pub const WRAPPER_COMMAND: &str = "__agent";
+/// The hidden subcommand of the monitor: `wtmux __agent-monitor`.
+pub const MONITOR_COMMAND: &str = "__agent-monitor";
+
+/// The window command that runs `spec` in a worktree's new window (through the wrapper, which
+/// records its exit status), after writing its record.
+pub fn prepare(
+    project: &Project,
+    worktree: &Path,
+    branch: &str,
+    spec: &AgentSpec,
+    prompt: Option<&str>,
+) -> Result<Vec<String>> {
+    let record = AgentRecord {
+        name: spec.name.clone(),
+        run: spec.run.clone(),
+        prompt_mode: spec.prompt,
+        prompt: match spec.prompt {
+            PromptMode::Arg => prompt.map(str::to_string),
+            PromptMode::Paste => None,
+        },
+        worktree: worktree.to_path_buf(),
+        branch: branch.to_string(),
+        pane: None,
+        window: None,
+        started_at: now_unix(),
+        exit_code: None,
+        exited: false,
+        hook: None,
+        last_state: AgentState::Working,
+    };
+    modify(project, worktree, |slot| *slot = Some(record))?;
+    let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
+    Ok(vec![
+        exe.to_string_lossy().into_owned(),
+        WRAPPER_COMMAND.to_string(),
+        worktree_key(worktree),
+    ])
+}
+
+/// After the window exists: remembers its pane, pastes the task when that is how this agent
+/// takes it, and makes sure the monitor runs.
+pub fn started(
+    project: &Project,
+    worktree: &Path,
+    window: &str,
+    prompt: Option<&str>,
+) -> Result<()> {
+    let tmux = project.require_tmux()?;
+    let pane = tmux
+        .run(&["display-message", "-p", "-t", window, "#{pane_id}"])?
+        .trim()
+        .to_string();
+    let paste = modify(project, worktree, |slot| {
+        let record = slot.as_mut()?;
+        record.pane = Some(pane.clone());
+        record.window = Some(window.to_string());
+        Some(record.prompt_mode == PromptMode::Paste)
+    })?
+    .unwrap_or(false);
+    let _ = tmux.set_window_option(window, "@wtmux_state", Some("working"));
+    if paste && let Some(prompt) = prompt {
+        wait_until_ready(tmux, &pane);
+        type_into(tmux, &pane, prompt)?;
+    }
+    ensure_monitor(project)
+}
+
+/// Waits until the pane has shown something and then been still for half a second (at most
+/// 20 s): a program that has drawn its prompt.
+fn wait_until_ready(tmux: &Tmux, pane: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut last = String::new();
+    let mut still_since = std::time::Instant::now();
+    while std::time::Instant::now() < deadline {
+        let screen = tmux.capture(pane).unwrap_or_default();
+        if screen != last {
+            last = screen;
+            still_since = std::time::Instant::now();
+        } else if !last.trim().is_empty() && still_since.elapsed() >= Duration::from_millis(500) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Delivers `text` to a pane as a paste (a tmux buffer loaded from stdin: no shell, no key
+/// parsing), then Enter.
+fn type_into(tmux: &Tmux, pane: &str, text: &str) -> Result<()> {
+    let buffer = format!("wtmux-{}", pane.trim_start_matches('%'));
+    tmux.run_with_input(&["load-buffer", "-b", &buffer, "-"], text.as_bytes())?;
+    tmux.run(&["paste-buffer", "-p", "-d", "-b", &buffer, "-t", pane])?;
+    tmux.run(&["send-keys", "-t", pane, "Enter"])?;
+    Ok(())
+}
+
+/// `wtmux send`: types `text` into a worktree's agent.
+pub fn send(project: &Project, name: &str, text: &str) -> Result<()> {
+    let worktree = worktree::find(project, name)?;
+    let tmux = project.require_tmux()?;
+    let record = read_record(project, &worktree.path)?
+        .ok_or_else(|| Error::refused(format!("{} has no agent", worktree.label())))?;
+    let pane = record
+        .pane
+        .clone()
+        .ok_or_else(|| Error::refused(format!("{}'s agent has no pane", worktree.label())))?;
+    let panes = tmux.panes()?;
+    if evaluate(project, &record, Some(&panes)).state == AgentState::Exited {
+        return Err(Error::refused(format!(
+            "{}'s agent has exited; nothing to type into",
+            worktree.label()
+        )));
+    }
+    type_into(tmux, &pane, text)
+}
+
+/// `wtmux wait`: blocks until a worktree's agent is in `until`; an agent that exits first, or
+/// the timeout, is an error.
+pub fn wait(
+    project: &Project,
+    name: &str,
+    until: AgentState,
+    timeout: Option<Duration>,
+) -> Result<AgentStatus> {
+    let worktree = worktree::find(project, name)?;
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        let record = read_record(project, &worktree.path)?
+            .ok_or_else(|| Error::refused(format!("{} has no agent", worktree.label())))?;
+        let panes = project.tmux.as_ref().and_then(|t| t.panes().ok());
+        let status = evaluate(project, &record, panes.as_ref());
+        if status.state == until {
+            return Ok(status);
+        }
+        if status.state == AgentState::Exited {
+            return Err(Error::refused(format!(
+                "{}'s agent exited{} before it was {}",
+                worktree.label(),
+                status
+                    .exit_code
+                    .map(|c| format!(" with status {c}"))
+                    .unwrap_or_default(),
+                until.as_str()
+            )));
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Err(Error::refused(format!(
+                "timed out: {}'s agent is {}, not {}",
+                worktree.label(),
+                status.state.as_str(),
+                until.as_str()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The inside of an agent's window: runs the agent, records how it ended, then leaves a shell
+/// in the worktree so the window (and what the agent printed) stays.
+pub fn run_wrapper(project: &Project, key: &str) -> Result<std::convert::Infallible> {
+    use std::os::unix::process::CommandExt;
+    if !key.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::refused("malformed agent key"));
+    }
+    let path = project.state.dir("agents")?.join(format!("{key}.json"));
+    let record: AgentRecord =
+        read_json(&path).ok_or_else(|| Error::refused("no such agent record"))?;
+    let mut command = Command::new("sh");
+    match &record.prompt {
+        // The task is "$1" of the agent's command line: a value, never parsed by the shell.
+        Some(prompt) => command
+            .arg("-c")
+            .arg(format!("{} \"$@\"", record.run))
+            .arg("wtmux-agent")
+            .arg(prompt),
+        None => command.arg("-c").arg(&record.run),
+    };
+    command.current_dir(&record.worktree);
+    // SAFETY: only async-signal-safe calls (signal(2)) between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+            Ok(())
+        });
+        // Ctrl-C belongs to the agent; the wrapper outlives it to record how it ended.
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+    }
+    let code = match command.status() {
+        Ok(status) => {
+            use std::os::unix::process::ExitStatusExt;
+            status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+        }
+        Err(_) => 127,
+    };
+    let worktree = record.worktree.clone();
+    modify(project, &worktree, |slot| {
+        if let Some(latest) = slot {
+            latest.exit_code = Some(code);
+            latest.exited = true;
+        }
+    })?;
+    println!("\n[wtmux] {} exited with status {code}", record.name);
+    let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into());
+    // SAFETY: restoring default dispositions before exec.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+    }
+    let error = Command::new(&shell).current_dir(&record.worktree).exec();
+    Err(Error::io(shell, error))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hooks
+
+/// `wtmux agent-status <state>`: records what an agent's hook says, for the worktree given by
+/// `$WTMUX_WORKTREE`, else the agent pane `$TMUX_PANE`, else the current directory.
+pub fn push(project: &Project, state: AgentState) -> Result<AgentStatus> {
+    let by_env = std::env::var_os("WTMUX_WORKTREE")
+        .map(PathBuf::from)
+        .and_then(|p| worktree::find(project, &p.to_string_lossy()).ok());
+    let worktree = match by_env {
+        Some(w) => w,
+        None => match pane_worktree(project)? {
+            Some(w) => w,
+            None => worktree::current(project)?,
+        },
+    };
+    let fresh = || AgentRecord {
+        name: "agent".into(),
+        run: String::new(),
+        prompt_mode: PromptMode::Arg,
+        prompt: None,
+        worktree: worktree.path.clone(),
+        branch: worktree.label(),
+        pane: project.tmux.as_ref().and_then(|t| t.pane.clone()),
+        window: None,
+        started_at: now_unix(),
+        exit_code: None,
+        exited: false,
+        hook: None,
+        last_state: AgentState::None,
+    };
+    let record = modify(project, &worktree.path, |slot| {
+        let record = slot.get_or_insert_with(fresh);
+        record.hook = Some((state, now_ms()));
+        record.clone()
+    })?;
+    let panes = project.tmux.as_ref().and_then(|t| t.panes().ok());
+    let status = evaluate(project, &record, panes.as_ref());
+    announce(project, &record, &status, panes.as_ref())?;
+    Ok(status)
+}
+
+fn pane_worktree(project: &Project) -> Result<Option<Worktree>> {
+    let Some(pane) = project.tmux.as_ref().and_then(|t| t.pane.clone()) else {
+        return Ok(None);
+    };
+    let dir = project.state.dir("agents")?;
+    for entry in std::fs::read_dir(&dir)
+        .map_err(|e| Error::io(&dir, e))?
+        .flatten()
+    {
+        if let Some(record) = read_json::<AgentRecord>(&entry.path())
+            && record.pane.as_deref() == Some(pane.as_str())
+        {
+            return worktree::find(project, &record.worktree.to_string_lossy()).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// Records a changed state, shows it on the window, and tells the user about the turns that
+/// need them.
+fn announce(
+    project: &Project,
+    record: &AgentRecord,
+    status: &AgentStatus,
+    panes: Option<&std::collections::HashMap<String, Pane>>,
+) -> Result<()> {
+    let changed = modify(project, &record.worktree, |slot| match slot {
+        Some(stored) if stored.last_state != status.state => {
+            stored.last_state = status.state;
+            true
+        }
+        _ => false,
+    })?;
+    if !changed {
+        return Ok(());
+    }
+    let Some(tmux) = &project.tmux else {
+        return Ok(());
+    };
+    if let Some(window) = &record.window {
+        let _ = tmux.set_window_option(window, "@wtmux_state", Some(status.state.as_str()));
+        let _ = tmux.set_window_option(window, "@wtmux_mark", status.state.mark());
+    }
+    let message = match status.state {
+        AgentState::Waiting => format!("wtmux: {} is waiting for you", record.branch),
+        AgentState::Done => format!("wtmux: {} is done", record.branch),
+        AgentState::Exited => format!(
+            "wtmux: {}'s agent exited{}",
+            record.branch,
+            status
+                .exit_code
+                .map(|c| format!(" with status {c}"))
+                .unwrap_or_default()
+        ),
+        _ => return Ok(()),
+    };
+    let _ = tmux.display_message(&message);
+    if project.config.bell
+        && let Some(pane) = record.pane.as_ref().and_then(|p| panes?.get(p))
+    {
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&pane.tty)
+            .and_then(|mut tty| std::io::Write::write_all(&mut tty, b"\x07"));
+    }
+    if let Some(notify) = &project.config.notify {
+        // The message is "$1" of the notify command, never part of its text.
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{notify} \"$1\""))
+            .arg("wtmux-notify")
+            .arg(&message)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The monitor
+
+/// Starts the monitor under tmux unless one runs.
+pub fn ensure_monitor(project: &Project) -> Result<()> {
+    let Some(tmux) = &project.tmux else {
+        return Ok(());
+    };
+    let lock = lock_file(&project.state.dir("agents")?.join("monitor.lock"))?;
+    if lock.try_lock().is_err() {
+        return Ok(());
+    }
+    drop(lock);
+    let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
+    tmux.spawn_background(
+        &project.main_worktree,
+        &[
+            exe.to_string_lossy().into_owned(),
+            MONITOR_COMMAND.to_string(),
+        ],
+    )
+}
+
+/// Watches every agent once a second until none is left running: records state changes,
+/// marks windows, notifies, and clears a window's marker once someone looks at it.
+pub fn run_monitor(project: &Project) -> Result<()> {
+    let lock = lock_file(&project.state.dir("agents")?.join("monitor.lock"))?;
+    if lock.try_lock().is_err() {
+        return Ok(()); // another monitor runs
+    }
+    let tmux = project.require_tmux()?;
+    let mut idle_rounds = 0;
+    loop {
+        let panes = match tmux.panes() {
+            Ok(panes) => panes,
+            Err(_) => return Ok(()), // the server is gone
+        };
+        let dir = project.state.dir("agents")?;
+        let mut live = 0;
+        for entry in std::fs::read_dir(&dir)
+            .map_err(|e| Error::io(&dir, e))?
+            .flatten()
+        {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let Some(record) = read_json::<AgentRecord>(&path) else {
+                continue;
+            };
+            if record.last_state == AgentState::Exited {
+                continue;
+            }
+            let status = evaluate(project, &record, Some(&panes));
+            if status.state != AgentState::Exited {
+                live += 1;
+            }
+            announce(project, &record, &status, Some(&panes))?;
+            if let (Some(window), Some(pane)) = (
+                &record.window,
+                record.pane.as_ref().and_then(|p| panes.get(p)),
+            ) && pane.seen
+                && status.state != AgentState::Working
+            {
+                let _ = tmux.set_window_option(window, "@wtmux_mark", None);
+            }
+        }
+        idle_rounds = if live == 0 { idle_rounds + 1 } else { 0 };
+        if idle_rounds >= 10 {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup of agents' hooks
+
+/// Which agent's hooks `setup` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookedAgent {
+    Claude,
+    Gemini,
+}
+
+impl HookedAgent {
+    /// Hook event → the state it means.
+    fn events(self) -> &'static [(&'static str, AgentState)] {
+        match self {
+            HookedAgent::Claude => &[
+                ("UserPromptSubmit", AgentState::Working),
+                ("PreToolUse", AgentState::Working),
+                ("Notification", AgentState::Waiting),
+                ("Stop", AgentState::Done),
+            ],
+            HookedAgent::Gemini => &[
+                ("BeforeAgent", AgentState::Working),
+                ("BeforeTool", AgentState::Working),
+                ("Notification", AgentState::Waiting),
+                ("AfterAgent", AgentState::Done),
+            ],
+        }
+    }
+
+    /// The user settings file of that agent.
+    pub fn settings_path(self, home: &Path) -> PathBuf {
+        match self {
+            HookedAgent::Claude => home.join(".claude/settings.json"),
+            HookedAgent::Gemini => home.join(".gemini/settings.json"),
+        }
+    }
+}
+
+/// The settings with wtmux's hooks merged in: every other key, and every hook already there,
+/// stays; a hook already present is not added twice.
+pub fn merge_hooks(
+    existing: &serde_json::Value,
+    agent: HookedAgent,
+    wtmux: &str,
+) -> Result<serde_json::Value> {
+    use serde_json::{Value, json};
+    let mut settings = existing.clone();
+    let object = settings
+        .as_object_mut()
+        .ok_or_else(|| Error::refused("the settings file does not hold a JSON object"))?;
+    let hooks = object
+        .entry("hooks")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .ok_or_else(|| Error::refused("\"hooks\" in the settings file is not an object"))?;
+    for (event, state) in agent.events() {
+        let command = format!("{wtmux} agent-status {}", state.as_str());
+        let groups = hooks
+            .entry(*event)
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .ok_or_else(|| Error::refused(format!("hooks.{event} is not a list")))?;
+        let present = groups.iter().any(|group| {
+            group["hooks"].as_array().is_some_and(|hs| {
+                hs.iter()
+                    .any(|h| h["command"] == Value::String(command.clone()))
+            })
+        });
+        if !present {
+            let mut hook = json!({"type": "command", "command": command});
+            if agent == HookedAgent::Gemini {
+                hook["name"] = json!(format!("wtmux-{}", state.as_str()));
+            }
+            groups.push(json!({"matcher": "", "hooks": [hook]}));
+        }
+    }
+    Ok(settings)
+}
+
+/// A line diff of two texts, `-`/`+` prefixed, unchanged lines as context.
+pub fn line_diff(old: &str, new: &str) -> String {
+    let old: Vec<&str> = old.lines().collect();
+    let new: Vec<&str> = new.lines().collect();
+    // Longest common subsequence, fine for settings files.
+    let mut lcs = vec![vec![0usize; new.len() + 1]; old.len() + 1];
+    for i in (0..old.len()).rev() {
+        for j in (0..new.len()).rev() {
+            lcs[i][j] = if old[i] == new[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < old.len() || j < new.len() {
+        if i < old.len() && j < new.len() && old[i] == new[j] {
+            out.push_str(&format!("  {}\n", old[i]));
+            i += 1;
+            j += 1;
+        } else if j < new.len() && (i == old.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push_str(&format!("+ {}\n", new[j]));
+            j += 1;
+        } else {
+            out.push_str(&format!("- {}\n", old[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Reads an agent's settings file (empty object when absent) and returns it with the merged
+/// version, both as pretty JSON.
+pub fn plan_setup(path: &Path, agent: HookedAgent, wtmux: &str) -> Result<(String, String)> {
+    let old = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let existing: serde_json::Value = if old.trim().is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::from_str(&old)
+            .map_err(|e| Error::Config(format!("{}: not valid JSON ({e})", path.display())))?
+    };
+    let merged = merge_hooks(&existing, agent, wtmux)?;
+    let new = serde_json::to_string_pretty(&merged).expect("JSON serializes") + "\n";
+    Ok((old, new))
+}
+
+/// Writes the merged settings (atomically, keeping a `.bak` of the old file).
+pub fn apply_setup(path: &Path, old: &str, new: &str) -> Result<()> {
+    if !old.is_empty() {
+        let backup = path.with_extension("json.bak");
+        std::fs::write(&backup, old).map_err(|e| Error::io(&backup, e))?;
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    std::io::Write::write_all(&mut file, new.as_bytes()).map_err(|e| Error::io(path, e))?;
+    file.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(hook: Option<(AgentState, u64)>) -> AgentRecord {
+        AgentRecord {
+            name: "fake".into(),
+            run: "fake".into(),
+            prompt_mode: PromptMode::Arg,
+            prompt: None,
+            worktree: PathBuf::from("/w"),
+            branch: "b".into(),
+            pane: Some("%1".into()),
+            window: Some("@1".into()),
+            started_at: 0,
+            exit_code: None,
+            exited: false,
+            hook,
+            last_state: AgentState::Working,
+        }
+    }
+
+    fn pane(activity: u64) -> Pane {
+        Pane {
+            window: "@1".into(),
+            activity,
+            dead: false,
+            dead_status: None,
+            seen: false,
+            tty: PathBuf::from("/dev/null"),
+        }
+    }
+
+    const Q: Duration = Duration::from_secs(3);
+    const STALE: Duration = Duration::from_secs(30);
+
+    fn state(record: &AgentRecord, pane: Option<&Pane>, now: u64, screen: &str) -> AgentState {
+        effective(record, pane, now * 1000, Q, STALE, || {
+            Some(screen.to_string())
+        })
+        .state
+    }
+
+    #[test]
+    fn observation_alone() {
+        let r = record(None);
+        assert_eq!(state(&r, Some(&pane(100)), 101, ""), AgentState::Working);
+        assert_eq!(
+            state(&r, Some(&pane(100)), 110, "Proceed? (y/n)"),
+            AgentState::Waiting
+        );
+        assert_eq!(
+            state(&r, Some(&pane(100)), 110, "all done\n> "),
+            AgentState::Done
+        );
+        assert_eq!(
+            state(&r, None, 110, ""),
+            AgentState::Exited,
+            "its pane is gone"
+        );
+    }
+
+    #[test]
+    fn hooks_win_until_observation_contradicts_them() {
+        let r = record(Some((AgentState::Working, 100_000)));
+        assert_eq!(
+            state(&r, Some(&pane(100)), 120, "> "),
+            AgentState::Working,
+            "quiet, but not for long"
+        );
+        assert_eq!(
+            state(&r, Some(&pane(100)), 131, "> "),
+            AgentState::Done,
+            "a silent hook heals"
+        );
+        let r = record(Some((AgentState::Done, 100_000)));
+        assert_eq!(
+            state(&r, Some(&pane(101)), 101, ""),
+            AgentState::Done,
+            "its own redraw"
+        );
+        assert_eq!(
+            state(&r, Some(&pane(110)), 110, ""),
+            AgentState::Working,
+            "output long after"
+        );
+        let mut r = record(Some((AgentState::Waiting, 100_000)));
+        r.exited = true;
+        r.exit_code = Some(2);
+        let status = effective(&r, Some(&pane(100)), 100_000, Q, STALE, || None);
+        assert_eq!(
+            (status.state, status.exit_code),
+            (AgentState::Exited, Some(2))
+        );
+    }
+
+    #[test]
+    fn questions_are_recognised() {
+        for screen in [
+            "Do you want to proceed?",
+            "Apply edit? [Y/n]",
+            "Allow Bash(ls)",
+            "x\nContinue? (y/n) ",
+        ] {
+            assert!(looks_like_question(screen), "{screen}");
+        }
+        for screen in ["", "Done.", "> ", "wrote 3 files"] {
+            assert!(!looks_like_question(screen), "{screen}");
+        }
+    }
+
+    #[test]
+    fn merging_hooks_keeps_everything_and_adds_once() {
+        let existing = serde_json::json!({
+            "model": "opus",
+            "hooks": {"Stop": [{"hooks": [{"type": "command", "command": "say done"}]}]}
+        });
+        let merged = merge_hooks(&existing, HookedAgent::Claude, "wtmux").unwrap();
+        assert_eq!(merged["model"], "opus");
+        let stop = merged["hooks"]["Stop"].as_array().unwrap();
+        assert_eq!(stop.len(), 2);
+        assert_eq!(stop[0]["hooks"][0]["command"], "say done");
+        assert_eq!(stop[1]["hooks"][0]["command"], "wtmux agent-status done");
+        let again = merge_hooks(&merged, HookedAgent::Claude, "wtmux").unwrap();
+        assert_eq!(again, merged, "idempotent");
+    }
+}

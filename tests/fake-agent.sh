@@ -1,0 +1,31 @@
+#!/bin/sh
+# Behaves like a coding agent, for the tests: works (prints for a while), asks a question and
+# waits for a line, finishes its turn and waits for the next instruction, exits on "exit".
+# `fake-agent.sh --fail` exits with an error straight away.
+if [ "$1" = "--fail" ]; then
+  echo "fake-agent: cannot reach the model" >&2
+  exit 3
+fi
+echo "fake-agent: task: $*"
+i=0
+while [ $i -lt 25 ]; do
+  echo "fake-agent: thinking, step $i"
+  i=$((i + 1))
+  sleep 0.2
+done
+printf 'Apply the change to src/lib.rs? (y/n) '
+read -r answer
+echo "fake-agent: answer was '$answer'"
+i=0
+while [ $i -lt 10 ]; do
+  echo "fake-agent: applying, step $i"
+  i=$((i + 1))
+  sleep 0.2
+done
+echo "fake-agent: finished the task."
+while :; do
+  printf '> '
+  read -r next || exit 0
+  [ "$next" = "exit" ] && exit 0
+  echo "fake-agent: noted '$next'"
+done
