@@ -603,7 +603,7 @@ pub fn check_label(status: &CheckStatus) -> String {
 }
 
 fn print_listing(out: &mut dyn Write, listing: &worktree::Listing) {
-    let rows: Vec<[String; 6]> = listing
+    let rows: Vec<[String; 7]> = listing
         .worktrees
         .iter()
         .map(|row| {
@@ -618,6 +618,11 @@ fn print_listing(out: &mut dyn Write, listing: &worktree::Listing) {
                     "clean".into()
                 },
                 format!("↑{} ↓{}", row.ahead, row.behind),
+                match (row.agent.state, row.agent.exit_code) {
+                    (AgentState::None, _) => "-".to_string(),
+                    (AgentState::Exited, Some(code)) => format!("exited {code}"),
+                    (state, _) => state.as_str().to_string(),
+                },
                 check_label(&row.check),
                 row.window.clone().unwrap_or_else(|| "-".into()),
                 format!(
@@ -628,7 +633,9 @@ fn print_listing(out: &mut dyn Write, listing: &worktree::Listing) {
             ]
         })
         .collect();
-    let headers = ["BRANCH", "CHANGES", "BASE", "CHECKS", "WINDOW", "HEAD"];
+    let headers = [
+        "BRANCH", "CHANGES", "BASE", "AGENT", "CHECKS", "WINDOW", "HEAD",
+    ];
     let mut widths = headers.map(|h| h.chars().count());
     for row in &rows {
         for (i, cell) in row.iter().enumerate() {

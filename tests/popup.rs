@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use wtmux::core::agent::{AgentState, AgentStatus};
 use wtmux::core::check::{CheckState, CheckStatus};
 use wtmux::core::worktree::{Detail, Row};
 use wtmux::tui::app::{Action, Effect, MergeView, Mode, Model, RemoveView};
@@ -40,7 +41,18 @@ fn row(branch: &str, state: CheckState, name: Option<&str>) -> Row {
             exit_code: (state == CheckState::Failed).then_some(1),
             log: None,
         },
+        agent: AgentStatus::none(),
     }
+}
+
+fn with_agent(mut row: Row, state: AgentState, exit_code: Option<i32>) -> Row {
+    row.agent = AgentStatus {
+        state,
+        name: Some("claude".into()),
+        exit_code,
+        source: Some("observed".into()),
+    };
+    row
 }
 
 /// A repository with a worktree in every check state.
@@ -52,11 +64,23 @@ fn model() -> Model {
     gone.prunable = true;
     let rows = vec![
         row("main", CheckState::Passed, None),
-        dirty,
-        row("feat/green", CheckState::Passed, None),
-        row("feat/red", CheckState::Failed, Some("test")),
+        with_agent(dirty, AgentState::Working, None),
+        with_agent(
+            row("feat/green", CheckState::Passed, None),
+            AgentState::Done,
+            None,
+        ),
+        with_agent(
+            row("feat/red", CheckState::Failed, Some("test")),
+            AgentState::Waiting,
+            None,
+        ),
         row("feat/running", CheckState::Running, Some("eval")),
-        row("feat/new", CheckState::None, None),
+        with_agent(
+            row("feat/new", CheckState::None, None),
+            AgentState::Exited,
+            Some(127),
+        ),
         gone,
     ];
     let mut model = Model::new("main".into(), rows, NOW);
@@ -70,6 +94,7 @@ fn model() -> Model {
                 "running 12 tests".into(),
                 "test result: ok. 12 passed".into(),
             ],
+            agent_tail: vec![],
         },
     ));
     model
@@ -253,8 +278,40 @@ fn keys_new_worktree_validates_as_you_type() {
     assert!(matches!(model.mode, Mode::NewBranch { .. }));
     press(&mut model, "\x08\x08\x08\x08");
     let effects = press(&mut model, "feat/ok\n");
-    assert_eq!(effects, vec![Effect::Add("feat/ok".into())]);
+    assert_eq!(
+        effects,
+        vec![Effect::Add {
+            branch: "feat/ok".into(),
+            prompt: None
+        }]
+    );
     assert_eq!(model.mode, Mode::Normal);
+}
+
+#[test]
+fn keys_new_worktree_asks_for_the_agents_task() {
+    let mut model = model();
+    model.has_agent = true;
+    assert!(
+        press(&mut model, "nfeat/ok\n").is_empty(),
+        "Enter moves on to the task"
+    );
+    let effects = press(&mut model, "fix the login bug\n");
+    assert_eq!(
+        effects,
+        vec![Effect::Add {
+            branch: "feat/ok".into(),
+            prompt: Some("fix the login bug".into())
+        }]
+    );
+}
+
+#[test]
+fn frame_new_worktree_task() {
+    let mut model = model();
+    model.has_agent = true;
+    press(&mut model, "nfeat/ok\nfix the login");
+    insta::assert_snapshot!(render(&model, 80, 20));
 }
 
 #[test]
@@ -419,6 +476,15 @@ mod end_to_end {
             "run-shell",
             &format!("{}/tmux/wtmux.tmux", env!("CARGO_MANIFEST_DIR")),
         ]);
+        let format = inner.run(&["show-option", "-gv", "window-status-format"]);
+        assert!(
+            format.contains("@wtmux_mark"),
+            "the status marker is added: {format}"
+        );
+        assert!(
+            format.starts_with("#I:#W"),
+            "the user's format stays: {format}"
+        );
         inner.run(&["select-window", "-t", "test:0"]);
         let client = Client::attach(&repo, &inner);
 

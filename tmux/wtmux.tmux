@@ -4,7 +4,8 @@
 #   run-shell /path/to/wtmux/tmux/wtmux.tmux        # in ~/.tmux.conf, or with TPM:
 #   set -g @plugin 'your/fork/wtmux'
 #
-# Options: @wtmux-key (w), @wtmux-bin (wtmux on PATH), @wtmux-width (80%), @wtmux-height (75%).
+# Options: @wtmux-key (w), @wtmux-bin (wtmux on PATH), @wtmux-width (80%), @wtmux-height (75%),
+# @wtmux-status-marker (on): show an agent's state after its window's name in the status line.
 set -eu
 
 option() {
@@ -24,3 +25,17 @@ height=$(option @wtmux-height 75%)
 quoted_bin=$(printf '%q' "$bin")
 tmux bind-key "$key" run-shell -b \
   "tmux display-popup -E -w '$width' -h '$height' -d #{q:pane_current_path} -e WTMUX_CLIENT=#{q:client_name} -e WTMUX_PANE=#{q:pane_id} $quoted_bin ui"
+
+# Agents' windows carry @wtmux_state (working|waiting|done|exited, for your own formats) and
+# @wtmux_mark (a marker wtmux clears once you look at the window). Unless turned off, the mark is
+# appended to the window formats, once, leaving the rest of them as they are.
+if [ "$(option @wtmux-status-marker on)" != off ]; then
+  mark='#{?@wtmux_mark, #{@wtmux_mark},}'
+  for format in window-status-format window-status-current-format; do
+    current=$(tmux show-option -gqv "$format")
+    case "$current" in
+      *@wtmux_mark*) ;;
+      *) tmux set-option -g "$format" "$current$mark" ;;
+    esac
+  done
+fi

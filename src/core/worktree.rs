@@ -200,6 +200,8 @@ pub struct Detail {
     /// The running check's log, else the latest run's failed (or last) check's.
     pub log: Option<PathBuf>,
     pub log_tail: Vec<String>,
+    /// The last lines its agent's pane shows.
+    pub agent_tail: Vec<String>,
 }
 
 /// The detail of one worktree: its unmerged commits and the tail of its check log.
@@ -219,6 +221,21 @@ pub fn detail(project: &Project, worktree: &Worktree, log_lines: usize) -> Resul
             .into_iter()
             .take(20)
             .map(|(id, subject)| (git::short(id), subject))
+            .collect();
+    }
+    if let (Some(tmux), Some(record)) =
+        (&project.tmux, agent::read_record(project, &worktree.path)?)
+        && let Some(pane) = &record.pane
+        && let Ok(screen) = tmux.capture(pane)
+    {
+        let lines: Vec<&str> = screen.lines().collect();
+        let end = lines
+            .iter()
+            .rposition(|l| !l.trim().is_empty())
+            .map_or(0, |i| i + 1);
+        detail.agent_tail = lines[end.saturating_sub(log_lines.min(12))..end]
+            .iter()
+            .map(|l| l.to_string())
             .collect();
     }
     detail.log = check::current_log(project, worktree)?;

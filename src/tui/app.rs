@@ -42,8 +42,11 @@ impl RemoveView {
 pub enum Mode {
     Normal,
     Filter,
+    /// `n`: the branch name, then (when an agent is configured) its task; `prompt` is `Some`
+    /// on the second step.
     NewBranch {
         input: String,
+        prompt: Option<String>,
     },
     Merge(MergeView),
     Remove {
@@ -116,12 +119,18 @@ pub enum Effect {
     RefreshRow(PathBuf),
     LoadDetail(PathBuf),
     Open(PathBuf),
-    Add(String),
+    Add {
+        branch: String,
+        prompt: Option<String>,
+    },
     Check(Vec<PathBuf>),
     PlanMerge(PathBuf),
     Merge(String),
     PlanRemove(PathBuf),
-    Remove { path: PathBuf, force: bool },
+    Remove {
+        path: PathBuf,
+        force: bool,
+    },
     LoadLog(PathBuf),
     Quit,
 }
@@ -144,6 +153,8 @@ pub struct Model {
     /// An action is under way (a merge, a removal): keys that start another wait.
     pub busy: Option<String>,
     pub post_merge: Option<String>,
+    /// A new worktree starts an agent, so `n` asks for its task too.
+    pub has_agent: bool,
 }
 
 impl Model {
@@ -161,6 +172,7 @@ impl Model {
             loading: true,
             busy: None,
             post_merge: None,
+            has_agent: false,
         }
     }
 
@@ -189,11 +201,12 @@ impl Model {
         self.visible().get(self.selected).copied()
     }
 
+    /// Something moves on screen by itself: a running check, a working agent, an action.
     pub fn any_running(&self) -> bool {
-        self.rows
-            .iter()
-            .any(|r| r.check.state == CheckState::Running)
-            || self.busy.is_some()
+        self.rows.iter().any(|r| {
+            r.check.state == CheckState::Running
+                || r.agent.state == crate::core::agent::AgentState::Working
+        }) || self.busy.is_some()
     }
 
     fn clamp_selection(&mut self) {
@@ -337,28 +350,39 @@ impl Model {
                 Action::Down => (Mode::Filter, self.select(self.selected + 1)),
                 _ => (Mode::Filter, Vec::new()),
             },
-            Mode::NewBranch { mut input } => match action {
-                Action::Char(c) => {
-                    input.push(c);
-                    (Mode::NewBranch { input }, Vec::new())
-                }
-                Action::Backspace => {
-                    input.pop();
-                    (Mode::NewBranch { input }, Vec::new())
-                }
-                Action::Cancel => (Mode::Normal, Vec::new()),
-                Action::Confirm => {
-                    if input.is_empty() {
-                        return (Mode::NewBranch { input }, Vec::new());
+            Mode::NewBranch {
+                mut input,
+                mut prompt,
+            } => {
+                let field = prompt.as_mut().unwrap_or(&mut input);
+                match action {
+                    Action::Char(c) => field.push(c),
+                    Action::Backspace => {
+                        field.pop();
                     }
-                    if Self::branch_error(&input).is_some() {
-                        return (Mode::NewBranch { input }, Vec::new());
+                    Action::Cancel => return (Mode::Normal, Vec::new()),
+                    // A rejected name stays in the input, with its reason shown.
+                    Action::Confirm
+                        if prompt.is_none()
+                            && (input.is_empty() || Self::branch_error(&input).is_some()) => {}
+                    Action::Confirm if prompt.is_none() && self.has_agent => {
+                        prompt = Some(String::new());
                     }
-                    self.busy = Some(format!("creating {input}"));
-                    (Mode::Normal, vec![Effect::Add(input)])
+                    Action::Confirm => {
+                        self.busy = Some(format!("creating {input}"));
+                        let prompt = prompt.filter(|p| !p.trim().is_empty());
+                        return (
+                            Mode::Normal,
+                            vec![Effect::Add {
+                                branch: input,
+                                prompt,
+                            }],
+                        );
+                    }
+                    _ => {}
                 }
-                _ => (Mode::NewBranch { input }, Vec::new()),
-            },
+                (Mode::NewBranch { input, prompt }, Vec::new())
+            }
             Mode::Merge(view) => match action {
                 Action::Confirm if view.refusals.is_empty() => {
                     self.busy = Some(format!("merging {}", view.branch));
@@ -441,6 +465,7 @@ impl Model {
                 return (
                     Mode::NewBranch {
                         input: String::new(),
+                        prompt: None,
                     },
                     Vec::new(),
                 );

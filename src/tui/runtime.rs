@@ -63,7 +63,9 @@ pub fn initial_model(project: &Project) -> Model {
                 })
                 .collect()
         });
-    Model::new(project.base.clone(), rows, crate::core::now_unix() as i64)
+    let mut model = Model::new(project.base.clone(), rows, crate::core::now_unix() as i64);
+    model.has_agent = matches!(project.config.agent(None), Ok(Some(_)));
+    model
 }
 
 pub fn run(project: Project, started: Instant) -> Result<i32> {
@@ -186,10 +188,11 @@ async fn event_loop(
             let Some(action) = action else { continue };
             if matches!(action, Action::Tick) {
                 ticks += 1;
-                // The selected worktree's running check: its log tail, twice a second.
+                // The selected worktree's running check or working agent, twice a second.
                 if ticks.is_multiple_of(4)
                     && let Some(row) = model.selected_row()
-                    && row.check.state == check::CheckState::Running
+                    && (row.check.state == check::CheckState::Running
+                        || row.agent.state == crate::core::agent::AgentState::Working)
                 {
                     run_effect(&project, Effect::LoadDetail(row.path.clone()), &tx);
                 }
@@ -299,8 +302,12 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
             worktree::open(project, &name(&path))?;
             Action::Switched
         }
-        Effect::Add(branch) => {
-            let added = worktree::add(project, &branch, &AddOptions::default())?;
+        Effect::Add { branch, prompt } => {
+            let options = AddOptions {
+                prompt,
+                ..AddOptions::default()
+            };
+            let added = worktree::add(project, &branch, &options)?;
             match added.window {
                 Some(_) => {
                     worktree::open(project, &branch)?;
@@ -446,9 +453,9 @@ struct Watcher {
 struct Routes {
     /// Watched directory → the worktree it belongs to (None: a change affects every row).
     owners: HashMap<PathBuf, Option<PathBuf>>,
-    /// Run record file stem → worktree.
+    /// Run and agent record file stem → worktree.
     run_keys: HashMap<String, PathBuf>,
-    runs_dir: PathBuf,
+    record_dirs: [PathBuf; 2],
 }
 
 impl Watcher {
@@ -467,7 +474,10 @@ impl Watcher {
             inner: std::sync::Mutex::new(inner),
             watched: std::sync::Mutex::new(HashSet::new()),
             routes: std::sync::RwLock::new(Routes {
-                runs_dir: project.state.root().join("runs"),
+                record_dirs: [
+                    project.state.root().join("runs"),
+                    project.state.root().join("agents"),
+                ],
                 ..Routes::default()
             }),
         }
@@ -477,8 +487,10 @@ impl Watcher {
     fn watch(&self, project: &Project, rows: &[worktree::Row]) {
         use notify::Watcher as _;
         let mut wanted: HashMap<PathBuf, Option<PathBuf>> = HashMap::new();
-        if let Ok(runs) = project.state.dir("runs") {
-            wanted.insert(runs, None);
+        for dir in ["runs", "agents"] {
+            if let Ok(dir) = project.state.dir(dir) {
+                wanted.insert(dir, None);
+            }
         }
         let mut run_keys = HashMap::new();
         for row in rows {
@@ -523,7 +535,7 @@ impl Watcher {
 
     fn owner(&self, path: &Path) -> Owner {
         let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
-        if path.starts_with(&routes.runs_dir) {
+        if routes.record_dirs.iter().any(|d| path.starts_with(d)) {
             let key = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())

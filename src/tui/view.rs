@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TableRow, Table, Wrap};
 
 use super::app::{Mode, Model};
+use crate::core::agent::AgentState;
 use crate::core::check::CheckState;
 use crate::core::worktree::Row;
 
@@ -70,7 +71,9 @@ pub fn render(model: &Model, theme: Theme, frame: &mut Frame) {
     render_status(model, theme, frame, status);
     render_footer(model, theme, frame, footer);
     match &model.mode {
-        Mode::NewBranch { input } => render_new_branch(input, theme, frame, area),
+        Mode::NewBranch { input, prompt } => {
+            render_new_branch(input, prompt.as_deref(), theme, frame, area)
+        }
         Mode::Merge(view) => render_merge(view, theme, frame, area),
         Mode::Remove { view, force } => render_remove(view, *force, theme, frame, area),
         Mode::Help => render_help(theme, frame, area),
@@ -121,6 +124,25 @@ pub fn age(now: i64, then: Option<i64>) -> String {
     }
 }
 
+pub fn agent_cell(row: &Row, spinner: usize, theme: Theme) -> Span<'static> {
+    match row.agent.state {
+        AgentState::None => Span::styled("-", theme.fg(Color::DarkGray)),
+        AgentState::Working => Span::styled(
+            format!("{} work", SPINNER[spinner % SPINNER.len()]),
+            theme.fg(Color::Yellow),
+        ),
+        AgentState::Waiting => Span::styled("? wait", theme.fg(Color::Magenta)),
+        AgentState::Done => Span::styled("✔ done", theme.fg(Color::Green)),
+        AgentState::Exited => Span::styled(
+            match row.agent.exit_code {
+                Some(code) => format!("✘ {code}"),
+                None => "✘ gone".to_string(),
+            },
+            theme.fg(Color::Red),
+        ),
+    }
+}
+
 fn render_table(model: &Model, visible: &[&Row], theme: Theme, frame: &mut Frame, area: Rect) {
     let header = TableRow::new(["", "BRANCH", "AGENT", "CHECKS", "CHANGES", "BASE", "AGE"])
         .style(Style::default().add_modifier(Modifier::BOLD));
@@ -141,7 +163,7 @@ fn render_table(model: &Model, visible: &[&Row], theme: Theme, frame: &mut Frame
         TableRow::new(vec![
             Cell::from(if row.is_main { "*" } else { " " }),
             Cell::from(branch),
-            Cell::from(Span::styled("-", theme.fg(Color::DarkGray))),
+            Cell::from(agent_cell(row, model.spinner, theme)),
             Cell::from(check_cell(row, model.spinner, theme)),
             Cell::from(changes),
             Cell::from(base),
@@ -151,7 +173,7 @@ fn render_table(model: &Model, visible: &[&Row], theme: Theme, frame: &mut Frame
     let widths = [
         Constraint::Length(1),
         Constraint::Fill(3),
-        Constraint::Length(5),
+        Constraint::Length(6),
         Constraint::Fill(2),
         Constraint::Length(7),
         Constraint::Length(9),
@@ -207,6 +229,19 @@ fn render_detail(model: &Model, theme: Theme, frame: &mut Frame, area: Rect) {
             if detail.commits.len() > 5 {
                 lines.push(Line::raw(format!("… {} more", detail.commits.len() - 5)));
             }
+        }
+        if !detail.agent_tail.is_empty() {
+            lines.push(Line::styled(
+                format!(
+                    "── agent: {} ({}) ──",
+                    row.agent.name.as_deref().unwrap_or("agent"),
+                    row.agent.state.as_str()
+                ),
+                theme.fg(Color::Cyan),
+            ));
+            let room = (inner.height as usize).saturating_sub(lines.len()) / 2;
+            let tail = &detail.agent_tail[detail.agent_tail.len().saturating_sub(room.max(1))..];
+            lines.extend(tail.iter().map(|l| Line::raw(l.clone())));
         }
         if let Some(log) = &detail.log {
             let name = log
@@ -287,22 +322,46 @@ fn dialog(frame: &mut Frame, area: Rect, width: u16, height: u16, title: &str) -
     inner
 }
 
-fn render_new_branch(input: &str, theme: Theme, frame: &mut Frame, area: Rect) {
-    let inner = dialog(frame, area, 56, 7, "new worktree");
+fn render_new_branch(
+    input: &str,
+    prompt: Option<&str>,
+    theme: Theme,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let inner = dialog(frame, area, 60, 8, "new worktree");
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let cursor = |text: &str, active: bool| {
+        if active {
+            format!("{text}▏")
+        } else {
+            text.to_string()
+        }
+    };
     let mut lines = vec![Line::from(vec![
         Span::raw("branch: "),
-        Span::styled(
-            format!("{input}▏"),
-            Style::default().add_modifier(Modifier::BOLD),
-        ),
+        Span::styled(cursor(input, prompt.is_none()), bold),
     ])];
-    match Model::branch_error(input) {
-        Some(reason) => lines.push(Line::styled(format!("✘ {reason}"), theme.fg(Color::Red))),
-        None if input.is_empty() => lines.push(Line::styled(
+    match (prompt, Model::branch_error(input)) {
+        (Some(prompt), _) => {
+            lines.push(Line::from(vec![
+                Span::raw("task:   "),
+                Span::styled(cursor(prompt, true), bold),
+            ]));
+            lines.push(Line::styled(
+                "⏎ creates worktree, branch and window and starts the agent with this task \
+                 (empty: no task)",
+                theme.fg(Color::Green),
+            ));
+        }
+        (None, Some(reason)) => {
+            lines.push(Line::styled(format!("✘ {reason}"), theme.fg(Color::Red)))
+        }
+        (None, None) if input.is_empty() => lines.push(Line::styled(
             "letters, digits, '.', '_', '-', '/'",
             theme.fg(Color::DarkGray),
         )),
-        None => lines.push(Line::styled(
+        (None, None) => lines.push(Line::styled(
             "⏎ creates worktree, branch and window",
             theme.fg(Color::Green),
         )),
