@@ -9,7 +9,7 @@ use crate::core::check::{self, CheckState, CheckStatus, Started};
 use crate::core::config::{self, MergeStrategy};
 use crate::core::merge::{self, MergeOptions};
 use crate::core::worktree::{self, AddOptions, RemoveOptions};
-use crate::core::{Error, Project, Result, trash};
+use crate::core::{Error, Project, Result, scope, trash};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,6 +48,15 @@ pub enum Command {
         /// The agent's task, read from a file.
         #[arg(long, value_name = "FILE")]
         prompt_file: Option<std::path::PathBuf>,
+        /// Files this worktree is meant to change (a glob such as 'modules/themes/**';
+        /// repeatable): the scope guard flags changes outside it, or inside another's.
+        #[arg(long, value_name = "GLOB")]
+        scope: Vec<String>,
+    },
+    /// Overlapping work and predicted conflicts across all worktrees, and a merge order.
+    Conflicts {
+        #[arg(long)]
+        json: bool,
     },
     /// Type text into a worktree's agent (then Enter).
     Send { branch: String, text: String },
@@ -96,7 +105,12 @@ pub enum Command {
     },
     /// Merge a branch into base, gated on its checks, then run post_merge and clean up.
     Merge {
+        #[arg(conflicts_with = "all_green")]
         branch: Option<String>,
+        /// Merge every green branch, one by one, in an order that does not conflict; stop at
+        /// the first that would conflict or fail, with base left clean.
+        #[arg(long)]
+        all_green: bool,
         #[arg(long, value_enum)]
         strategy: Option<StrategyArg>,
         /// Commit the worktree's uncommitted changes with this message first.
@@ -218,6 +232,7 @@ fn run(cli: Cli) -> Result<i32> {
             agent,
             prompt,
             prompt_file,
+            scope,
         } => {
             let project = project()?;
             let prompt = match prompt_file {
@@ -235,6 +250,7 @@ fn run(cli: Cli) -> Result<i32> {
                     no_agent,
                     agent,
                     prompt,
+                    scope,
                 },
             )?;
             if added.created_branch {
@@ -339,6 +355,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Merge {
             branch,
+            all_green,
             strategy,
             commit,
             keep,
@@ -351,7 +368,41 @@ fn run(cli: Cli) -> Result<i32> {
                 keep,
                 force,
             };
-            let merged = merge::merge(&project, branch.as_deref(), &options, &mut out)?;
+            if all_green {
+                let report = scope::analyze(&project)?;
+                for (branch, why) in &report.merge_order.blocked {
+                    eprintln!("wtmux: not merging {branch}: {why}");
+                }
+                if report.merge_order.order.is_empty() {
+                    println!("no green branch to merge");
+                    return Ok(if report.merge_order.blocked.is_empty() {
+                        0
+                    } else {
+                        1
+                    });
+                }
+                println!("merge order: {}", report.merge_order.order.join(", "));
+                for branch in &report.merge_order.order {
+                    let merged = merge::merge(&project, Some(branch), &options, &mut out)
+                        .map_err(|e| Error::refused(format!("stopped at {branch}: {e}")))?;
+                    println!(
+                        "merged {} into {}, now at {}",
+                        merged.branch,
+                        merged.base,
+                        &merged.commit[..merged.commit.len().min(7)]
+                    );
+                }
+                return Ok(if report.merge_order.blocked.is_empty() {
+                    0
+                } else {
+                    1
+                });
+            }
+            let plan = merge::plan(&project, branch.as_deref(), &options)?;
+            for warning in &plan.warnings {
+                eprintln!("wtmux: warning: {warning}");
+            }
+            let merged = merge::execute(&project, &plan, &mut out)?;
             if merged.forced_past_checks {
                 eprintln!(
                     "wtmux: WARNING: {} was merged WITHOUT passing checks on its content (--force)",
@@ -558,6 +609,16 @@ fn run(cli: Cli) -> Result<i32> {
             agent::run_monitor(&project()?)?;
             Ok(0)
         }
+        Command::Conflicts { json } => {
+            let report = scope::analyze(&project()?)?;
+            if json {
+                serde_json::to_writer_pretty(&mut out, &report).expect("report serializes");
+                writeln!(out).ok();
+            } else {
+                print_conflicts(&mut out, &report);
+            }
+            Ok(0)
+        }
         Command::RunChecks { key } => {
             check::run(&project()?, &key)?;
             Ok(0)
@@ -570,6 +631,85 @@ fn run(cli: Cli) -> Result<i32> {
             let mut line = String::new();
             let _ = std::io::stdin().read_line(&mut line);
             Ok(code)
+        }
+    }
+}
+
+fn print_conflicts(out: &mut dyn Write, report: &scope::Report) {
+    if report.worktrees.is_empty() {
+        writeln!(out, "no active worktrees").ok();
+        return;
+    }
+    for w in &report.worktrees {
+        let mut notes = Vec::new();
+        if !w.base_conflicts.is_empty() {
+            notes.push(format!(
+                "CONFLICTS with {}: {}",
+                report.base,
+                w.base_conflicts.join(", ")
+            ));
+        }
+        if !w.outside_scope.is_empty() {
+            notes.push(format!("outside its scope: {}", w.outside_scope.join(", ")));
+        }
+        for (other, files) in &w.in_others_scope {
+            notes.push(format!("inside {other}'s scope: {}", files.join(", ")));
+        }
+        writeln!(
+            out,
+            "{:<30} {} file{} changed{}{}",
+            w.branch,
+            w.files.len(),
+            worktree::plural(w.files.len()),
+            if w.green { ", green" } else { "" },
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", notes.join("; "))
+            }
+        )
+        .ok();
+    }
+    if report.pairs.is_empty() {
+        writeln!(out, "\nno two worktrees changed the same file").ok();
+    } else {
+        writeln!(out).ok();
+    }
+    for pair in &report.pairs {
+        if pair.conflicts.is_empty() {
+            writeln!(
+                out,
+                "{} ~ {}: overlap in {}, merge cleanly together",
+                pair.a,
+                pair.b,
+                pair.overlap.join(", ")
+            )
+        } else {
+            writeln!(
+                out,
+                "{} ✘ {}: CONFLICT in {}",
+                pair.a,
+                pair.b,
+                pair.conflicts.join(", ")
+            )
+        }
+        .ok();
+    }
+    let order = &report.merge_order;
+    if !order.order.is_empty() || !order.blocked.is_empty() {
+        writeln!(out).ok();
+        writeln!(
+            out,
+            "merge order of the green branches: {}",
+            if order.order.is_empty() {
+                "-".to_string()
+            } else {
+                order.order.join(" → ")
+            }
+        )
+        .ok();
+        for (branch, why) in &order.blocked {
+            writeln!(out, "  {branch} cannot follow: {why}").ok();
         }
     }
 }

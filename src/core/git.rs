@@ -156,7 +156,9 @@ pub fn content_commit(repo: &Repository, tree: Oid, message: &str) -> Result<Oid
     let parent = head_commit(repo)
         .map(|id| repo.find_commit(id))
         .transpose()?;
-    let signature = wtmux_signature()?;
+    // A fixed time: the same content on the same HEAD is the same commit, so what is cached
+    // per commit (merge predictions) stays valid.
+    let signature = git2::Signature::new("wtmux", "wtmux@localhost", &git2::Time::new(0, 0))?;
     let parents: Vec<&git2::Commit> = parent.iter().collect();
     Ok(repo.commit(None, &signature, &signature, message, &tree, &parents)?)
 }
@@ -195,44 +197,84 @@ pub enum MergePrediction {
 }
 
 /// Predicts a merge exactly as git would do it, without touching any worktree, index or ref.
-/// The objects merge-tree writes go to a throwaway object directory, so the repository is left
-/// as it was.
 pub fn predict_merge(common_dir: &Path, ours: Oid, theirs: Oid) -> Result<MergePrediction> {
-    let scratch = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let output = Git::new(common_dir)
-        .env("GIT_OBJECT_DIRECTORY", scratch.path())
-        .env(
-            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-            common_dir.join("objects"),
-        )
-        .args([
-            "merge-tree",
-            "--write-tree",
-            "--name-only",
-            "-z",
-            "--no-messages",
-        ])
-        .arg(ours.to_string())
-        .arg(theirs.to_string())
-        .output()?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let mut fields = stdout.split('\0');
-    let tree = fields.next().unwrap_or("").trim();
-    match output.status.code() {
-        Some(0) => Ok(MergePrediction::Clean {
-            tree: Oid::from_str(tree)?,
-        }),
-        Some(1) => {
-            let mut paths: Vec<String> = fields
-                .take_while(|f| !f.is_empty())
-                .map(str::to_string)
-                .collect();
-            paths.dedup();
-            Ok(MergePrediction::Conflicts { paths })
+    ScratchObjects::new(common_dir)?.merge(ours, theirs)
+}
+
+/// A throwaway object directory layered over the repository's: what `merge-tree` and
+/// `commit-tree` write there vanishes with it, so predictions leave the repository as it was.
+pub struct ScratchObjects {
+    dir: tempfile::TempDir,
+    common_dir: std::path::PathBuf,
+}
+
+impl ScratchObjects {
+    pub fn new(common_dir: &Path) -> Result<ScratchObjects> {
+        Ok(ScratchObjects {
+            dir: tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?,
+            common_dir: common_dir.to_path_buf(),
+        })
+    }
+
+    fn git(&self) -> Git {
+        Git::new(&self.common_dir)
+            .env("GIT_OBJECT_DIRECTORY", self.dir.path())
+            .env(
+                "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+                self.common_dir.join("objects"),
+            )
+    }
+
+    /// `git merge-tree --write-tree ours theirs`.
+    pub fn merge(&self, ours: Oid, theirs: Oid) -> Result<MergePrediction> {
+        let output = self
+            .git()
+            .args([
+                "merge-tree",
+                "--write-tree",
+                "--name-only",
+                "-z",
+                "--no-messages",
+            ])
+            .arg(ours.to_string())
+            .arg(theirs.to_string())
+            .output()?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let mut fields = stdout.split('\0');
+        let tree = fields.next().unwrap_or("").trim();
+        match output.status.code() {
+            Some(0) => Ok(MergePrediction::Clean {
+                tree: Oid::from_str(tree)?,
+            }),
+            Some(1) => {
+                let mut paths: Vec<String> = fields
+                    .take_while(|f| !f.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                paths.dedup();
+                Ok(MergePrediction::Conflicts { paths })
+            }
+            _ => Err(Error::CommandFailed {
+                command: "git merge-tree".into(),
+                detail: failure_detail(&output),
+            }),
         }
-        _ => Err(Error::CommandFailed {
-            command: "git merge-tree".into(),
-            detail: failure_detail(&output),
-        }),
+    }
+
+    /// A merge commit of `tree` on `parents`, written here only: the next step of a simulated
+    /// series of merges.
+    pub fn commit(&self, tree: Oid, parents: &[Oid]) -> Result<Oid> {
+        let mut git = self
+            .git()
+            .env("GIT_AUTHOR_NAME", "wtmux")
+            .env("GIT_AUTHOR_EMAIL", "wtmux@localhost")
+            .env("GIT_COMMITTER_NAME", "wtmux")
+            .env("GIT_COMMITTER_EMAIL", "wtmux@localhost")
+            .args(["commit-tree", "-m", "wtmux: simulated merge"])
+            .arg(tree.to_string());
+        for parent in parents {
+            git = git.arg("-p").arg(parent.to_string());
+        }
+        Ok(Oid::from_str(git.run()?.trim())?)
     }
 }

@@ -141,6 +141,8 @@ pub struct MergePlan {
     pub check: CheckState,
     pub checks_configured: bool,
     pub blockers: Vec<Blocker>,
+    /// Active branches that would start conflicting once this one is merged.
+    pub warnings: Vec<String>,
     pub options: MergeOptions,
 }
 
@@ -265,6 +267,9 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
         blockers.push(Blocker::Conflicts { files: paths });
     }
 
+    let warnings = super::scope::analyze(project)
+        .map(|report| super::scope::merge_warnings(&report, &branch))
+        .unwrap_or_default();
     Ok(MergePlan {
         branch,
         base,
@@ -280,6 +285,7 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
         check,
         checks_configured,
         blockers,
+        warnings,
         options: options.clone(),
     })
 }

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod error;
 pub mod git;
 pub mod merge;
+pub mod scope;
 pub mod state;
 pub mod status;
 pub mod tmux;

@@ -13,7 +13,7 @@ use super::error::{Error, Result, list_for_message};
 use super::git::{self, Git};
 use super::tmux::{KillOutcome, Window};
 use super::trash::{self, TrashEntry};
-use super::{Project, branch, canonical, parallel_map, state, status};
+use super::{Project, branch, canonical, parallel_map, scope, state, status};
 
 /// A worktree of the repository, as git records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -330,6 +330,8 @@ pub struct AddOptions {
     pub agent: Option<String>,
     /// The agent's task.
     pub prompt: Option<String>,
+    /// Globs of the files this worktree is meant to change (the scope guard flags others).
+    pub scope: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -354,6 +356,7 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
     } else {
         project.config.agent(options.agent.as_deref())?
     };
+    scope::validate_globs(&options.scope)?;
     if options.prompt.is_some() && agent.is_none() {
         return Err(Error::refused(
             "a prompt needs an agent: configure `agent` or [agents], or pass --agent NAME",
@@ -406,7 +409,9 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
         }
         error
     };
-    if let Err(error) = provision(project, branch_name, &path) {
+    if let Err(error) = provision(project, branch_name, &path)
+        .and_then(|()| scope::declare(project, &path, &options.scope))
+    {
         return Err(undo(error));
     }
 
@@ -813,6 +818,7 @@ pub fn execute_remove(
     }
     check::forget_worktree(project, &worktree.path);
     agent::forget(project, &worktree.path);
+    scope::forget(project, &worktree.path);
     let (mut window_closed, mut window_deferred) = (false, false);
     if let (Some(tmux), Some(window)) = (&project.tmux, &plan.window) {
         match tmux.kill_window(window)? {

@@ -1,0 +1,408 @@
+//! The scope guard: which files each worktree changed, which worktrees overlap, which pairs
+//! would conflict when both are merged, which no longer merge into base, which stray outside
+//! their declared scope — and the order in which the green ones merge cleanly.
+//!
+//! What each worktree changed is its content (HEAD plus uncommitted work, as a commit object)
+//! against its merge base with base. Two worktrees whose changed files are disjoint merge
+//! cleanly (their three-way merge touches no path twice), so only overlapping pairs are given to
+//! `git merge-tree --write-tree`, git's own merge with nothing on disk changed; its verdict is
+//! cached per pair of content commits, so a refresh after one worktree changed merges only that
+//! worktree's pairs again. (git's directory-rename detection can, rarely, make disjoint changes
+//! conflict; such a pair shows up as a conflict with base once the other is merged.)
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use git2::{BranchType, Oid, Repository};
+use serde::{Deserialize, Serialize};
+
+use super::check;
+use super::error::{Error, Result};
+use super::git::{self, MergePrediction, ScratchObjects};
+use super::state::{key_of, read_json, worktree_key, write_json};
+use super::worktree::{self, Worktree};
+use super::{Project, parallel_map, status};
+
+/// What one worktree changed against base.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changed {
+    pub branch: String,
+    pub path: PathBuf,
+    /// The files it changed since its merge base with base, committed or not.
+    pub files: BTreeSet<String>,
+    /// Its declared scope (globs); empty when none was declared.
+    pub scope: Vec<String>,
+    /// Files outside its own declared scope.
+    pub outside_scope: Vec<String>,
+    /// Files inside another worktree's declared scope: (other branch, files).
+    pub in_others_scope: Vec<(String, Vec<String>)>,
+    /// Files that conflict when merged into base as it is now (empty: merges cleanly).
+    pub base_conflicts: Vec<String>,
+    /// Its checks passed on exactly this content.
+    pub green: bool,
+    #[serde(skip)]
+    content: Option<Oid>,
+}
+
+/// Two worktrees that changed the same files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pair {
+    pub a: String,
+    pub b: String,
+    pub overlap: Vec<String>,
+    /// Files that conflict when both are merged (empty: they merge cleanly together).
+    pub conflicts: Vec<String>,
+}
+
+/// The order in which the green branches merge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct MergeOrder {
+    /// Branches that merge one after another without conflict, in this order.
+    pub order: Vec<String>,
+    /// Green branches that cannot follow: (branch, why).
+    pub blocked: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub base: String,
+    pub worktrees: Vec<Changed>,
+    /// Every pair that overlaps (pairs that changed disjoint files are left out).
+    pub pairs: Vec<Pair>,
+    pub merge_order: MergeOrder,
+}
+
+impl Report {
+    /// The pairs one branch is part of: (other branch, pair).
+    pub fn pairs_of<'a>(&'a self, branch: &'a str) -> impl Iterator<Item = (&'a str, &'a Pair)> {
+        self.pairs.iter().filter_map(move |p| {
+            if p.a == branch {
+                Some((p.b.as_str(), p))
+            } else if p.b == branch {
+                Some((p.a.as_str(), p))
+            } else {
+                None
+            }
+        })
+    }
+
+    pub fn worktree(&self, branch: &str) -> Option<&Changed> {
+        self.worktrees.iter().find(|w| w.branch == branch)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Declared scope
+
+fn scope_path(project: &Project, worktree: &Path) -> Result<PathBuf> {
+    Ok(project
+        .state
+        .dir("scope")?
+        .join(format!("{}.json", worktree_key(worktree))))
+}
+
+/// Checks scope globs (`modules/themes/**`) before anything is created.
+pub fn validate_globs(globs: &[String]) -> Result<()> {
+    for glob in globs {
+        glob::Pattern::new(glob)
+            .map_err(|e| Error::refused(format!("scope {glob:?} is not a valid glob: {e}")))?;
+    }
+    Ok(())
+}
+
+pub fn declare(project: &Project, worktree: &Path, globs: &[String]) -> Result<()> {
+    validate_globs(globs)?;
+    write_json(&scope_path(project, worktree)?, &globs)
+}
+
+pub fn declared(project: &Project, worktree: &Path) -> Result<Vec<String>> {
+    Ok(read_json(&scope_path(project, worktree)?).unwrap_or_default())
+}
+
+pub fn forget(project: &Project, worktree: &Path) {
+    if let Ok(path) = scope_path(project, worktree) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn matches_any(globs: &[String], file: &str) -> bool {
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    globs
+        .iter()
+        .any(|g| glob::Pattern::new(g).is_ok_and(|p| p.matches_with(file, options)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Analysis
+
+/// A merge verdict, cached by the pair of commits merged.
+fn cached_merge(
+    project: &Project,
+    scratch: &ScratchObjects,
+    ours: Oid,
+    theirs: Oid,
+) -> Result<Vec<String>> {
+    // A three-way merge's conflicts do not depend on which side is "ours".
+    let (first, second) = if ours <= theirs {
+        (ours, theirs)
+    } else {
+        (theirs, ours)
+    };
+    let path = project.state.dir("conflicts")?.join(format!(
+        "{}.json",
+        key_of(format!("v1 {first} {second}").as_bytes())
+    ));
+    if let Some(conflicts) = read_json::<Vec<String>>(&path) {
+        return Ok(conflicts);
+    }
+    let conflicts = match scratch.merge(first, second)? {
+        MergePrediction::Clean { .. } => Vec::new(),
+        MergePrediction::Conflicts { paths } => paths,
+    };
+    write_json(&path, &conflicts)?;
+    Ok(conflicts)
+}
+
+fn tree_files(repo: &Repository, from: Oid, to: Oid) -> Result<BTreeSet<String>> {
+    let from = repo.find_commit(from)?.tree()?;
+    let to = repo.find_commit(to)?.tree()?;
+    let diff = repo.diff_tree_to_tree(Some(&from), Some(&to), None)?;
+    let mut files = BTreeSet::new();
+    for delta in diff.deltas() {
+        for file in [delta.old_file(), delta.new_file()] {
+            if let Some(path) = file.path() {
+                files.insert(path.to_string_lossy().into_owned());
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// What a worktree holds, as a commit: HEAD, or a commit object of HEAD plus its uncommitted
+/// work.
+fn content_commit(project: &Project, worktree: &Worktree) -> Result<Option<Oid>> {
+    let repo = Repository::open(&worktree.path)?;
+    let Some(head) = git::head_commit(&repo) else {
+        return Ok(None);
+    };
+    let changes = worktree::changes(project, &repo, &worktree.path)?;
+    if changes.is_empty() {
+        return Ok(Some(head));
+    }
+    let tree = status::content_tree(&repo, &changes)?;
+    Ok(Some(git::content_commit(
+        &repo,
+        tree,
+        "wtmux: worktree content",
+    )?))
+}
+
+/// The full picture for every active worktree (those with a branch other than base).
+pub fn analyze(project: &Project) -> Result<Report> {
+    let repo = project.repo()?;
+    let base_commit = repo
+        .find_branch(&project.base, BranchType::Local)
+        .map_err(|_| Error::UnknownRevision(project.base.clone()))?
+        .get()
+        .target()
+        .ok_or_else(|| Error::UnknownRevision(project.base.clone()))?;
+    let active: Vec<Worktree> = worktree::worktrees(project)?
+        .into_iter()
+        .filter(|w| !w.is_main && !w.prunable)
+        .filter(|w| w.branch.as_deref().is_some_and(|b| b != project.base))
+        .collect();
+    let scratch = ScratchObjects::new(&project.common_dir)?;
+
+    let changed: Vec<Changed> = parallel_map(&active, |w| -> Result<Option<Changed>> {
+        let repo = project.repo()?;
+        let Some(content) = content_commit(project, w)? else {
+            return Ok(None);
+        };
+        let merge_base = repo.merge_base(content, base_commit)?;
+        let files = tree_files(&repo, merge_base, content)?;
+        // Base moved since this branched: only then can merging into it conflict.
+        let base_moved = tree_files(&repo, merge_base, base_commit)?;
+        let base_conflicts = if files.is_disjoint(&base_moved) {
+            Vec::new()
+        } else {
+            cached_merge(project, &scratch, base_commit, content)?
+        };
+        let tree = repo.find_commit(content)?.tree_id();
+        let green = project.config.checks.is_empty()
+            || check::result_for_tree(project, tree)?.is_some_and(|o| o.passed);
+        Ok(Some(Changed {
+            branch: w.branch.clone().unwrap_or_default(),
+            path: w.path.clone(),
+            files,
+            scope: declared(project, &w.path)?,
+            outside_scope: Vec::new(),
+            in_others_scope: Vec::new(),
+            base_conflicts,
+            green,
+            content: Some(content),
+        }))
+    })
+    .into_iter()
+    .filter_map(|r| r.transpose())
+    .collect::<Result<_>>()?;
+    let mut changed = changed;
+
+    // Declared scopes.
+    let scopes: Vec<(String, Vec<String>)> = changed
+        .iter()
+        .filter(|c| !c.scope.is_empty())
+        .map(|c| (c.branch.clone(), c.scope.clone()))
+        .collect();
+    for c in &mut changed {
+        if !c.scope.is_empty() {
+            c.outside_scope = c
+                .files
+                .iter()
+                .filter(|f| !matches_any(&c.scope, f))
+                .cloned()
+                .collect();
+        }
+        for (other, globs) in &scopes {
+            if *other == c.branch {
+                continue;
+            }
+            let inside: Vec<String> = c
+                .files
+                .iter()
+                .filter(|f| matches_any(globs, f))
+                .cloned()
+                .collect();
+            if !inside.is_empty() {
+                c.in_others_scope.push((other.clone(), inside));
+            }
+        }
+    }
+
+    // Pairs: only overlapping ones can conflict.
+    let mut candidates = Vec::new();
+    for (i, a) in changed.iter().enumerate() {
+        for b in &changed[i + 1..] {
+            let overlap: Vec<String> = a.files.intersection(&b.files).cloned().collect();
+            if !overlap.is_empty() {
+                candidates.push((a, b, overlap));
+            }
+        }
+    }
+    let pairs = parallel_map(&candidates, |(a, b, overlap)| -> Result<Pair> {
+        let conflicts = match (a.content, b.content) {
+            (Some(x), Some(y)) => cached_merge(project, &scratch, x, y)?,
+            _ => Vec::new(),
+        };
+        Ok(Pair {
+            a: a.branch.clone(),
+            b: b.branch.clone(),
+            overlap: overlap.clone(),
+            conflicts,
+        })
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
+
+    let mut report = Report {
+        base: project.base.clone(),
+        worktrees: changed,
+        pairs,
+        merge_order: MergeOrder::default(),
+    };
+    report.merge_order = merge_order(&report, &scratch, base_commit)?;
+    Ok(report)
+}
+
+/// The green branches in an order that merges one after another without conflict: the most
+/// independent first, each checked by merging it onto base plus all before it.
+fn merge_order(report: &Report, scratch: &ScratchObjects, base_commit: Oid) -> Result<MergeOrder> {
+    let mut green: Vec<&Changed> = report.worktrees.iter().filter(|c| c.green).collect();
+    let conflicting = |c: &Changed| {
+        report
+            .pairs_of(&c.branch)
+            .filter(|(_, p)| !p.conflicts.is_empty())
+            .count()
+    };
+    green.sort_by_key(|c| (conflicting(c), c.files.len(), c.branch.clone()));
+    let mut order = MergeOrder::default();
+    let mut simulated = base_commit;
+    for candidate in green {
+        if !candidate.base_conflicts.is_empty() {
+            order.blocked.push((
+                candidate.branch.clone(),
+                format!(
+                    "conflicts with {} in {}",
+                    report.base,
+                    candidate.base_conflicts.join(", ")
+                ),
+            ));
+            continue;
+        }
+        let with: Vec<&str> = report
+            .pairs_of(&candidate.branch)
+            .filter(|(other, p)| !p.conflicts.is_empty() && order.order.iter().any(|o| o == other))
+            .map(|(other, _)| other)
+            .collect();
+        if !with.is_empty() {
+            order.blocked.push((
+                candidate.branch.clone(),
+                format!("conflicts with {} (merged before it)", with.join(", ")),
+            ));
+            continue;
+        }
+        let Some(content) = candidate.content else {
+            continue;
+        };
+        match scratch.merge(simulated, content)? {
+            MergePrediction::Clean { tree } => {
+                simulated = scratch.commit(tree, &[simulated, content])?;
+                order.order.push(candidate.branch.clone());
+            }
+            MergePrediction::Conflicts { paths } => order.blocked.push((
+                candidate.branch.clone(),
+                format!(
+                    "conflicts with {} after {} in {}",
+                    report.base,
+                    order.order.join(", "),
+                    paths.join(", ")
+                ),
+            )),
+        }
+    }
+    Ok(order)
+}
+
+/// One-line warnings for merging `branch`: the active branches it overlaps and would conflict
+/// with once merged.
+pub fn merge_warnings(report: &Report, branch: &str) -> Vec<String> {
+    report
+        .pairs_of(branch)
+        .filter(|(_, p)| !p.conflicts.is_empty())
+        .map(|(other, p)| {
+            format!(
+                "{other} will conflict with {} once {branch} is merged ({})",
+                report.base,
+                p.conflicts.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// Rows' markers for the popup: branch → (overlapping branches, conflicting branches).
+pub fn markers(report: &Report) -> BTreeMap<String, (usize, usize)> {
+    let mut markers: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for pair in &report.pairs {
+        for branch in [&pair.a, &pair.b] {
+            let entry = markers.entry(branch.clone()).or_default();
+            entry.0 += 1;
+            if !pair.conflicts.is_empty() {
+                entry.1 += 1;
+            }
+        }
+    }
+    markers
+}

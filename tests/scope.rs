@@ -1,0 +1,257 @@
+//! The scope guard on real repositories: branches built to overlap without conflicting, to
+//! conflict, to be disjoint; a rename; a binary file; a branch that conflicts only with base once
+//! another merged; declared scopes respected and violated; the merge order and --all-green.
+
+mod common;
+
+use common::{TestRepo, write_file};
+
+const LINES: &str = "one\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\nten\n";
+
+fn repo() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("shared.txt", LINES);
+    repo.write("hot.txt", LINES);
+    repo.write("alone.txt", "alone\n");
+    repo.write("dir/moved.txt", LINES);
+    std::fs::write(repo.path("image.bin"), [0u8, 159, 146, 150, 0, 1, 2]).unwrap();
+    repo.commit_all("files to fight over");
+    repo
+}
+
+/// A worktree whose branch commits `edits` (path, content).
+fn branch(repo: &TestRepo, name: &str, scope: &[&str], edits: &[(&str, &[u8])]) {
+    let mut args = vec!["add", name, "--no-window"];
+    for glob in scope {
+        args.extend(["--scope", glob]);
+    }
+    repo.wtmux(&args).ok();
+    let path = repo.worktree(name);
+    for (file, content) in edits {
+        let target = path.join(file);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, content).unwrap();
+    }
+    repo.git_in(&path, &["add", "-A"]);
+    repo.git_in(&path, &["commit", "-q", "-m", &format!("{name} work")]);
+}
+
+fn report(repo: &TestRepo) -> serde_json::Value {
+    serde_json::from_str(&repo.wtmux(&["conflicts", "--json"]).ok()).unwrap()
+}
+
+fn pair<'a>(report: &'a serde_json::Value, a: &str, b: &str) -> Option<&'a serde_json::Value> {
+    report["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| (p["a"] == a && p["b"] == b) || (p["a"] == b && p["b"] == a))
+}
+
+fn strings(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn overlap_conflict_and_disjoint_pairs() {
+    let repo = repo();
+    let top = LINES.replacen("one", "ONE", 1);
+    let bottom = LINES.replacen("ten", "TEN", 1);
+    branch(&repo, "top", &[], &[("shared.txt", top.as_bytes())]);
+    branch(&repo, "bottom", &[], &[("shared.txt", bottom.as_bytes())]);
+    branch(&repo, "hot-a", &[], &[("hot.txt", b"a wins\n")]);
+    branch(&repo, "hot-b", &[], &[("hot.txt", b"b wins\n")]);
+    branch(&repo, "loner", &[], &[("alone.txt", b"changed alone\n")]);
+    let report = report(&repo);
+
+    let clean = pair(&report, "top", "bottom").expect("they overlap");
+    assert_eq!(strings(&clean["overlap"]), ["shared.txt"]);
+    assert!(
+        clean["conflicts"].as_array().unwrap().is_empty(),
+        "different lines merge"
+    );
+    let hot = pair(&report, "hot-a", "hot-b").expect("they overlap");
+    assert_eq!(strings(&hot["conflicts"]), ["hot.txt"]);
+    for other in ["top", "bottom", "hot-a", "hot-b"] {
+        assert!(pair(&report, "loner", other).is_none(), "disjoint: no pair");
+    }
+    let text = repo.wtmux(&["conflicts"]).ok();
+    assert!(
+        text.contains("hot-a ✘ hot-b: CONFLICT in hot.txt"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_rename_and_a_binary_file() {
+    let repo = repo();
+    repo.wtmux(&["add", "mover", "--no-window"]).ok();
+    let mover = repo.worktree("mover");
+    repo.git_in(&mover, &["mv", "dir/moved.txt", "dir/renamed.txt"]);
+    repo.git_in(&mover, &["commit", "-q", "-m", "rename"]);
+    let edited = LINES.replacen("five", "FIVE", 1);
+    branch(
+        &repo,
+        "editor",
+        &[],
+        &[("dir/moved.txt", edited.as_bytes())],
+    );
+    branch(&repo, "bin-a", &[], &[("image.bin", &[0u8, 1, 0, 9, 9])]);
+    branch(&repo, "bin-b", &[], &[("image.bin", &[0u8, 2, 0, 7, 7])]);
+    let report = report(&repo);
+    let renamed = pair(&report, "mover", "editor").expect("both touch dir/moved.txt");
+    assert!(
+        renamed["conflicts"].as_array().unwrap().is_empty(),
+        "git follows the rename: {renamed}"
+    );
+    let binary = pair(&report, "bin-a", "bin-b").unwrap();
+    assert_eq!(strings(&binary["conflicts"]), ["image.bin"]);
+}
+
+#[test]
+fn uncommitted_work_counts() {
+    let repo = repo();
+    branch(&repo, "committed", &[], &[("hot.txt", b"committed\n")]);
+    repo.wtmux(&["add", "dirty", "--no-window"]).ok();
+    write_file(
+        &repo.worktree("dirty").join("hot.txt"),
+        "not committed yet\n",
+    );
+    let report = report(&repo);
+    let dirty = pair(&report, "committed", "dirty").expect("uncommitted edits overlap too");
+    assert_eq!(strings(&dirty["conflicts"]), ["hot.txt"]);
+}
+
+#[test]
+fn a_branch_that_conflicts_only_with_base_after_another_merged() {
+    let repo = repo();
+    branch(&repo, "first", &[], &[("hot.txt", b"first\n")]);
+    branch(&repo, "second", &[], &[("hot.txt", b"second\n")]);
+    let before = report(&repo);
+    for w in before["worktrees"].as_array().unwrap() {
+        assert!(
+            w["base_conflicts"].as_array().unwrap().is_empty(),
+            "both merge into base now"
+        );
+    }
+    let run = repo.wtmux(&["merge", "first"]);
+    run.ok();
+    assert!(
+        run.stderr()
+            .contains("second will conflict with main once first is merged (hot.txt)"),
+        "merge warns: {}",
+        run.stderr()
+    );
+    let after = report(&repo);
+    let second = after["worktrees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["branch"] == "second")
+        .unwrap();
+    assert_eq!(strings(&second["base_conflicts"]), ["hot.txt"]);
+}
+
+#[test]
+fn declared_scopes_are_respected_and_violated() {
+    let repo = repo();
+    branch(
+        &repo,
+        "themes",
+        &["modules/themes/**"],
+        &[("modules/themes/dark.css", b"dark\n")],
+    );
+    branch(
+        &repo,
+        "core",
+        &["src/**"],
+        &[
+            ("src/main.rs", b"fn main() {}\n"),
+            ("modules/themes/light.css", b"light\n"),
+        ],
+    );
+    let report = report(&repo);
+    let find = |name: &str| {
+        report["worktrees"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["branch"] == name)
+            .unwrap()
+            .clone()
+    };
+    let themes = find("themes");
+    assert!(themes["outside_scope"].as_array().unwrap().is_empty());
+    assert!(themes["in_others_scope"].as_array().unwrap().is_empty());
+    let core = find("core");
+    assert_eq!(
+        strings(&core["outside_scope"]),
+        ["modules/themes/light.css"]
+    );
+    assert_eq!(core["in_others_scope"][0][0], "themes");
+    let err = repo.wtmux(&["add", "bad", "--scope", "a/[b"]).refused();
+    assert!(err.contains("not a valid glob"), "{err}");
+    assert!(!repo.worktree("bad").exists());
+}
+
+#[test]
+fn all_green_merges_in_a_clean_order_and_stops_before_a_conflict() {
+    let repo = TestRepo::with_config("[[check]]\nname = \"ok\"\nrun = \"true\"\n");
+    repo.write("hot.txt", LINES);
+    repo.write("shared.txt", LINES);
+    repo.commit_all("files");
+    let top = LINES.replacen("one", "ONE", 1);
+    let bottom = LINES.replacen("ten", "TEN", 1);
+    branch(&repo, "top", &[], &[("shared.txt", top.as_bytes())]);
+    branch(&repo, "bottom", &[], &[("shared.txt", bottom.as_bytes())]);
+    branch(&repo, "hot-a", &[], &[("hot.txt", b"a\n")]);
+    branch(&repo, "hot-b", &[], &[("hot.txt", b"b\n")]);
+    branch(&repo, "red", &[], &[("red.txt", b"not checked\n")]);
+    repo.wtmux(&["check", "--all", "--wait"]).ok();
+    write_file(
+        &repo.worktree("red").join("red.txt"),
+        "changed after its check\n",
+    );
+
+    let report = report(&repo);
+    let order = strings(&report["merge_order"]["order"]);
+    assert_eq!(order.len(), 3, "{order:?}");
+    assert!(order.contains(&"top".into()) && order.contains(&"bottom".into()));
+    let blocked = report["merge_order"]["blocked"].as_array().unwrap();
+    assert_eq!(blocked.len(), 1, "one of hot-a/hot-b waits: {blocked:?}");
+    assert!(!order.contains(&"red".into()), "not green");
+
+    let run = repo.wtmux(&["merge", "--all-green"]);
+    assert_eq!(
+        run.code(),
+        1,
+        "a branch was left out: {}{}",
+        run.stdout(),
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("cannot") || run.stderr().contains("conflicts"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        repo.git(&["status", "--porcelain"]),
+        "",
+        "base is left clean"
+    );
+    let log = repo.git(&["log", "--format=%s"]);
+    for branch in &order {
+        assert!(
+            log.contains(&format!("Merge branch '{branch}'")) || !repo.worktree(branch).exists()
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(repo.path("shared.txt")).unwrap(),
+        LINES.replacen("one", "ONE", 1).replacen("ten", "TEN", 1)
+    );
+}
