@@ -141,6 +141,7 @@ fn merge_view(refusals: Vec<String>) -> MergeView {
         post_merge: Some("hey sync".into()),
         uncommitted: 0,
         refusals,
+        warnings: vec![],
     }
 }
 
@@ -178,6 +179,55 @@ fn frame_merge_confirmation() {
     let mut model = model();
     model.update(Action::MergePlanned(merge_view(vec![])));
     insta::assert_snapshot!(render(&model, 90, 22));
+}
+
+#[test]
+fn frame_merge_confirmation_repeats_the_scope_guards_warning() {
+    let mut model = model();
+    let mut view = merge_view(vec![]);
+    view.warnings =
+        vec!["feat/red will conflict with main once feat/green is merged (src/lib.rs)".into()];
+    model.update(Action::MergePlanned(view));
+    insta::assert_snapshot!(render(&model, 90, 22));
+}
+
+/// The scope guard's report for the fixture: green and red conflict, dirty overlaps running,
+/// new strays outside its scope, running no longer merges into base.
+fn scope_report() -> wtmux::core::scope::Report {
+    let changed = |branch: &str, base: &[&str], outside: &[&str]| {
+        serde_json::json!({
+            "branch": branch, "path": "/x", "files": ["src/lib.rs"], "scope": [],
+            "outside_scope": outside, "in_others_scope": [], "base_conflicts": base, "green": true
+        })
+    };
+    serde_json::from_value(serde_json::json!({
+        "base": "main",
+        "worktrees": [
+            changed("feat/dirty", &[], &[]),
+            changed("feat/green", &[], &[]),
+            changed("feat/red", &[], &[]),
+            changed("feat/running", &["src/db.rs"], &[]),
+            changed("feat/new", &[], &["docs/index.md"]),
+        ],
+        "pairs": [
+            {"a": "feat/green", "b": "feat/red", "overlap": ["src/lib.rs"], "conflicts": ["src/lib.rs"]},
+            {"a": "feat/dirty", "b": "feat/running", "overlap": ["src/db.rs"], "conflicts": []}
+        ],
+        "merge_order": {"order": ["feat/green"], "blocked": [["feat/red", "conflicts with feat/green"]]}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn frame_scope_markers_and_detail() {
+    let mut model = model();
+    model.update(Action::Analyzed(Box::new(Ok(scope_report()))));
+    press(&mut model, "jj");
+    model.update(Action::DetailLoaded {
+        path: PathBuf::from("/src/app/.worktrees/feat-green"),
+        detail: Detail::default(),
+    });
+    insta::assert_snapshot!(render(&model, 90, 20));
 }
 
 #[test]

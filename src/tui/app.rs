@@ -20,6 +20,8 @@ pub struct MergeView {
     pub uncommitted: usize,
     /// Why it cannot merge, each with what to do; empty when it can.
     pub refusals: Vec<String>,
+    /// What merging it does to other branches (they would start conflicting).
+    pub warnings: Vec<String>,
 }
 
 /// What a removal would take away.
@@ -105,6 +107,8 @@ pub enum Action {
         title: String,
         lines: Vec<String>,
     },
+    /// The scope guard's picture of every worktree, or why it could not be had.
+    Analyzed(Box<Result<crate::core::scope::Report, String>>),
     /// An action finished: a message for the status line.
     Done(String),
     Failed(String),
@@ -132,6 +136,8 @@ pub enum Effect {
         force: bool,
     },
     LoadLog(PathBuf),
+    /// Recompute overlaps and predicted conflicts (in the background; cached per pair).
+    Analyze,
     Quit,
 }
 
@@ -155,6 +161,7 @@ pub struct Model {
     pub post_merge: Option<String>,
     /// A new worktree starts an agent, so `n` asks for its task too.
     pub has_agent: bool,
+    pub scope: Option<crate::core::scope::Report>,
 }
 
 impl Model {
@@ -173,6 +180,7 @@ impl Model {
             busy: None,
             post_merge: None,
             has_agent: false,
+            scope: None,
         }
     }
 
@@ -262,10 +270,12 @@ impl Model {
                     self.selected = i;
                 }
                 self.clamp_selection();
-                return self
-                    .selected_row()
-                    .map(|r| vec![Effect::LoadDetail(r.path.clone())])
-                    .unwrap_or_default();
+                let mut effects = vec![Effect::Analyze];
+                effects.extend(
+                    self.selected_row()
+                        .map(|r| Effect::LoadDetail(r.path.clone())),
+                );
+                return effects;
             }
             Action::RowUpdated(row) => {
                 let path = row.path.clone();
@@ -274,7 +284,14 @@ impl Model {
                     None => self.rows.push(row),
                 }
                 if self.selected_row().is_some_and(|r| r.path == path) {
-                    return vec![Effect::LoadDetail(path)];
+                    return vec![Effect::Analyze, Effect::LoadDetail(path)];
+                }
+                return vec![Effect::Analyze];
+            }
+            Action::Analyzed(report) => {
+                match *report {
+                    Ok(report) => self.scope = Some(report),
+                    Err(error) => self.error(format!("conflict prediction failed: {error}")),
                 }
                 return Vec::new();
             }

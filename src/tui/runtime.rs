@@ -136,6 +136,7 @@ async fn event_loop(
     let mut deadline: Option<tokio::time::Instant> = None;
     let mut ticks = 0usize;
     let mut live_marked = false;
+    let (mut analyzing, mut analyze_again) = (false, false);
     loop {
         let spinner = model.any_running();
         let msg = tokio::select! {
@@ -198,12 +199,25 @@ async fn event_loop(
                 }
             }
             let listed = matches!(action, Action::Listed { .. });
+            let analyzed = matches!(action, Action::Analyzed(_));
+            if analyzed {
+                analyzing = false;
+            }
             for effect in model.update(action) {
-                if effect == Effect::Quit {
-                    quit = true;
-                } else {
-                    run_effect(&project, effect, &tx);
+                match effect {
+                    Effect::Quit => quit = true,
+                    // One analysis at a time; changes meanwhile ask for one more after it.
+                    Effect::Analyze if analyzing => analyze_again = true,
+                    Effect::Analyze => {
+                        analyzing = true;
+                        run_effect(&project, effect, &tx);
+                    }
+                    effect => run_effect(&project, effect, &tx),
                 }
+            }
+            if analyzed && std::mem::take(&mut analyze_again) {
+                analyzing = true;
+                run_effect(&project, Effect::Analyze, &tx);
             }
             if listed {
                 // Opening every worktree's index and adding thousands of watches takes a
@@ -357,6 +371,7 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
                 post_merge: project.config.post_merge.clone(),
                 uncommitted: plan.dirty.len(),
                 refusals: plan.refusals().iter().map(|b| b.to_string()).collect(),
+                warnings: plan.warnings.clone(),
             })
         }
         Effect::Merge(branch) => {
@@ -431,6 +446,9 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
                 lines: lines[keep..].to_vec(),
             }
         }
+        Effect::Analyze => Action::Analyzed(Box::new(
+            crate::core::scope::analyze(project).map_err(|e| e.to_string()),
+        )),
         Effect::Quit => Action::Switched,
     })
 }

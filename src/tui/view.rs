@@ -143,6 +143,73 @@ pub fn agent_cell(row: &Row, spinner: usize, theme: Theme) -> Span<'static> {
     }
 }
 
+/// The scope guard's marker after a branch: `!n` conflicts (with n branches, or `!base`), `≈n`
+/// overlaps that merge cleanly, `∉` work outside its declared scope or inside another's.
+/// (Single-width symbols: emoji-width ones shift the columns in many terminals.) `true`: a conflict.
+pub fn scope_marker(model: &Model, row: &Row) -> Option<(String, bool)> {
+    let report = model.scope.as_ref()?;
+    let branch = row.branch.as_deref()?;
+    let changed = report.worktree(branch)?;
+    let (mut overlaps, mut conflicts) = (0, 0);
+    for (_, pair) in report.pairs_of(branch) {
+        overlaps += 1;
+        if !pair.conflicts.is_empty() {
+            conflicts += 1;
+        }
+    }
+    if !changed.base_conflicts.is_empty() {
+        return Some((format!("!{}", report.base), true));
+    }
+    if conflicts > 0 {
+        return Some((format!("!{conflicts}"), true));
+    }
+    if !changed.outside_scope.is_empty() || !changed.in_others_scope.is_empty() {
+        return Some(("∉".into(), false));
+    }
+    (overlaps > 0).then(|| (format!("≈{overlaps}"), false))
+}
+
+/// What the scope guard says of one branch, a line each.
+fn scope_lines(model: &Model, row: &Row) -> Vec<String> {
+    let (Some(report), Some(branch)) = (model.scope.as_ref(), row.branch.as_deref()) else {
+        return Vec::new();
+    };
+    let Some(changed) = report.worktree(branch) else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    if !changed.base_conflicts.is_empty() {
+        lines.push(format!(
+            "! conflicts with {}: {}",
+            report.base,
+            changed.base_conflicts.join(", ")
+        ));
+    }
+    for (other, pair) in report.pairs_of(branch) {
+        if pair.conflicts.is_empty() {
+            lines.push(format!(
+                "≈ overlaps {other} (merges cleanly): {}",
+                pair.overlap.join(", ")
+            ));
+        } else {
+            lines.push(format!(
+                "! conflicts with {other}: {}",
+                pair.conflicts.join(", ")
+            ));
+        }
+    }
+    if !changed.outside_scope.is_empty() {
+        lines.push(format!(
+            "∉ outside its scope: {}",
+            changed.outside_scope.join(", ")
+        ));
+    }
+    for (other, files) in &changed.in_others_scope {
+        lines.push(format!("∉ inside {other}'s scope: {}", files.join(", ")));
+    }
+    lines
+}
+
 fn render_table(model: &Model, visible: &[&Row], theme: Theme, frame: &mut Frame, area: Rect) {
     let header = TableRow::new(["", "BRANCH", "AGENT", "CHECKS", "CHANGES", "BASE", "AGE"])
         .style(Style::default().add_modifier(Modifier::BOLD));
@@ -160,6 +227,15 @@ fn render_table(model: &Model, visible: &[&Row], theme: Theme, frame: &mut Frame
         } else {
             format!("↑{} ↓{}", row.ahead, row.behind)
         };
+        let marker = scope_marker(model, row);
+        let branch = Line::from(vec![
+            Span::raw(branch),
+            match marker {
+                Some((text, true)) => Span::styled(format!(" {text}"), theme.fg(Color::Red)),
+                Some((text, false)) => Span::styled(format!(" {text}"), theme.fg(Color::Yellow)),
+                None => Span::raw(""),
+            },
+        ]);
         TableRow::new(vec![
             Cell::from(if row.is_main { "*" } else { " " }),
             Cell::from(branch),
@@ -212,6 +288,14 @@ fn render_detail(model: &Model, theme: Theme, frame: &mut Frame, area: Rect) {
         .as_ref()
         .filter(|(path, _)| *path == row.path)
         .map(|(_, d)| d);
+    for line in scope_lines(model, row) {
+        let color = if line.starts_with('!') {
+            Color::Red
+        } else {
+            Color::Yellow
+        };
+        lines.push(Line::styled(line, theme.fg(color)));
+    }
     if let Some(detail) = detail {
         if !row.is_main {
             if detail.commits.is_empty() {
@@ -396,6 +480,12 @@ fn render_merge(view: &super::app::MergeView, theme: Theme, frame: &mut Frame, a
             "✔ checks passed on this content",
             theme.fg(Color::Green),
         ));
+        for warning in &view.warnings {
+            lines.push(Line::styled(
+                format!("! {warning}"),
+                theme.fg(Color::Yellow),
+            ));
+        }
         match &view.post_merge {
             Some(command) => lines.push(Line::raw(format!(
                 "then runs `{command}` in the main worktree"
