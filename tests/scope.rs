@@ -255,3 +255,24 @@ fn all_green_merges_in_a_clean_order_and_stops_before_a_conflict() {
         LINES.replacen("one", "ONE", 1).replacen("ten", "TEN", 1)
     );
 }
+
+#[test]
+fn gate_merged_checks_the_merge_result_before_base_moves() {
+    // Each branch passes alone; together they break the check (a semantic conflict).
+    let repo = TestRepo::with_config(
+        "gate = \"merged\"\n[[check]]\nname = \"not-both\"\nrun = \"! { test -f a.txt && test -f b.txt; }\"\n",
+    );
+    branch(&repo, "adds-a", &[], &[("a.txt", b"a\n")]);
+    branch(&repo, "adds-b", &[], &[("b.txt", b"b\n")]);
+    repo.wtmux(&["check", "--all", "--wait"]).ok();
+    repo.wtmux(&["merge", "adds-a"]).ok();
+    let before = repo.snapshot();
+    let err = repo.wtmux(&["merge", "adds-b"]).refused();
+    assert!(err.contains("failed on the merge result"), "{err}");
+    assert!(err.contains("main is unchanged"), "{err}");
+    assert_eq!(repo.snapshot(), before, "base did not move");
+    assert!(!repo.path("b.txt").exists());
+    let scratch = repo.path(".git/wtmux/scratch");
+    let leftovers = std::fs::read_dir(&scratch).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(leftovers, 0, "the scratch worktree is gone");
+}

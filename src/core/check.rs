@@ -337,24 +337,47 @@ pub fn run(project: &Project, key: &str) -> Result<()> {
     let _slot = take_slot(project)?;
 
     let worktree = record.worktree.clone();
+    let run_id = record.run_id.clone();
+    let (outcome, recorded) = verify(project, &worktree, &run_id, |tree_key, check| {
+        record.content_key = Some(tree_key.to_string());
+        record.phase = Phase::Running;
+        record.current = check.map(|(name, _)| name.to_string());
+        record.current_log = check.map(|(_, log)| log.to_path_buf());
+        save(&mut record)
+    })?;
+    record.content_changed = !recorded;
+    record.phase = Phase::Finished;
+    record.current = None;
+    record.current_log = None;
+    record.outcome = Some(outcome);
+    save(&mut record)
+}
+
+/// Runs the checks in `dir`, in this process, and stores the outcome under the content checked
+/// — unless the content changed meanwhile (then the outcome is returned but not recorded:
+/// `false`). `progress` hears the content key, then each check as it starts.
+fn verify(
+    project: &Project,
+    dir: &Path,
+    run_id: &str,
+    mut progress: impl FnMut(&str, Option<(&str, &Path)>) -> Result<()>,
+) -> Result<(Outcome, bool)> {
     let checks = project.config.checks.clone();
-    let repo = Repository::open(&worktree)?;
-    let tree_before = fingerprint(project, &repo, &worktree)?;
-    record.content_key = Some(content_key(tree_before, &checks));
-    record.phase = Phase::Running;
-    let logs = project.state.dir("logs")?.join(&record.run_id);
+    let repo = Repository::open(dir)?;
+    let tree_before = fingerprint(project, &repo, dir)?;
+    let key = content_key(tree_before, &checks);
+    progress(&key, None)?;
+    let logs = project.state.dir("logs")?.join(run_id);
     std::fs::create_dir_all(&logs).map_err(|e| Error::io(&logs, e))?;
     let branch = git::head_branch(&repo)?.unwrap_or_default();
-    let env = worktree::agent_env(project, &branch, &worktree);
+    let env = worktree::agent_env(project, &branch, dir);
 
     let mut steps = Vec::new();
     for (index, check) in checks.iter().enumerate() {
         let log = logs.join(format!("{index:02}-{}.log", file_safe(&check.name)));
-        record.current = Some(check.name.clone());
-        record.current_log = Some(log.clone());
-        save(&mut record)?;
+        progress(&key, Some((&check.name, &log)))?;
         let started = Instant::now();
-        let exit_code = run_step(check, &worktree, &env, &log)?;
+        let exit_code = run_step(check, dir, &env, &log)?;
         steps.push(Step {
             name: check.name.clone(),
             exit_code,
@@ -375,20 +398,46 @@ pub fn run(project: &Project, key: &str) -> Result<()> {
         tree: tree_before.to_string(),
         finished_at: now_unix(),
     };
-    let tree_after = fingerprint(project, &repo, &worktree)?;
-    record.content_changed = tree_after != tree_before;
-    if !record.content_changed {
-        let key = content_key(tree_before, &checks);
+    let unchanged = fingerprint(project, &repo, dir)? == tree_before;
+    if unchanged {
         write_json(
             &project.state.dir("results")?.join(format!("{key}.json")),
             &outcome,
         )?;
     }
-    record.phase = Phase::Finished;
-    record.current = None;
-    record.current_log = None;
-    record.outcome = Some(outcome);
-    save(&mut record)
+    Ok((outcome, unchanged))
+}
+
+/// Checks a commit's content now, in a scratch worktree of its own, waiting for the outcome
+/// (which is recorded under that content like any other): how `gate = "merged"` checks a merge
+/// result before base moves.
+pub fn verify_commit(project: &Project, commit: Oid) -> Result<Outcome> {
+    let tree = project.repo()?.find_commit(commit)?.tree_id();
+    if let Some(outcome) = result_for_tree(project, tree)? {
+        return Ok(outcome);
+    }
+    let scratch = project.state.dir("scratch")?.join(format!(
+        "{}-{}",
+        git::short(commit),
+        std::process::id()
+    ));
+    git::Git::new(&project.main_worktree)
+        .args(["worktree", "add", "--detach", "--force"])
+        .arg(&scratch)
+        .arg(commit.to_string())
+        .run()?;
+    let _slot = take_slot(project)?;
+    let outcome = verify(
+        project,
+        &scratch,
+        &format!("merged-{}", git::short(commit)),
+        |_, _| Ok(()),
+    );
+    let _ = git::Git::new(&project.main_worktree)
+        .args(["worktree", "remove", "--force"])
+        .arg(&scratch)
+        .run();
+    Ok(outcome?.0)
 }
 
 fn fingerprint(project: &Project, repo: &Repository, path: &Path) -> Result<Oid> {

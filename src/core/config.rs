@@ -48,6 +48,18 @@ pub struct AgentSpec {
     pub prompt: PromptMode,
 }
 
+/// What the merge gate asks to have passed its checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Gate {
+    /// The branch's content.
+    #[default]
+    Content,
+    /// Also the merge result, checked in a scratch worktree before base moves: base only ever
+    /// holds content that passed.
+    Merged,
+}
+
 /// One step of the verification loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckSpec {
@@ -68,6 +80,7 @@ pub struct Config {
     pub post_create: Vec<String>,
     pub post_merge: Option<String>,
     pub merge_strategy: MergeStrategy,
+    pub gate: Gate,
     pub checks: Vec<CheckSpec>,
     pub check_jobs: usize,
     pub trash_days: u64,
@@ -138,6 +151,7 @@ impl Default for Config {
             post_create: Vec::new(),
             post_merge: None,
             merge_strategy: MergeStrategy::Merge,
+            gate: Gate::Content,
             checks: Vec::new(),
             check_jobs: std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -164,6 +178,7 @@ struct Layer {
     post_create: Option<Vec<String>>,
     post_merge: Option<String>,
     merge_strategy: Option<MergeStrategy>,
+    gate: Option<Gate>,
     check: Option<Vec<CheckLayer>>,
     check_jobs: Option<usize>,
     trash_days: Option<u64>,
@@ -265,6 +280,9 @@ impl Config {
         }
         if let Some(strategy) = layer.merge_strategy {
             self.merge_strategy = strategy;
+        }
+        if let Some(gate) = layer.gate {
+            self.gate = gate;
         }
         if let Some(jobs) = layer.check_jobs {
             if jobs == 0 {
@@ -419,6 +437,10 @@ post_create = []
 
 # merge | rebase | squash
 merge_strategy = "merge"
+
+# "content": a merge needs the checks passed on the branch's content. "merged": also on the
+# merge result, checked in a scratch worktree before base moves (base only holds checked content).
+gate = "content"
 
 # How many worktrees `wtmux check --all` verifies at once (default: the number of cores).
 # check_jobs = 2

@@ -15,7 +15,7 @@ use git2::{BranchType, Oid, Repository};
 use serde::{Deserialize, Serialize};
 
 use super::check::{self, CheckState};
-use super::config::MergeStrategy;
+use super::config::{Gate, MergeStrategy};
 use super::error::{Error, Result, list_for_message};
 use super::git::{self, Git, MergePrediction};
 use super::state::{copy_tail, key_of, read_json, write_json};
@@ -382,6 +382,9 @@ pub fn execute(
             plan.base
         )));
     }
+    if project.config.gate == Gate::Merged && plan.checks_configured && !plan.options.force {
+        gate_merge_result(project, plan, tip)?;
+    }
     let merged = match plan.strategy {
         MergeStrategy::Merge => Git::new(base_dir)
             .args(["merge", "--no-edit", "-m"])
@@ -424,6 +427,61 @@ pub fn execute(
         removed,
         cleanup_error,
     })
+}
+
+/// `gate = "merged"`: the merge result itself must pass the checks before base moves. It is
+/// the tree git's merge will produce, committed as an object and checked in a scratch worktree
+/// (or known to have passed already: results are keyed by content).
+fn gate_merge_result(project: &Project, plan: &MergePlan, tip: Oid) -> Result<()> {
+    let repo = project.repo()?;
+    let out = Git::new(&project.main_worktree)
+        .args(["merge-tree", "--write-tree", "--no-messages"])
+        .arg(plan.base_commit.to_string())
+        .arg(tip.to_string())
+        .output()?;
+    if !out.status.success() {
+        return Err(Error::refused(format!(
+            "not merging {}: the merge result could not be formed ({})",
+            plan.branch,
+            git::failure_detail(&out)
+        )));
+    }
+    let tree = Oid::from_str(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim(),
+    )?;
+    let signature = git::wtmux_signature()?;
+    let parents = [repo.find_commit(plan.base_commit)?, repo.find_commit(tip)?];
+    let commit = repo.commit(
+        None,
+        &signature,
+        &signature,
+        &format!(
+            "wtmux: merge result of {} into {}, to check",
+            plan.branch, plan.base
+        ),
+        &repo.find_tree(tree)?,
+        &[&parents[0], &parents[1]],
+    )?;
+    let outcome = check::verify_commit(project, commit)?;
+    if outcome.passed {
+        return Ok(());
+    }
+    Err(Error::refused(format!(
+        "not merging {} into {}: check {:?} failed on the merge result (exit {}, log: {}); {} is unchanged",
+        plan.branch,
+        plan.base,
+        outcome.failed.unwrap_or_default(),
+        outcome.exit_code.unwrap_or(-1),
+        outcome
+            .log
+            .map(|l| l.display().to_string())
+            .unwrap_or_default(),
+        plan.base
+    )))
 }
 
 fn squash(base_dir: &std::path::Path, plan: &MergePlan, tip: Oid) -> Result<()> {
