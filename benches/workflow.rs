@@ -6,6 +6,8 @@
 //! - add: `wtmux add` vs `git worktree add -b` plus `tmux new-window` by hand.
 //! - popup: the dashboard in a real tmux pane: process start to first frame (50 worktrees),
 //!   to every row live (the 20,000-file repository), key press to frame, idle CPU, peak memory.
+//! - conflicts: the scope guard's full matrix (190 pairs) vs `git merge-tree --write-tree` run
+//!   once per pair one after another, cold and after one worktree changed.
 //!
 //! Each figure is the median of several runs after a warm-up; the ratio is wtmux / git.
 
@@ -260,6 +262,11 @@ fn main() {
     if wanted("add") {
         bench_add(&root, &home, &base);
     }
+    if wanted("conflicts") {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-conflicts-v1");
+        let (root, home) = generate_overlapping(&dir);
+        bench_conflicts(&root, &home);
+    }
     if wanted("popup") {
         let small = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-popup-50-v1");
         let (small_root, small_home) = generate(&small, 2_000, 49);
@@ -389,5 +396,103 @@ fn bench_popup(root: &Path, home: &Path, base: &Path, what: &str) {
         keys.len(),
         warm.idle_cpu_percent,
         warm.peak_rss_kib as f64 / 1024.0,
+    );
+}
+
+/// The 20,000-file repository with 20 worktrees whose branches overlap in groups of five: two
+/// groups edit the same line of a shared file (conflicts), two edit different lines (overlap
+/// that merges cleanly); every branch also changes a file of its own.
+fn generate_overlapping(base: &Path) -> (PathBuf, PathBuf) {
+    let marker = base.join("overlapping");
+    let (root, home) = generate(base, FILES, WORKTREES);
+    if marker.exists() {
+        return (root, home);
+    }
+    let shared: String = (0..20).map(|i| format!("line {i}\n")).collect();
+    for group in 0..4 {
+        std::fs::write(root.join(format!("shared{group}.txt")), &shared).unwrap();
+    }
+    git(&root, &home, &["add", "-A"]);
+    git(&root, &home, &["commit", "-q", "-m", "shared files"]);
+    for n in 0..WORKTREES {
+        let path = root.join(format!(".worktrees/task-{n:02}"));
+        git(&path, &home, &["checkout", "-q", "--", "."]);
+        git(&path, &home, &["clean", "-fdq"]);
+        git(&path, &home, &["merge", "-q", "--ff-only", "main"]);
+        let group = n % 4;
+        let line = if group < 2 { 0 } else { n };
+        let edited: String = (0..20)
+            .map(|i| {
+                if i == line {
+                    format!("line {i} by task {n}\n")
+                } else {
+                    format!("line {i}\n")
+                }
+            })
+            .collect();
+        std::fs::write(path.join(format!("shared{group}.txt")), edited).unwrap();
+        std::fs::write(
+            path.join(format!("src/module{n:03}/file{n:05}.rs")),
+            format!("// task {n}\n"),
+        )
+        .unwrap();
+        git(&path, &home, &["commit", "-q", "-am", &format!("task {n}")]);
+    }
+    std::fs::write(&marker, "").unwrap();
+    (root, home)
+}
+
+fn bench_conflicts(root: &Path, home: &Path) {
+    let branches: Vec<String> = (0..WORKTREES).map(|n| format!("task-{n:02}")).collect();
+    let mut pairs = Vec::new();
+    for (i, a) in branches.iter().enumerate() {
+        for b in &branches[i + 1..] {
+            pairs.push((a.clone(), b.clone()));
+        }
+    }
+    let merge_tree_each = time(|| {
+        for (a, b) in &pairs {
+            let mut command = sandboxed("git", root, home);
+            command.args(["merge-tree", "--write-tree", "--name-only", a, b]);
+            let _ = command.output().expect("git merge-tree");
+        }
+    });
+    let cache = root.join(".git/wtmux/conflicts");
+    let conflicts = || {
+        let mut command = sandboxed(WTMUX, root, home);
+        command.args(["conflicts", "--json"]);
+        run(command);
+    };
+    let cold = median(
+        (0..3)
+            .map(|_| {
+                let _ = std::fs::remove_dir_all(&cache);
+                let start = Instant::now();
+                conflicts();
+                start.elapsed()
+            })
+            .collect(),
+    );
+    let cached = |cache: &Path| std::fs::read_dir(cache).map(|d| d.count()).unwrap_or(0);
+    let before = cached(&cache);
+    // One worktree changes: only its pairs are merged again.
+    let changed = root.join(".worktrees/task-02");
+    std::fs::write(changed.join("shared2.txt"), "rewritten by task 2\n").unwrap();
+    let start = Instant::now();
+    conflicts();
+    let warm = start.elapsed();
+    let merged_again = cached(&cache) - before;
+    git(&changed, home, &["checkout", "--", "shared2.txt"]);
+    report(
+        &format!("conflicts ({} pairs, {FILES} files)", pairs.len()),
+        "git merge-tree once per pair",
+        merge_tree_each,
+        "wtmux conflicts --json, cold cache",
+        cold,
+    );
+    println!(
+        "  after one worktree changed: {:.1} ms ({:.2}x), {merged_again} merge(s) recomputed",
+        warm.as_secs_f64() * 1000.0,
+        warm.as_secs_f64() / merge_tree_each.as_secs_f64()
     );
 }

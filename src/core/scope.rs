@@ -167,19 +167,60 @@ fn cached_merge(
     Ok(conflicts)
 }
 
+/// The files that differ between two commits' trees. Subtrees with the same id are skipped
+/// whole, so the cost follows the size of the change, not of the repository (libgit2's
+/// tree-to-tree diff walks every entry of both trees).
 fn tree_files(repo: &Repository, from: Oid, to: Oid) -> Result<BTreeSet<String>> {
-    let from = repo.find_commit(from)?.tree()?;
-    let to = repo.find_commit(to)?.tree()?;
-    let diff = repo.diff_tree_to_tree(Some(&from), Some(&to), None)?;
+    let from = repo.find_commit(from)?.tree_id();
+    let to = repo.find_commit(to)?.tree_id();
     let mut files = BTreeSet::new();
-    for delta in diff.deltas() {
-        for file in [delta.old_file(), delta.new_file()] {
-            if let Some(path) = file.path() {
-                files.insert(path.to_string_lossy().into_owned());
-            }
+    diff_trees(repo, Some(from), Some(to), "", &mut files)?;
+    Ok(files)
+}
+
+fn diff_trees(
+    repo: &Repository,
+    from: Option<Oid>,
+    to: Option<Oid>,
+    prefix: &str,
+    files: &mut BTreeSet<String>,
+) -> Result<()> {
+    if from == to {
+        return Ok(());
+    }
+    let entries = |tree: Option<Oid>| -> Result<BTreeMap<String, (Oid, bool)>> {
+        let Some(tree) = tree else {
+            return Ok(BTreeMap::new());
+        };
+        Ok(repo
+            .find_tree(tree)?
+            .iter()
+            .map(|e| {
+                let name = String::from_utf8_lossy(e.name_bytes()).into_owned();
+                (name, (e.id(), e.kind() == Some(git2::ObjectType::Tree)))
+            })
+            .collect())
+    };
+    let (old, new) = (entries(from)?, entries(to)?);
+    let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for name in names {
+        let path = format!("{prefix}{name}");
+        let (a, b) = (old.get(name), new.get(name));
+        if a == b {
+            continue;
+        }
+        let subtree =
+            |e: Option<&(Oid, bool)>| e.filter(|(_, is_tree)| *is_tree).map(|(id, _)| *id);
+        let (tree_a, tree_b) = (subtree(a), subtree(b));
+        if tree_a.is_some() || tree_b.is_some() {
+            diff_trees(repo, tree_a, tree_b, &format!("{path}/"), files)?;
+        }
+        let is_file = |e: Option<&(Oid, bool)>| e.is_some_and(|(_, is_tree)| !is_tree);
+        if is_file(a) || is_file(b) {
+            files.insert(path);
         }
     }
-    Ok(files)
+    Ok(())
 }
 
 /// What a worktree holds, as a commit: HEAD, or a commit object of HEAD plus its uncommitted

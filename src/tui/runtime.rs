@@ -24,6 +24,7 @@ use crate::core::{Error, Project, Result, check, git, state, status};
 const DEBOUNCE: Duration = Duration::from_millis(150);
 const SPINNER_TICK: Duration = Duration::from_millis(125);
 const DETAIL_LOG_LINES: usize = 200;
+const ANALYZE_INTERVAL: Duration = Duration::from_secs(2);
 
 enum Msg {
     Key(KeyEvent),
@@ -136,7 +137,10 @@ async fn event_loop(
     let mut deadline: Option<tokio::time::Instant> = None;
     let mut ticks = 0usize;
     let mut live_marked = false;
-    let (mut analyzing, mut analyze_again) = (false, false);
+    // The scope guard: one analysis at a time, at most one every ANALYZE_INTERVAL (agents
+    // editing files would otherwise keep it running back to back).
+    let mut analyzing = false;
+    let mut analyze_at: Option<tokio::time::Instant> = None;
     loop {
         let spinner = model.any_running();
         let msg = tokio::select! {
@@ -145,6 +149,12 @@ async fn event_loop(
                 None => break,
             },
             _ = tokio::time::sleep(SPINNER_TICK), if spinner => Msg::Action(Box::new(Action::Tick)),
+            _ = sleep_until(analyze_at), if analyze_at.is_some() && !analyzing => {
+                analyze_at = None;
+                analyzing = true;
+                run_effect(&project, Effect::Analyze, &tx);
+                continue;
+            }
             _ = sleep_until(deadline), if deadline.is_some() => {
                 deadline = None;
                 if std::mem::take(&mut refresh_all) {
@@ -199,25 +209,24 @@ async fn event_loop(
                 }
             }
             let listed = matches!(action, Action::Listed { .. });
-            let analyzed = matches!(action, Action::Analyzed(_));
-            if analyzed {
+            if matches!(action, Action::Analyzed(_)) {
                 analyzing = false;
             }
             for effect in model.update(action) {
                 match effect {
                     Effect::Quit => quit = true,
-                    // One analysis at a time; changes meanwhile ask for one more after it.
-                    Effect::Analyze if analyzing => analyze_again = true,
-                    Effect::Analyze => {
+                    Effect::Analyze
+                        if !analyzing && analyze_at.is_none() && model.scope.is_none() =>
+                    {
                         analyzing = true;
                         run_effect(&project, effect, &tx);
                     }
+                    Effect::Analyze => {
+                        analyze_at
+                            .get_or_insert_with(|| tokio::time::Instant::now() + ANALYZE_INTERVAL);
+                    }
                     effect => run_effect(&project, effect, &tx),
                 }
-            }
-            if analyzed && std::mem::take(&mut analyze_again) {
-                analyzing = true;
-                run_effect(&project, Effect::Analyze, &tx);
             }
             if listed {
                 // Opening every worktree's index and adding thousands of watches takes a
