@@ -161,6 +161,8 @@ pub enum Command {
     AgentWrapper { key: String },
     #[command(name = agent::MONITOR_COMMAND, hide = true)]
     AgentMonitor,
+    #[command(name = crate::core::fsmonitor::COMMAND, hide = true)]
+    FsMonitor,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -605,6 +607,10 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::AgentWrapper { key } => match agent::run_wrapper(&project()?, &key)? {},
+        Command::FsMonitor => {
+            crate::core::fsmonitor::run_daemon(&project()?)?;
+            Ok(0)
+        }
         Command::AgentMonitor => {
             agent::run_monitor(&project()?)?;
             Ok(0)

@@ -223,7 +223,9 @@ pub fn status_of(project: &Project, worktree: &Worktree) -> Result<CheckStatus> 
         return Ok(CheckStatus::none());
     }
     let repo = Repository::open(&worktree.path)?;
-    let changes = worktree::changes(project, &repo, &worktree.path)?;
+    let monitor = super::fsmonitor::sync(project);
+    let changes =
+        super::fsmonitor::changes_for_display(project, &repo, &worktree.path, monitor.as_deref())?;
     status(project, &repo, &worktree.path, &changes)
 }
 

@@ -10,6 +10,7 @@ pub mod check;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod fsmonitor;
 pub mod git;
 pub mod merge;
 pub mod scope;

@@ -225,12 +225,16 @@ fn diff_trees(
 
 /// What a worktree holds, as a commit: HEAD, or a commit object of HEAD plus its uncommitted
 /// work.
-fn content_commit(project: &Project, worktree: &Worktree) -> Result<Option<Oid>> {
+fn content_commit(
+    project: &Project,
+    worktree: &Worktree,
+    monitor: Option<&str>,
+) -> Result<Option<Oid>> {
     let repo = Repository::open(&worktree.path)?;
     let Some(head) = git::head_commit(&repo) else {
         return Ok(None);
     };
-    let changes = worktree::changes(project, &repo, &worktree.path)?;
+    let changes = super::fsmonitor::changes_for_display(project, &repo, &worktree.path, monitor)?;
     if changes.is_empty() {
         return Ok(Some(head));
     }
@@ -257,10 +261,11 @@ pub fn analyze(project: &Project) -> Result<Report> {
         .filter(|w| w.branch.as_deref().is_some_and(|b| b != project.base))
         .collect();
     let scratch = ScratchObjects::new(&project.common_dir)?;
+    let monitor = super::fsmonitor::sync(project);
 
     let changed: Vec<Changed> = parallel_map(&active, |w| -> Result<Option<Changed>> {
         let repo = project.repo()?;
-        let Some(content) = content_commit(project, w)? else {
+        let Some(content) = content_commit(project, w, monitor.as_deref())? else {
             return Ok(None);
         };
         let merge_base = repo.merge_base(content, base_commit)?;

@@ -30,7 +30,7 @@ use super::error::Result;
 const CONTENT_CHECK_LIMIT: usize = 64;
 
 /// The paths of a worktree that differ from HEAD.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Changes {
     /// Tracked paths whose content differs from HEAD (staged or not, deleted, conflicted).
     pub tracked: BTreeSet<String>,

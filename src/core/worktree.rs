@@ -158,7 +158,8 @@ pub fn list(project: &Project) -> Result<Listing> {
         .find_branch(&project.base, BranchType::Local)
         .ok()
         .and_then(|b| b.get().target());
-    let mut worktrees = parallel_map(&all, |w| row(project, w, base_commit))
+    let monitor = super::fsmonitor::sync(project);
+    let mut worktrees = parallel_map(&all, |w| row(project, w, base_commit, monitor.as_deref()))
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
     let (windows, panes) = windows.join().ok().flatten().unwrap_or_default();
@@ -180,7 +181,8 @@ pub fn list_row(project: &Project, worktree: &Worktree) -> Result<Row> {
         .find_branch(&project.base, BranchType::Local)
         .ok()
         .and_then(|b| b.get().target());
-    let mut row = row(project, worktree, base_commit)?;
+    let monitor = super::fsmonitor::sync(project);
+    let mut row = row(project, worktree, base_commit, monitor.as_deref())?;
     let panes = match &project.tmux {
         Some(tmux) => {
             row.window = tmux.window_for(&worktree.path)?.map(|w| w.id);
@@ -263,7 +265,12 @@ pub fn tail_lines(path: &Path, n: usize) -> Vec<String> {
         .collect()
 }
 
-fn row(project: &Project, worktree: &Worktree, base_commit: Option<Oid>) -> Result<Row> {
+fn row(
+    project: &Project,
+    worktree: &Worktree,
+    base_commit: Option<Oid>,
+    monitor: Option<&str>,
+) -> Result<Row> {
     let mut row = Row {
         branch: worktree.branch.clone(),
         path: worktree.path.clone(),
@@ -295,7 +302,7 @@ fn row(project: &Project, worktree: &Worktree, base_commit: Option<Oid>) -> Resu
             row.behind = behind;
         }
     }
-    let changes = changes(project, &repo, &worktree.path)?;
+    let changes = super::fsmonitor::changes_for_display(project, &repo, &worktree.path, monitor)?;
     row.changed = changes.count();
     row.check = check::status(project, &repo, &worktree.path, &changes)?;
     Ok(row)

@@ -1,0 +1,309 @@
+//! A file-system monitor, so showing worktrees (`list`, `conflicts`, the popup) need not stat
+//! every tracked file of every worktree each time: git's `fsmonitor` idea, with inotify.
+//!
+//! A daemon (one per repository, under tmux) watches every directory holding tracked or
+//! untracked-not-ignored files of every worktree, each worktree's git admin dir (HEAD, index),
+//! the refs, and its own `clean/` directory. A reader that scans a worktree first writes a marker
+//! `clean/<worktree key>` holding the daemon's session and a fresh token, then scans, then stores
+//! the result with that token. The daemon deletes a worktree's marker on the first change in it.
+//! A later reader whose marker (same live session, same token as the stored result) is still
+//! there reuses the result without scanning. Any doubt — no daemon, another session, a lost
+//! event queue, a token mismatch — means a scan.
+//!
+//! inotify reports asynchronously, so a reader first syncs with the daemon, as git's fsmonitor
+//! does with its cookie files: it creates `clean/.cookie-<pid>` and waits until the daemon has
+//! removed it. Events come in order, so every change made before the cookie has then been seen.
+//!
+//! Only display paths use this. Everything that decides (the check runner's fingerprint, the
+//! merge plan, the trash, what a removal would lose) always scans.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use git2::Repository;
+use serde::{Deserialize, Serialize};
+
+use super::error::{Error, Result};
+use super::state::{lock_file, read_json, worktree_key, write_json};
+use super::status::{self, Changes};
+use super::{Project, worktree};
+
+/// The hidden subcommand of the daemon: `wtmux __fsmonitor`.
+pub const COMMAND: &str = "__fsmonitor";
+
+fn dir(project: &Project, sub: &str) -> Result<PathBuf> {
+    project.state.dir(&format!("fsmonitor/{sub}"))
+}
+
+/// The running daemon's session, once it has caught up with every change made before this
+/// call; `None` (and the daemon is started, under tmux) when none runs or it does not answer in
+/// time. One call per operation: its answer is good for changes made before it.
+pub fn sync(project: &Project) -> Option<String> {
+    let session = sync_with_daemon(project);
+    if session.is_none() {
+        ensure_running(project);
+    }
+    session
+}
+
+fn sync_with_daemon(project: &Project) -> Option<String> {
+    let root = dir(project, "").ok()?;
+    let lock = lock_file(&root.join("daemon.lock")).ok()?;
+    if lock.try_lock().is_ok() {
+        return None; // nobody holds it: no daemon
+    }
+    let session = std::fs::read_to_string(root.join("session")).ok()?;
+    let cookie = dir(project, "clean")
+        .ok()?
+        .join(format!(".cookie-{}", std::process::id()));
+    std::fs::write(&cookie, "").ok()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    while cookie.exists() {
+        if std::time::Instant::now() > deadline {
+            let _ = std::fs::remove_file(&cookie);
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Some(session)
+}
+
+/// Starts the daemon under tmux (a second one exits at once).
+fn ensure_running(project: &Project) {
+    let Some(tmux) = &project.tmux else { return };
+    if let Ok(exe) = std::env::current_exe() {
+        let _ = tmux.spawn_background(
+            &project.main_worktree,
+            &[exe.to_string_lossy().into_owned(), COMMAND.to_string()],
+        );
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    token: String,
+    changes: Changes,
+}
+
+/// What differs from HEAD in a worktree, for showing it: reused while the daemon (`session`,
+/// from [`sync`]) has seen no change there since the last scan, scanned otherwise.
+pub fn changes_for_display(
+    project: &Project,
+    repo: &Repository,
+    path: &Path,
+    session: Option<&str>,
+) -> Result<Changes> {
+    let Some(session) = session else {
+        return worktree::changes(project, repo, path);
+    };
+    let key = worktree_key(path);
+    let marker = dir(project, "clean")?.join(&key);
+    let stored_path = dir(project, "changes")?.join(format!("{key}.json"));
+    if let (Ok(mark), Some(stored)) = (
+        std::fs::read_to_string(&marker),
+        read_json::<Stored>(&stored_path),
+    ) && mark == format!("{session} {}", stored.token)
+    {
+        return Ok(stored.changes);
+    }
+    let token = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    // The marker goes first: a change during the scan deletes it again.
+    write_marker(&marker, &format!("{session} {token}"))?;
+    let changes = worktree::changes(project, repo, path)?;
+    write_json(
+        &stored_path,
+        &Stored {
+            token,
+            changes: changes.clone(),
+        },
+    )?;
+    Ok(changes)
+}
+
+fn write_marker(path: &Path, text: &str) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| Error::io(path, e))?;
+    file.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The daemon
+
+/// Which worktree a watched directory belongs to (`None`: a change there may affect any).
+type Owners = HashMap<PathBuf, Option<String>>;
+
+fn plan_watches(project: &Project) -> Result<Owners> {
+    let mut owners: Owners = HashMap::new();
+    owners.insert(project.common_dir.clone(), None);
+    owners.insert(project.common_dir.join("info"), None);
+    owners.insert(project.common_dir.join("worktrees"), None);
+    add_tree(&mut owners, &project.common_dir.join("refs"), None);
+    for w in worktree::worktrees(project)? {
+        if w.prunable {
+            continue;
+        }
+        let key = worktree_key(&w.path);
+        let Ok(repo) = Repository::open(&w.path) else {
+            continue;
+        };
+        if !w.is_main {
+            owners.insert(repo.path().to_path_buf(), Some(key.clone()));
+        }
+        for tracked in status::tracked_dirs(&repo) {
+            owners.insert(w.path.join(tracked), Some(key.clone()));
+        }
+        if let Ok(changes) = worktree::changes(project, &repo, &w.path) {
+            for untracked in changes.untracked.iter().filter(|u| u.ends_with('/')) {
+                add_tree(&mut owners, &w.path.join(untracked), Some(key.clone()));
+            }
+        }
+    }
+    Ok(owners)
+}
+
+/// `dir` and every directory below it.
+fn add_tree(owners: &mut Owners, dir: &Path, owner: Option<String>) {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            stack.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
+        owners.insert(dir, owner.clone());
+    }
+}
+
+/// Runs the daemon until the repository is gone. One per repository: a second one exits.
+pub fn run_daemon(project: &Project) -> Result<()> {
+    use notify::{EventKind, Watcher as _};
+    let root = dir(project, "")?;
+    let lock = lock_file(&root.join("daemon.lock"))?;
+    if lock.try_lock().is_err() {
+        return Ok(());
+    }
+    let clean = dir(project, "clean")?;
+    for stale in std::fs::read_dir(&clean)
+        .map_err(|e| Error::io(&clean, e))?
+        .flatten()
+    {
+        let _ = std::fs::remove_file(stale.path());
+    }
+    let session = format!("{}-{}", std::process::id(), super::now_unix());
+
+    let (tx, rx) = std::sync::mpsc::channel::<notify::Result<notify::Event>>();
+    let mut watcher = notify::recommended_watcher(tx)
+        .map_err(|e| Error::io(&root, std::io::Error::other(e.to_string())))?;
+    let mut owners = plan_watches(project)?;
+    let mut watched: HashSet<PathBuf> = HashSet::new();
+    let watch_all = |watcher: &mut notify::RecommendedWatcher,
+                     owners: &Owners,
+                     watched: &mut HashSet<PathBuf>| {
+        for path in owners.keys().chain(std::iter::once(&clean)) {
+            if !watched.contains(path)
+                && watcher
+                    .watch(path, notify::RecursiveMode::NonRecursive)
+                    .is_ok()
+            {
+                watched.insert(path.clone());
+            }
+        }
+    };
+    watch_all(&mut watcher, &owners, &mut watched);
+    // Readers trust markers only once every watch is in place.
+    std::fs::write(root.join("session"), &session).map_err(|e| Error::io(&root, e))?;
+
+    let mut marked: HashSet<String> = HashSet::new();
+    let forget_all = |marked: &mut HashSet<String>| {
+        for key in marked.drain() {
+            let _ = std::fs::remove_file(clean.join(key));
+        }
+    };
+    loop {
+        let event = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(event) => event,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if !project.common_dir.exists() {
+                    return Ok(());
+                }
+                continue;
+            }
+            Err(_) => return Ok(()),
+        };
+        let Ok(event) = event else {
+            forget_all(&mut marked); // an error or a lost queue: trust nothing
+            continue;
+        };
+        if event.need_rescan() {
+            forget_all(&mut marked);
+            continue;
+        }
+        if matches!(event.kind, EventKind::Access(_) | EventKind::Other) {
+            continue;
+        }
+        let mut replan = false;
+        for path in &event.paths {
+            if path.parent() == Some(clean.as_path()) {
+                let key = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                if key.as_deref().is_some_and(|k| k.starts_with(".cookie-")) {
+                    // A reader syncing: everything before this event has been handled.
+                    if matches!(event.kind, EventKind::Create(_)) {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    continue;
+                }
+                if let Some(key) = key.filter(|k| !k.starts_with(".tmp")) {
+                    if path.exists() {
+                        marked.insert(key);
+                    } else {
+                        marked.remove(&key);
+                    }
+                }
+                continue;
+            }
+            let dir = path.parent().unwrap_or(path);
+            let Some(owner) = owners
+                .get(dir)
+                .or_else(|| owners.get(path.as_path()))
+                .cloned()
+            else {
+                continue;
+            };
+            match &owner {
+                Some(key) => {
+                    if marked.remove(key) {
+                        let _ = std::fs::remove_file(clean.join(key));
+                    }
+                }
+                None => {
+                    forget_all(&mut marked);
+                    replan |= path.starts_with(project.common_dir.join("worktrees"));
+                }
+            }
+            // A new directory: watch it (and what it holds) too.
+            if matches!(event.kind, EventKind::Create(_)) && path.is_dir() {
+                let mut added = Owners::new();
+                add_tree(&mut added, path, owner);
+                owners.extend(added);
+                watch_all(&mut watcher, &owners, &mut watched);
+            }
+        }
+        if replan {
+            // A worktree came or went: watch anew.
+            owners = plan_watches(project)?;
+            watch_all(&mut watcher, &owners, &mut watched);
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! The file-system monitor must never make `list` show a worktree as it was: every change made
+//! before a command is seen by it, however quickly the command follows.
+
+mod common;
+
+use common::{TestRepo, wait_until, write_file};
+
+fn changed(repo: &TestRepo, branch: &str) -> u64 {
+    repo.row(branch)["changed"].as_u64().unwrap()
+}
+
+#[test]
+fn list_sees_every_change_made_before_it() {
+    let mut repo = TestRepo::with_config("[[check]]\nname = \"ok\"\nrun = \"true\"\n");
+    let _tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--no-agent"]).ok();
+    let path = repo.worktree("feat");
+    let session = repo.path(".git/wtmux/fsmonitor/session");
+    repo.list(); // starts the daemon
+    wait_until(10, "the monitor to start", || session.exists());
+    repo.list(); // scans, leaving markers
+    let clean = repo.path(".git/wtmux/fsmonitor/clean");
+    assert!(
+        std::fs::read_dir(&clean).unwrap().count() >= 2,
+        "worktrees are marked clean, so the next list reuses them"
+    );
+    assert_eq!(changed(&repo, "feat"), 0);
+
+    // Each change is followed at once by a list.
+    write_file(&path.join("src/lib.txt"), "edited\n");
+    assert_eq!(changed(&repo, "feat"), 1, "an edit");
+    write_file(&path.join("src/lib.txt"), "one\ntwo\nthree\n");
+    assert_eq!(changed(&repo, "feat"), 0, "reverted");
+    write_file(&path.join("fresh/a.txt"), "new");
+    assert_eq!(changed(&repo, "feat"), 1, "a new directory");
+    repo.wtmux_in(&path, &["check", "--wait"]).ok();
+    assert_eq!(repo.check_state("feat"), "passed");
+    write_file(&path.join("fresh/deeper/b.txt"), "inside the new directory");
+    assert_eq!(
+        repo.check_state("feat"),
+        "stale",
+        "a file deep in a new directory"
+    );
+    repo.git_in(&path, &["add", "-A"]);
+    repo.git_in(&path, &["commit", "-q", "-m", "work"]);
+    assert_eq!(changed(&repo, "feat"), 0, "committed");
+    assert_eq!(repo.row("feat")["ahead"], 1);
+    repo.git_in(&path, &["reset", "-q", "--soft", "HEAD~1"]);
+    assert_eq!(
+        changed(&repo, "feat"),
+        2,
+        "a soft reset leaves the two files staged"
+    );
+    repo.git_in(&path, &["commit", "-q", "-m", "work again"]);
+    write_file(&path.join(".gitignore"), "*.log\n");
+    repo.git_in(&path, &["add", ".gitignore"]);
+    repo.git_in(&path, &["commit", "-q", "-m", "ignore logs"]);
+    write_file(&path.join("debug.log"), "ignored");
+    assert_eq!(changed(&repo, "feat"), 0, "ignored");
+    write_file(&path.join(".gitignore"), "*.tmp\n");
+    assert_eq!(
+        changed(&repo, "feat"),
+        2,
+        "un-ignored, and .gitignore itself"
+    );
+}
