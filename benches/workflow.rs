@@ -150,17 +150,21 @@ fn bench_list(root: &Path, home: &Path) {
             run(command);
         }
     });
-    let wtmux_list = time(|| {
-        let mut command = sandboxed(WTMUX, root, home);
-        command.args(["list", "--json"]);
-        run(command);
-    });
+    let wtmux_list = time(|| wtmux(root, home, None, &["list", "--json"]));
     report(
         &format!("list ({} worktrees, {FILES} files)", worktrees.len()),
         "git status in each worktree",
         git_status,
         "wtmux list --json",
         wtmux_list,
+    );
+    let tmux = BenchTmux::start(root, home, "list");
+    warm_monitor(root, home, &tmux);
+    let with_monitor = time(|| wtmux(root, home, Some(&tmux), &["list", "--json"]));
+    println!(
+        "  wtmux list --json, with the monitor      {:>8.1} ms\n  ratio {:.2}x",
+        with_monitor.as_secs_f64() * 1000.0,
+        with_monitor.as_secs_f64() / git_status.as_secs_f64()
     );
 }
 
@@ -442,6 +446,64 @@ fn generate_overlapping(base: &Path) -> (PathBuf, PathBuf) {
     (root, home)
 }
 
+/// A private tmux server for wtmux to run under (so its file-system monitor can start).
+struct BenchTmux {
+    socket: PathBuf,
+    root: PathBuf,
+    home: PathBuf,
+}
+
+impl BenchTmux {
+    fn start(root: &Path, home: &Path, name: &str) -> BenchTmux {
+        let socket = root.parent().unwrap().join(format!("{name}.sock"));
+        let mut start = sandboxed("tmux", root, home);
+        start
+            .arg("-S")
+            .arg(&socket)
+            .args(["-f", "/dev/null", "new-session", "-d", "-s", "bench"]);
+        run(start);
+        BenchTmux {
+            socket,
+            root: root.to_path_buf(),
+            home: home.to_path_buf(),
+        }
+    }
+
+    fn env(&self) -> String {
+        format!("{},0,0", self.socket.display())
+    }
+}
+
+impl Drop for BenchTmux {
+    fn drop(&mut self) {
+        let mut kill = sandboxed("tmux", &self.root, &self.home);
+        kill.arg("-S").arg(&self.socket).arg("kill-server");
+        let _ = kill.output();
+    }
+}
+
+/// Runs `wtmux args` in `root`, under tmux when given.
+fn wtmux(root: &Path, home: &Path, tmux: Option<&BenchTmux>, args: &[&str]) {
+    let mut command = sandboxed(WTMUX, root, home);
+    if let Some(tmux) = tmux {
+        command.env("TMUX", tmux.env());
+    }
+    command.args(args);
+    run(command);
+}
+
+/// Starts wtmux's file-system monitor and waits until it has marked every worktree.
+fn warm_monitor(root: &Path, home: &Path, tmux: &BenchTmux) {
+    let session = root.join(".git/wtmux/fsmonitor/session");
+    wtmux(root, home, Some(tmux), &["list", "--json"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !session.exists() {
+        assert!(Instant::now() < deadline, "the monitor did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    wtmux(root, home, Some(tmux), &["list", "--json"]);
+}
+
 fn bench_conflicts(root: &Path, home: &Path) {
     let branches: Vec<String> = (0..WORKTREES).map(|n| format!("task-{n:02}")).collect();
     let mut pairs = Vec::new();
@@ -458,41 +520,45 @@ fn bench_conflicts(root: &Path, home: &Path) {
         }
     });
     let cache = root.join(".git/wtmux/conflicts");
-    let conflicts = || {
-        let mut command = sandboxed(WTMUX, root, home);
-        command.args(["conflicts", "--json"]);
-        run(command);
-    };
-    let cold = median(
-        (0..3)
-            .map(|_| {
-                let _ = std::fs::remove_dir_all(&cache);
-                let start = Instant::now();
-                conflicts();
-                start.elapsed()
-            })
-            .collect(),
-    );
     let cached = |cache: &Path| std::fs::read_dir(cache).map(|d| d.count()).unwrap_or(0);
-    let before = cached(&cache);
-    // One worktree changes: only its pairs are merged again.
-    let changed = root.join(".worktrees/task-02");
-    std::fs::write(changed.join("shared2.txt"), "rewritten by task 2\n").unwrap();
-    let start = Instant::now();
-    conflicts();
-    let warm = start.elapsed();
-    let merged_again = cached(&cache) - before;
-    git(&changed, home, &["checkout", "--", "shared2.txt"]);
-    report(
-        &format!("conflicts ({} pairs, {FILES} files)", pairs.len()),
-        "git merge-tree once per pair",
-        merge_tree_each,
-        "wtmux conflicts --json, cold cache",
-        cold,
-    );
+    let measure = |tmux: Option<&BenchTmux>| {
+        let cold = median(
+            (0..3)
+                .map(|_| {
+                    let _ = std::fs::remove_dir_all(&cache);
+                    let start = Instant::now();
+                    wtmux(root, home, tmux, &["conflicts", "--json"]);
+                    start.elapsed()
+                })
+                .collect(),
+        );
+        let before = cached(&cache);
+        // One worktree changes: only its pairs are merged again.
+        let changed = root.join(".worktrees/task-02");
+        std::fs::write(changed.join("shared2.txt"), "rewritten by task 2\n").unwrap();
+        let start = Instant::now();
+        wtmux(root, home, tmux, &["conflicts", "--json"]);
+        let warm = start.elapsed();
+        let merged_again = cached(&cache) - before;
+        git(&changed, home, &["checkout", "--", "shared2.txt"]);
+        (cold, warm, merged_again)
+    };
+    let without = measure(None);
+    let tmux = BenchTmux::start(root, home, "conflicts");
+    warm_monitor(root, home, &tmux);
+    let with = measure(Some(&tmux));
+    println!("conflicts ({} pairs, {FILES} files, {WORKTREES} worktrees):", pairs.len());
     println!(
-        "  after one worktree changed: {:.1} ms ({:.2}x), {merged_again} merge(s) recomputed",
-        warm.as_secs_f64() * 1000.0,
-        warm.as_secs_f64() / merge_tree_each.as_secs_f64()
+        "  git merge-tree once per pair               {:>8.1} ms",
+        merge_tree_each.as_secs_f64() * 1000.0
     );
+    for (name, (cold, warm, again)) in [("without the monitor", without), ("with the monitor", with)] {
+        println!(
+            "  wtmux conflicts, {name:<20}  cold {:>6.1} ms ({:.2}x); after one worktree changed {:>6.1} ms ({:.2}x), {again} merge(s) recomputed",
+            cold.as_secs_f64() * 1000.0,
+            cold.as_secs_f64() / merge_tree_each.as_secs_f64(),
+            warm.as_secs_f64() * 1000.0,
+            warm.as_secs_f64() / merge_tree_each.as_secs_f64(),
+        );
+    }
 }
