@@ -547,12 +547,17 @@ fn bench_conflicts(root: &Path, home: &Path) {
     let tmux = BenchTmux::start(root, home, "conflicts");
     warm_monitor(root, home, &tmux);
     let with = measure(Some(&tmux));
-    println!("conflicts ({} pairs, {FILES} files, {WORKTREES} worktrees):", pairs.len());
+    println!(
+        "conflicts ({} pairs, {FILES} files, {WORKTREES} worktrees):",
+        pairs.len()
+    );
     println!(
         "  git merge-tree once per pair               {:>8.1} ms",
         merge_tree_each.as_secs_f64() * 1000.0
     );
-    for (name, (cold, warm, again)) in [("without the monitor", without), ("with the monitor", with)] {
+    for (name, (cold, warm, again)) in
+        [("without the monitor", without), ("with the monitor", with)]
+    {
         println!(
             "  wtmux conflicts, {name:<20}  cold {:>6.1} ms ({:.2}x); after one worktree changed {:>6.1} ms ({:.2}x), {again} merge(s) recomputed",
             cold.as_secs_f64() * 1000.0,

@@ -15,15 +15,31 @@ fn list_sees_every_change_made_before_it() {
     let _tmux = repo.start_tmux();
     repo.wtmux(&["add", "feat", "--no-agent"]).ok();
     let path = repo.worktree("feat");
+    // An untracked directory that exists before the monitor starts.
+    write_file(&path.join("prebuilt/x.txt"), "x");
     let session = repo.path(".git/wtmux/fsmonitor/session");
     repo.list(); // starts the daemon
     wait_until(10, "the monitor to start", || session.exists());
-    repo.list(); // scans, leaving markers
+    repo.list(); // scans, leaving markers; the daemon learns the untracked directory
+    repo.list(); // scans the worktree with the new watch in place
     let clean = repo.path(".git/wtmux/fsmonitor/clean");
     assert!(
         std::fs::read_dir(&clean).unwrap().count() >= 2,
         "worktrees are marked clean, so the next list reuses them"
     );
+    repo.list();
+    assert_eq!(changed(&repo, "feat"), 1);
+    repo.wtmux_in(&path, &["check", "--wait"]).ok();
+    assert_eq!(repo.check_state("feat"), "passed");
+    write_file(&path.join("prebuilt/y.txt"), "y");
+    assert_eq!(
+        repo.check_state("feat"),
+        "stale",
+        "a file in an untracked directory"
+    );
+    // Emptied, the untracked directory is no change any more (its own watch tells).
+    std::fs::remove_file(path.join("prebuilt/x.txt")).unwrap();
+    std::fs::remove_file(path.join("prebuilt/y.txt")).unwrap();
     assert_eq!(changed(&repo, "feat"), 0);
 
     // Each change is followed at once by a list.

@@ -325,14 +325,21 @@ fn keys_new_worktree_validates_as_you_type() {
     let mut model = model();
     let effects = press(&mut model, "n../x\n");
     assert!(effects.is_empty(), "a rejected name creates nothing");
-    assert!(matches!(model.mode, Mode::NewBranch { .. }));
+    assert!(matches!(model.mode, Mode::NewBranch(_)));
     press(&mut model, "\x08\x08\x08\x08");
-    let effects = press(&mut model, "feat/ok\n");
+    assert!(press(&mut model, "feat/ok\n").is_empty(), "then the scope");
+    assert!(
+        press(&mut model, "src/[x\n").is_empty(),
+        "a bad glob is refused"
+    );
+    press(&mut model, "\x08\x08\x08\x08\x08\x08");
+    let effects = press(&mut model, "src/** docs/*.md\n");
     assert_eq!(
         effects,
         vec![Effect::Add {
             branch: "feat/ok".into(),
-            prompt: None
+            prompt: None,
+            scope: vec!["src/**".into(), "docs/*.md".into()],
         }]
     );
     assert_eq!(model.mode, Mode::Normal);
@@ -346,12 +353,17 @@ fn keys_new_worktree_asks_for_the_agents_task() {
         press(&mut model, "nfeat/ok\n").is_empty(),
         "Enter moves on to the task"
     );
-    let effects = press(&mut model, "fix the login bug\n");
+    assert!(
+        press(&mut model, "fix the login bug\n").is_empty(),
+        "then the scope"
+    );
+    let effects = press(&mut model, "\n");
     assert_eq!(
         effects,
         vec![Effect::Add {
             branch: "feat/ok".into(),
-            prompt: Some("fix the login bug".into())
+            prompt: Some("fix the login bug".into()),
+            scope: vec![],
         }]
     );
 }

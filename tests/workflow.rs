@@ -819,3 +819,17 @@ fn demo_builds_a_repository_in_every_state() {
             .contains("wtmux-demo")
     );
 }
+
+#[test]
+fn add_with_an_unreachable_tmux_creates_nothing() {
+    let mut repo = TestRepo::new();
+    repo.tmux = Some(common::TmuxEnv {
+        socket: repo.dir.path().join("no-server.sock"),
+        pane: "%0".into(),
+    });
+    let before = repo.snapshot();
+    let err = repo.wtmux(&["add", "feat"]).refused();
+    assert!(err.contains("tmux does not answer"), "{err}");
+    assert_eq!(repo.snapshot(), before);
+    repo.wtmux(&["add", "feat", "--no-window"]).ok();
+}

@@ -161,13 +161,26 @@ fn plan_watches(project: &Project) -> Result<Owners> {
         for tracked in status::tracked_dirs(&repo) {
             owners.insert(w.path.join(tracked), Some(key.clone()));
         }
-        if let Ok(changes) = worktree::changes(project, &repo, &w.path) {
-            for untracked in changes.untracked.iter().filter(|u| u.ends_with('/')) {
-                add_tree(&mut owners, &w.path.join(untracked), Some(key.clone()));
-            }
-        }
     }
     Ok(owners)
+}
+
+/// The untracked directories a reader's scan found, which the daemon watches from then on (it
+/// learns them from the readers rather than scanning every worktree itself at start).
+fn untracked_dirs(stored: &Path, worktrees: &HashMap<String, PathBuf>) -> Vec<(String, PathBuf)> {
+    let Some(key) = stored.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+        return Vec::new();
+    };
+    let (Some(root), Some(stored)) = (worktrees.get(&key), read_json::<Stored>(stored)) else {
+        return Vec::new();
+    };
+    stored
+        .changes
+        .untracked
+        .iter()
+        .filter(|u| u.ends_with('/'))
+        .map(|u| (key.clone(), root.join(u)))
+        .collect()
 }
 
 /// `dir` and every directory below it.
@@ -206,12 +219,21 @@ pub fn run_daemon(project: &Project) -> Result<()> {
     let (tx, rx) = std::sync::mpsc::channel::<notify::Result<notify::Event>>();
     let mut watcher = notify::recommended_watcher(tx)
         .map_err(|e| Error::io(&root, std::io::Error::other(e.to_string())))?;
+    let stored_dir = dir(project, "changes")?;
     let mut owners = plan_watches(project)?;
+    let worktree_roots = || -> HashMap<String, PathBuf> {
+        worktree::worktrees(project)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|w| (worktree_key(&w.path), w.path))
+            .collect()
+    };
+    let mut roots = worktree_roots();
     let mut watched: HashSet<PathBuf> = HashSet::new();
     let watch_all = |watcher: &mut notify::RecommendedWatcher,
                      owners: &Owners,
                      watched: &mut HashSet<PathBuf>| {
-        for path in owners.keys().chain(std::iter::once(&clean)) {
+        for path in owners.keys().chain([&clean, &stored_dir]) {
             if !watched.contains(path)
                 && watcher
                     .watch(path, notify::RecursiveMode::NonRecursive)
@@ -273,6 +295,24 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                 }
                 continue;
             }
+            if path.parent() == Some(stored_dir.as_path()) {
+                // A reader stored a scan: watch the untracked directories it found. A marker
+                // set before the watch existed is not trusted.
+                let mut fresh = false;
+                for (key, dir) in untracked_dirs(path, &roots) {
+                    if !owners.contains_key(&dir) {
+                        add_tree(&mut owners, &dir, Some(key.clone()));
+                        fresh = true;
+                        if marked.remove(&key) {
+                            let _ = std::fs::remove_file(clean.join(&key));
+                        }
+                    }
+                }
+                if fresh {
+                    watch_all(&mut watcher, &owners, &mut watched);
+                }
+                continue;
+            }
             let dir = path.parent().unwrap_or(path);
             let Some(owner) = owners
                 .get(dir)
@@ -301,8 +341,10 @@ pub fn run_daemon(project: &Project) -> Result<()> {
             }
         }
         if replan {
-            // A worktree came or went: watch anew.
+            // A worktree came or went: watch anew (untracked directories are learned again from
+            // the next scans, which the cleared markers force).
             owners = plan_watches(project)?;
+            roots = worktree_roots();
             watch_all(&mut watcher, &owners, &mut watched);
         }
     }

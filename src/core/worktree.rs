@@ -384,6 +384,16 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
     if path.exists() || all.iter().any(|w| w.path == path) {
         return Err(Error::PathOccupied(path));
     }
+    // The window's session, found before anything is created: a tmux that does not answer
+    // must not leave a worktree behind.
+    let session = match (&project.tmux, options.no_window) {
+        (Some(tmux), false) => Some(tmux.current_session().map_err(|e| {
+            Error::refused(format!(
+                "tmux does not answer ({e}); nothing created (--no-window works without it)"
+            ))
+        })?),
+        _ => None,
+    };
     let existing_branch = repo.find_branch(branch_name, BranchType::Local).is_ok();
     let start_point = if existing_branch {
         None
@@ -434,7 +444,7 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
         added.no_window_reason = Some("--no-window".into());
         return Ok(added);
     }
-    let Some(tmux) = &project.tmux else {
+    let (Some(tmux), Some(session)) = (&project.tmux, session) else {
         added.no_window_reason = Some("not inside tmux".into());
         return Ok(added);
     };
@@ -442,7 +452,7 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
         Some(spec) => agent::prepare(project, &path, branch_name, spec, options.prompt.as_deref())?,
         None => Vec::new(),
     };
-    let window = open_window(project, tmux, branch_name, &path, &command)?;
+    let window = open_window(project, tmux, &session, branch_name, &path, &command)?;
     if let Some(spec) = &agent {
         agent::started(project, &path, &window, options.prompt.as_deref())?;
         added.agent = Some(spec.name.clone());
@@ -580,13 +590,13 @@ fn ensure_excluded(project: &Project) -> Result<()> {
 fn open_window(
     project: &Project,
     tmux: &super::tmux::Tmux,
+    session: &str,
     branch_name: &str,
     path: &Path,
     command: &[String],
 ) -> Result<String> {
-    let session = tmux.current_session()?;
     tmux.new_window(
-        &session,
+        session,
         path,
         &branch::slug(branch_name),
         Some(path),
@@ -626,7 +636,8 @@ pub fn open(project: &Project, name: &str) -> Result<Opened> {
                     .map(|f| f.to_string_lossy().into_owned())
                     .unwrap_or_default()
             });
-            let id = open_window(project, tmux, &label, &worktree.path, &[])?;
+            let session = tmux.current_session()?;
+            let id = open_window(project, tmux, &session, &label, &worktree.path, &[])?;
             let window = tmux
                 .window_for(&worktree.path)?
                 .filter(|w| w.id == id)

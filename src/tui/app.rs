@@ -24,6 +24,42 @@ pub struct MergeView {
     pub warnings: Vec<String>,
 }
 
+/// The new-worktree form.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewWorktree {
+    pub branch: String,
+    /// The agent's task (asked only when an agent is configured).
+    pub task: String,
+    /// Scope globs, separated by spaces.
+    pub scope: String,
+    pub step: NewStep,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NewStep {
+    #[default]
+    Branch,
+    Task,
+    Scope,
+}
+
+impl NewWorktree {
+    /// Why the field being edited cannot be taken, as the form shows it while typing.
+    pub fn error(&self) -> Option<String> {
+        match self.step {
+            NewStep::Branch => Model::branch_error(&self.branch),
+            NewStep::Task => None,
+            NewStep::Scope => crate::core::scope::validate_globs(&self.scope_globs())
+                .err()
+                .map(|e| e.to_string().trim_start_matches("refused: ").to_string()),
+        }
+    }
+
+    pub fn scope_globs(&self) -> Vec<String> {
+        self.scope.split_whitespace().map(str::to_string).collect()
+    }
+}
+
 /// What a removal would take away.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoveView {
@@ -44,12 +80,8 @@ impl RemoveView {
 pub enum Mode {
     Normal,
     Filter,
-    /// `n`: the branch name, then (when an agent is configured) its task; `prompt` is `Some`
-    /// on the second step.
-    NewBranch {
-        input: String,
-        prompt: Option<String>,
-    },
+    /// `n`: the branch name, then (when an agent is configured) its task, then its scope.
+    NewBranch(NewWorktree),
     Merge(MergeView),
     Remove {
         view: RemoveView,
@@ -126,6 +158,7 @@ pub enum Effect {
     Add {
         branch: String,
         prompt: Option<String>,
+        scope: Vec<String>,
     },
     Check(Vec<PathBuf>),
     PlanMerge(PathBuf),
@@ -367,38 +400,44 @@ impl Model {
                 Action::Down => (Mode::Filter, self.select(self.selected + 1)),
                 _ => (Mode::Filter, Vec::new()),
             },
-            Mode::NewBranch {
-                mut input,
-                mut prompt,
-            } => {
-                let field = prompt.as_mut().unwrap_or(&mut input);
+            Mode::NewBranch(mut form) => {
+                let field = match form.step {
+                    NewStep::Branch => &mut form.branch,
+                    NewStep::Task => &mut form.task,
+                    NewStep::Scope => &mut form.scope,
+                };
                 match action {
                     Action::Char(c) => field.push(c),
                     Action::Backspace => {
                         field.pop();
                     }
                     Action::Cancel => return (Mode::Normal, Vec::new()),
-                    // A rejected name stays in the input, with its reason shown.
-                    Action::Confirm
-                        if prompt.is_none()
-                            && (input.is_empty() || Self::branch_error(&input).is_some()) => {}
-                    Action::Confirm if prompt.is_none() && self.has_agent => {
-                        prompt = Some(String::new());
+                    // A rejected field stays, with its reason shown.
+                    Action::Confirm if form.error().is_some() => {}
+                    Action::Confirm if form.step == NewStep::Branch && form.branch.is_empty() => {}
+                    Action::Confirm if form.step == NewStep::Branch => {
+                        form.step = if self.has_agent {
+                            NewStep::Task
+                        } else {
+                            NewStep::Scope
+                        };
                     }
+                    Action::Confirm if form.step == NewStep::Task => form.step = NewStep::Scope,
                     Action::Confirm => {
-                        self.busy = Some(format!("creating {input}"));
-                        let prompt = prompt.filter(|p| !p.trim().is_empty());
+                        self.busy = Some(format!("creating {}", form.branch));
+                        let prompt = Some(form.task.clone()).filter(|t| !t.trim().is_empty());
                         return (
                             Mode::Normal,
                             vec![Effect::Add {
-                                branch: input,
+                                scope: form.scope_globs(),
+                                branch: form.branch,
                                 prompt,
                             }],
                         );
                     }
                     _ => {}
                 }
-                (Mode::NewBranch { input, prompt }, Vec::new())
+                (Mode::NewBranch(form), Vec::new())
             }
             Mode::Merge(view) => match action {
                 Action::Confirm if view.refusals.is_empty() => {
@@ -479,13 +518,7 @@ impl Model {
                 Vec::new()
             }
             Action::New => {
-                return (
-                    Mode::NewBranch {
-                        input: String::new(),
-                        prompt: None,
-                    },
-                    Vec::new(),
-                );
+                return (Mode::NewBranch(NewWorktree::default()), Vec::new());
             }
             Action::VerifyAll => {
                 let paths = self

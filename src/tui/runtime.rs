@@ -325,9 +325,14 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
             worktree::open(project, &name(&path))?;
             Action::Switched
         }
-        Effect::Add { branch, prompt } => {
+        Effect::Add {
+            branch,
+            prompt,
+            scope,
+        } => {
             let options = AddOptions {
                 prompt,
+                scope,
                 ..AddOptions::default()
             };
             let added = worktree::add(project, &branch, &options)?;

@@ -71,9 +71,7 @@ pub fn render(model: &Model, theme: Theme, frame: &mut Frame) {
     render_status(model, theme, frame, status);
     render_footer(model, theme, frame, footer);
     match &model.mode {
-        Mode::NewBranch { input, prompt } => {
-            render_new_branch(input, prompt.as_deref(), theme, frame, area)
-        }
+        Mode::NewBranch(form) => render_new_branch(form, model.has_agent, theme, frame, area),
         Mode::Merge(view) => render_merge(view, theme, frame, area),
         Mode::Remove { view, force } => render_remove(view, *force, theme, frame, area),
         Mode::Help => render_help(theme, frame, area),
@@ -407,49 +405,48 @@ fn dialog(frame: &mut Frame, area: Rect, width: u16, height: u16, title: &str) -
 }
 
 fn render_new_branch(
-    input: &str,
-    prompt: Option<&str>,
+    form: &super::app::NewWorktree,
+    has_agent: bool,
     theme: Theme,
     frame: &mut Frame,
     area: Rect,
 ) {
-    let inner = dialog(frame, area, 60, 8, "new worktree");
+    use super::app::NewStep;
+    let inner = dialog(frame, area, 64, 9, "new worktree");
     let bold = Style::default().add_modifier(Modifier::BOLD);
-    let cursor = |text: &str, active: bool| {
-        if active {
-            format!("{text}▏")
-        } else {
-            text.to_string()
-        }
-    };
-    let mut lines = vec![Line::from(vec![
-        Span::raw("branch: "),
-        Span::styled(cursor(input, prompt.is_none()), bold),
-    ])];
-    match (prompt, Model::branch_error(input)) {
-        (Some(prompt), _) => {
-            lines.push(Line::from(vec![
-                Span::raw("task:   "),
-                Span::styled(cursor(prompt, true), bold),
-            ]));
-            lines.push(Line::styled(
-                "⏎ creates worktree, branch and window and starts the agent with this task \
-                 (empty: no task)",
-                theme.fg(Color::Green),
-            ));
-        }
-        (None, Some(reason)) => {
-            lines.push(Line::styled(format!("✘ {reason}"), theme.fg(Color::Red)))
-        }
-        (None, None) if input.is_empty() => lines.push(Line::styled(
+    let mut fields = vec![("branch", &form.branch, NewStep::Branch)];
+    if has_agent {
+        fields.push(("task", &form.task, NewStep::Task));
+    }
+    fields.push(("scope", &form.scope, NewStep::Scope));
+    let mut lines: Vec<Line> = fields
+        .iter()
+        .filter(|(_, _, step)| *step as u8 <= form.step as u8)
+        .map(|(label, text, step)| {
+            let cursor = if *step == form.step { "▏" } else { "" };
+            Line::from(vec![
+                Span::raw(format!("{label:<7} ")),
+                Span::styled(format!("{text}{cursor}"), bold),
+            ])
+        })
+        .collect();
+    let hint = match (form.error(), form.step) {
+        (Some(reason), _) => Line::styled(format!("✘ {reason}"), theme.fg(Color::Red)),
+        (None, NewStep::Branch) if form.branch.is_empty() => Line::styled(
             "letters, digits, '.', '_', '-', '/'",
             theme.fg(Color::DarkGray),
-        )),
-        (None, None) => lines.push(Line::styled(
-            "⏎ creates worktree, branch and window",
+        ),
+        (None, NewStep::Branch) => Line::styled("⏎ next", theme.fg(Color::Green)),
+        (None, NewStep::Task) => Line::styled(
+            "the agent's task (empty: none)   ⏎ next",
             theme.fg(Color::Green),
-        )),
-    }
+        ),
+        (None, NewStep::Scope) => Line::styled(
+            "files it may change, as globs (empty: anywhere)   ⏎ create and switch",
+            theme.fg(Color::Green),
+        ),
+    };
+    lines.push(hint);
     lines.push(Line::styled("esc cancels", theme.fg(Color::DarkGray)));
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
