@@ -36,17 +36,9 @@ fn dir(project: &Project, sub: &str) -> Result<PathBuf> {
 }
 
 /// The running daemon's session, once it has caught up with every change made before this
-/// call; `None` (and the daemon is started, under tmux) when none runs or it does not answer in
-/// time. One call per operation: its answer is good for changes made before it.
+/// call; `None` when none runs or it does not answer in time. One call per operation: its
+/// answer is good for changes made before it.
 pub fn sync(project: &Project) -> Option<String> {
-    let session = sync_with_daemon(project);
-    if session.is_none() {
-        ensure_running(project);
-    }
-    session
-}
-
-fn sync_with_daemon(project: &Project) -> Option<String> {
     let root = dir(project, "").ok()?;
     let lock = lock_file(&root.join("daemon.lock")).ok()?;
     if lock.try_lock().is_ok() {
@@ -68,8 +60,9 @@ fn sync_with_daemon(project: &Project) -> Option<String> {
     Some(session)
 }
 
-/// Starts the daemon under tmux (a second one exits at once).
-fn ensure_running(project: &Project) {
+/// Starts the daemon under tmux (a second one exits at once). Called after an operation that
+/// found none, so that its start-up does not compete with that operation.
+pub fn start(project: &Project) {
     let Some(tmux) = &project.tmux else { return };
     if let Ok(exe) = std::env::current_exe() {
         let _ = tmux.spawn_background(

@@ -360,6 +360,9 @@ pub fn analyze(project: &Project) -> Result<Report> {
         merge_order: MergeOrder::default(),
     };
     report.merge_order = merge_order(&report, &scratch, base_commit)?;
+    if monitor.is_none() {
+        super::fsmonitor::start(project);
+    }
     Ok(report)
 }
 

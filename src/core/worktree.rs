@@ -162,6 +162,9 @@ pub fn list(project: &Project) -> Result<Listing> {
     let mut worktrees = parallel_map(&all, |w| row(project, w, base_commit, monitor.as_deref()))
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
+    if monitor.is_none() {
+        super::fsmonitor::start(project);
+    }
     let (windows, panes) = windows.join().ok().flatten().unwrap_or_default();
     for row in &mut worktrees {
         row.window = windows.get(&row.path).map(|w| w.id.clone());
