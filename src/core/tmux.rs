@@ -60,61 +60,34 @@ impl Tmux {
     /// Runs one tmux command and returns its stdout; a non-zero exit is an error with tmux's
     /// message.
     pub fn run<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Result<String> {
-        let output = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
+        let output = self
+            .command(args)
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| Error::CommandFailed {
-                command: "tmux".into(),
-                detail: e.to_string(),
-            })?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-        } else {
-            let name = args
-                .first()
-                .map(|a| a.as_ref().to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            Err(Error::CommandFailed {
-                command: format!("tmux {name}"),
-                detail: stderr.lines().next().unwrap_or("failed").trim().to_string(),
-            })
-        }
+            .map_err(spawn_failed)?;
+        finish(args, output)
+    }
+
+    fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
+        let mut command = Command::new("tmux");
+        command.arg("-S").arg(&self.socket).args(args);
+        command
     }
 
     /// Like [`Tmux::run`], with `input` on tmux's standard input (`load-buffer -`).
     pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Result<String> {
         use std::io::Write;
-        let mut child = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
+        let mut child = self
+            .command(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| Error::CommandFailed {
-                command: "tmux".into(),
-                detail: e.to_string(),
-            })?;
+            .map_err(spawn_failed)?;
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.write_all(input);
         }
-        let output = child.wait_with_output().map_err(|e| Error::CommandFailed {
-            command: "tmux".into(),
-            detail: e.to_string(),
-        })?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-        } else {
-            Err(Error::CommandFailed {
-                command: format!("tmux {}", args.first().copied().unwrap_or("")),
-                detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            })
-        }
+        finish(args, child.wait_with_output().map_err(spawn_failed)?)
     }
 
     /// What wtmux watches of every pane, in one call.
@@ -323,6 +296,29 @@ impl Tmux {
         args.extend(["--", text]);
         self.run(&args).map(|_| ())
     }
+}
+
+fn spawn_failed(error: std::io::Error) -> Error {
+    Error::CommandFailed {
+        command: "tmux".into(),
+        detail: error.to_string(),
+    }
+}
+
+/// A finished tmux call: its stdout, or its complaint as an error naming the command.
+fn finish<S: AsRef<std::ffi::OsStr>>(args: &[S], output: std::process::Output) -> Result<String> {
+    if output.status.success() {
+        return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
+    }
+    let name = args
+        .first()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    Err(Error::CommandFailed {
+        command: format!("tmux {name}"),
+        detail: stderr.lines().next().unwrap_or("failed").trim().to_string(),
+    })
 }
 
 /// One pane, as [`Tmux::panes`] reads it.

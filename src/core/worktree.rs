@@ -134,6 +134,27 @@ pub struct Row {
     pub agent: AgentStatus,
 }
 
+impl Row {
+    /// A worktree's row before anything about it is read.
+    pub fn bare(worktree: &Worktree) -> Row {
+        Row {
+            branch: worktree.branch.clone(),
+            path: worktree.path.clone(),
+            is_main: worktree.is_main,
+            prunable: worktree.prunable,
+            head: None,
+            subject: None,
+            commit_time: None,
+            changed: 0,
+            ahead: 0,
+            behind: 0,
+            window: None,
+            check: CheckStatus::none(),
+            agent: AgentStatus::none(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Listing {
     pub base: String,
@@ -274,21 +295,7 @@ fn row(
     base_commit: Option<Oid>,
     monitor: Option<&str>,
 ) -> Result<Row> {
-    let mut row = Row {
-        branch: worktree.branch.clone(),
-        path: worktree.path.clone(),
-        is_main: worktree.is_main,
-        prunable: worktree.prunable,
-        head: None,
-        subject: None,
-        commit_time: None,
-        changed: 0,
-        ahead: 0,
-        behind: 0,
-        window: None,
-        check: CheckStatus::none(),
-        agent: AgentStatus::none(),
-    };
+    let mut row = Row::bare(worktree);
     if worktree.prunable {
         return Ok(row);
     }

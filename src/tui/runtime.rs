@@ -47,21 +47,7 @@ pub fn initial_model(project: &Project) -> Model {
             worktree::worktrees(project)
                 .unwrap_or_default()
                 .into_iter()
-                .map(|w| worktree::Row {
-                    branch: w.branch,
-                    path: w.path,
-                    is_main: w.is_main,
-                    prunable: w.prunable,
-                    head: None,
-                    subject: None,
-                    commit_time: None,
-                    changed: 0,
-                    ahead: 0,
-                    behind: 0,
-                    window: None,
-                    check: check::CheckStatus::none(),
-                    agent: crate::core::agent::AgentStatus::none(),
-                })
+                .map(|w| worktree::Row::bare(&w))
                 .collect()
         });
     let mut model = Model::new(project.base.clone(), rows, crate::core::now_unix() as i64);
