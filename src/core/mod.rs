@@ -95,6 +95,15 @@ impl Project {
         Ok(git2::Repository::open(&self.main_worktree)?)
     }
 
+    /// The commit base points at; `None` when the branch does not exist (yet).
+    pub fn base_commit(&self) -> Result<Option<git2::Oid>> {
+        Ok(self
+            .repo()?
+            .find_branch(&self.base, git2::BranchType::Local)
+            .ok()
+            .and_then(|b| b.get().target()))
+    }
+
     /// The tmux server, or an error saying that this needs tmux.
     pub fn require_tmux(&self) -> Result<&Tmux> {
         self.tmux.as_ref().ok_or(Error::NoTmux)

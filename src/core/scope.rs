@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use git2::{BranchType, Oid, Repository};
+use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
 
 use super::check;
@@ -248,12 +248,8 @@ fn content_commit(
 
 /// The full picture for every active worktree (those with a branch other than base).
 pub fn analyze(project: &Project) -> Result<Report> {
-    let repo = project.repo()?;
-    let base_commit = repo
-        .find_branch(&project.base, BranchType::Local)
-        .map_err(|_| Error::UnknownRevision(project.base.clone()))?
-        .get()
-        .target()
+    let base_commit = project
+        .base_commit()?
         .ok_or_else(|| Error::UnknownRevision(project.base.clone()))?;
     let active: Vec<Worktree> = worktree::worktrees(project)?
         .into_iter()

@@ -174,11 +174,7 @@ pub fn list(project: &Project) -> Result<Listing> {
             Some((tmux.tagged_windows().unwrap_or_default(), tmux.panes().ok()))
         }
     });
-    let base_commit = project
-        .repo()?
-        .find_branch(&project.base, BranchType::Local)
-        .ok()
-        .and_then(|b| b.get().target());
+    let base_commit = project.base_commit()?;
     let monitor = super::fsmonitor::sync(project);
     let mut worktrees = parallel_map(&all, |w| row(project, w, base_commit, monitor.as_deref()))
         .into_iter()
@@ -200,11 +196,7 @@ pub fn list(project: &Project) -> Result<Listing> {
 
 /// The list row of one worktree.
 pub fn list_row(project: &Project, worktree: &Worktree) -> Result<Row> {
-    let base_commit = project
-        .repo()?
-        .find_branch(&project.base, BranchType::Local)
-        .ok()
-        .and_then(|b| b.get().target());
+    let base_commit = project.base_commit()?;
     let monitor = super::fsmonitor::sync(project);
     let mut row = row(project, worktree, base_commit, monitor.as_deref())?;
     let panes = match &project.tmux {
@@ -237,11 +229,7 @@ pub fn detail(project: &Project, worktree: &Worktree, log_lines: usize) -> Resul
         return Ok(detail);
     }
     let repo = Repository::open(&worktree.path)?;
-    let base = project
-        .repo()?
-        .find_branch(&project.base, BranchType::Local)
-        .ok()
-        .and_then(|b| b.get().target());
+    let base = project.base_commit()?;
     if let (Some(head), Some(base)) = (git::head_commit(&repo), base) {
         detail.commits = git::commits_between(&repo, base, head)?
             .into_iter()
@@ -765,10 +753,7 @@ pub fn plan_remove(project: &Project, name: &str) -> Result<RemovePlan> {
             .and_then(|b| repo.find_branch(b, BranchType::Local).ok())
             .and_then(|b| b.get().target())
     });
-    let base = repo
-        .find_branch(&project.base, BranchType::Local)
-        .ok()
-        .and_then(|b| b.get().target());
+    let base = project.base_commit()?;
     let unmerged = match (tip, base) {
         (Some(tip), Some(base)) => git::commits_between(&repo, base, tip)?,
         _ => Vec::new(),
