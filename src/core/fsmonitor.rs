@@ -64,6 +64,16 @@ pub fn sync(project: &Project) -> Option<String> {
 /// found none, so that its start-up does not compete with that operation.
 pub fn start(project: &Project) {
     let Some(tmux) = &project.tmux else { return };
+    // A daemon that could not watch everything (inotify's limit) is not tried again for a while.
+    let gave_up = dir(project, "")
+        .ok()
+        .and_then(|d| std::fs::metadata(d.join("unavailable")).ok())
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < std::time::Duration::from_secs(600));
+    if gave_up {
+        return;
+    }
     if let Ok(exe) = std::env::current_exe() {
         let _ = tmux.spawn_background(
             &project.main_worktree,
@@ -223,20 +233,40 @@ pub fn run_daemon(project: &Project) -> Result<()> {
     };
     let mut roots = worktree_roots();
     let mut watched: HashSet<PathBuf> = HashSet::new();
+    // Whether every directory that exists is watched: one that cannot be (inotify's watch limit,
+    // fs.inotify.max_user_watches) would hide its changes, so the daemon then gives up and
+    // readers scan.
     let watch_all = |watcher: &mut notify::RecommendedWatcher,
                      owners: &Owners,
-                     watched: &mut HashSet<PathBuf>| {
+                     watched: &mut HashSet<PathBuf>|
+     -> bool {
+        let mut complete = true;
         for path in owners.keys().chain([&clean, &stored_dir]) {
-            if !watched.contains(path)
-                && watcher
-                    .watch(path, notify::RecursiveMode::NonRecursive)
-                    .is_ok()
-            {
-                watched.insert(path.clone());
+            if watched.contains(path) {
+                continue;
+            }
+            match watcher.watch(path, notify::RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    watched.insert(path.clone());
+                }
+                Err(_) => complete &= !path.exists(),
+            }
+        }
+        complete
+    };
+    let give_up = || {
+        let _ = std::fs::remove_file(root.join("session"));
+        let _ = std::fs::write(root.join("unavailable"), "");
+        if let Ok(entries) = std::fs::read_dir(&clean) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_file(entry.path());
             }
         }
     };
-    watch_all(&mut watcher, &owners, &mut watched);
+    if !watch_all(&mut watcher, &owners, &mut watched) {
+        give_up();
+        return Ok(());
+    }
     // Readers trust markers only once every watch is in place.
     std::fs::write(root.join("session"), &session).map_err(|e| Error::io(&root, e))?;
 
@@ -302,7 +332,10 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                     }
                 }
                 if fresh {
-                    watch_all(&mut watcher, &owners, &mut watched);
+                    if !watch_all(&mut watcher, &owners, &mut watched) {
+                        give_up();
+                        return Ok(());
+                    }
                 }
                 continue;
             }
@@ -330,7 +363,10 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                 let mut added = Owners::new();
                 add_tree(&mut added, path, owner);
                 owners.extend(added);
-                watch_all(&mut watcher, &owners, &mut watched);
+                if !watch_all(&mut watcher, &owners, &mut watched) {
+                    give_up();
+                    return Ok(());
+                }
             }
         }
         if replan {
@@ -338,7 +374,10 @@ pub fn run_daemon(project: &Project) -> Result<()> {
             // the next scans, which the cleared markers force).
             owners = plan_watches(project)?;
             roots = worktree_roots();
-            watch_all(&mut watcher, &owners, &mut watched);
+            if !watch_all(&mut watcher, &owners, &mut watched) {
+                give_up();
+                return Ok(());
+            }
         }
     }
 }
