@@ -331,11 +331,9 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                         }
                     }
                 }
-                if fresh {
-                    if !watch_all(&mut watcher, &owners, &mut watched) {
-                        give_up();
-                        return Ok(());
-                    }
+                if fresh && !watch_all(&mut watcher, &owners, &mut watched) {
+                    give_up();
+                    return Ok(());
                 }
                 continue;
             }
