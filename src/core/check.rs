@@ -590,12 +590,6 @@ pub fn follow(project: &Project, worktree: &Worktree, sink: &mut dyn Write) -> R
     }
 }
 
-/// The most recent outcome recorded for a worktree (whatever content it was for).
-pub fn last_outcome(project: &Project, worktree: &Worktree) -> Result<Option<Outcome>> {
-    let key = worktree_key(&worktree.path);
-    Ok(read_json::<RunRecord>(&run_record_path(project, &key)?).and_then(|r| r.outcome))
-}
-
 /// The log worth showing for a worktree: the running check's, else the last run's failed
 /// check's, else its last check's.
 pub fn current_log(project: &Project, worktree: &Worktree) -> Result<Option<PathBuf>> {

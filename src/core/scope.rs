@@ -436,18 +436,3 @@ pub fn merge_warnings(report: &Report, branch: &str) -> Vec<String> {
         })
         .collect()
 }
-
-/// Rows' markers for the popup: branch → (overlapping branches, conflicting branches).
-pub fn markers(report: &Report) -> BTreeMap<String, (usize, usize)> {
-    let mut markers: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for pair in &report.pairs {
-        for branch in [&pair.a, &pair.b] {
-            let entry = markers.entry(branch.clone()).or_default();
-            entry.0 += 1;
-            if !pair.conflicts.is_empty() {
-                entry.1 += 1;
-            }
-        }
-    }
-    markers
-}

@@ -234,13 +234,6 @@ impl Tmux {
         Ok(id)
     }
 
-    /// Types `text` literally into a window's active pane, then Enter.
-    pub fn send_line(&self, target: &str, text: &str) -> Result<()> {
-        self.run(&["send-keys", "-t", target, "-l", text])?;
-        self.run(&["send-keys", "-t", target, "Enter"])?;
-        Ok(())
-    }
-
     /// Makes `window` the current window of its session and moves the client there.
     pub fn focus(&self, window: &Window) -> Result<()> {
         self.run(&["select-window", "-t", &window.id])?;
