@@ -89,11 +89,15 @@ pub fn create(exe: &Path) -> Result<Demo> {
     for (branch, marker, commit) in branches {
         let added = worktree::add(&project, branch, &AddOptions::default())?;
         let dir = &added.path;
-        std::fs::write(
-            dir.join("src/app.txt"),
-            format!("the application, {branch}\n"),
-        )
-        .map_err(|e| Error::io(dir, e))?;
+        // Each works on a file of its own, but red and dirty also both rewrite the
+        // application: the scope guard's conflict marker has something to show.
+        let own = dir.join(format!("src/{}.txt", branch.replace('/', "-")));
+        std::fs::write(&own, format!("work of {branch}\n")).map_err(|e| Error::io(&own, e))?;
+        if matches!(branch, "feat/red" | "feat/dirty") {
+            let app = dir.join("src/app.txt");
+            std::fs::write(&app, format!("the application, as {branch} sees it\n"))
+                .map_err(|e| Error::io(&app, e))?;
+        }
         if let Some(marker) = marker {
             std::fs::write(dir.join(marker), "").map_err(|e| Error::io(dir, e))?;
         }
