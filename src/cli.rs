@@ -515,7 +515,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Demo { no_attach } => {
-            let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
+            let exe = crate::core::own_exe()?;
             let demo = crate::core::demo::create(&exe)?;
             println!("demo repository: {}", demo.repo.display());
             println!(
@@ -584,7 +584,7 @@ fn run(cli: Cli) -> Result<i32> {
                 .map(|d| d.home_dir().to_path_buf())
                 .ok_or_else(|| Error::refused("no home directory"))?;
             let path = settings.unwrap_or_else(|| which.settings_path(&home));
-            let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
+            let exe = crate::core::own_exe()?;
             let (old, new) = agent::plan_setup(&path, which, &exe.to_string_lossy())?;
             if old == new {
                 println!("{} already has wtmux's hooks", path.display());

@@ -337,12 +337,7 @@ pub fn prepare(
         last_state: AgentState::Working,
     };
     modify(project, worktree, |slot| *slot = Some(record))?;
-    let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
-    Ok(vec![
-        exe.to_string_lossy().into_owned(),
-        WRAPPER_COMMAND.to_string(),
-        worktree_key(worktree),
-    ])
+    super::own_command(&[WRAPPER_COMMAND, &worktree_key(worktree)])
 }
 
 /// After the window exists: remembers its pane, pastes the task when that is how this agent
@@ -656,13 +651,9 @@ pub fn ensure_monitor(project: &Project) -> Result<()> {
         return Ok(());
     }
     drop(lock);
-    let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
     tmux.spawn_background(
         &project.main_worktree,
-        &[
-            exe.to_string_lossy().into_owned(),
-            MONITOR_COMMAND.to_string(),
-        ],
+        &super::own_command(&[MONITOR_COMMAND])?,
     )
 }
 

@@ -286,12 +286,7 @@ pub fn start(project: &Project, worktree: &Worktree) -> Result<Started> {
     )?;
     drop(lock);
 
-    let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
-    let argv = [
-        exe.to_string_lossy().into_owned(),
-        RUNNER_COMMAND.to_string(),
-        key,
-    ];
+    let argv = super::own_command(&[RUNNER_COMMAND, &key])?;
     match &project.tmux {
         Some(tmux) => {
             tmux.spawn_background(&worktree.path, &argv)?;

@@ -74,11 +74,8 @@ pub fn start(project: &Project) {
     if gave_up {
         return;
     }
-    if let Ok(exe) = std::env::current_exe() {
-        let _ = tmux.spawn_background(
-            &project.main_worktree,
-            &[exe.to_string_lossy().into_owned(), COMMAND.to_string()],
-        );
+    if let Ok(argv) = super::own_command(&[COMMAND]) {
+        let _ = tmux.spawn_background(&project.main_worktree, &argv);
     }
 }
 

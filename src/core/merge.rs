@@ -601,7 +601,6 @@ fn run_post_merge(project: &Project, command: &str, output: &mut dyn Write) -> R
     write_json(&job_path(project, &key)?, &job)?;
     match &project.tmux {
         Some(tmux) => {
-            let exe = std::env::current_exe().map_err(|e| Error::io("current executable", e))?;
             let session = tmux.current_session()?;
             let window = tmux.new_window(
                 &session,
@@ -609,11 +608,7 @@ fn run_post_merge(project: &Project, command: &str, output: &mut dyn Write) -> R
                 "post-merge",
                 None,
                 &[],
-                &[
-                    exe.to_string_lossy().into_owned(),
-                    POST_MERGE_COMMAND.to_string(),
-                    key,
-                ],
+                &super::own_command(&[POST_MERGE_COMMAND, &key])?,
             )?;
             let _ = tmux.display_message(&format!("wtmux: post_merge running in window {window}"));
             job.window = Some(window);

@@ -110,6 +110,19 @@ impl Project {
     }
 }
 
+/// This wtmux executable.
+pub fn own_exe() -> Result<PathBuf> {
+    std::env::current_exe().map_err(|e| Error::io("current executable", e))
+}
+
+/// The argv that runs this wtmux with `args`: how work that must outlive the caller (checks,
+/// agents' wrapper, the monitors, post_merge) is handed to tmux.
+pub fn own_command(args: &[&str]) -> Result<Vec<String>> {
+    Ok(std::iter::once(own_exe()?.to_string_lossy().into_owned())
+        .chain(args.iter().map(|a| a.to_string()))
+        .collect())
+}
+
 /// Canonical form of a path when it exists, the path itself otherwise: worktree paths are
 /// compared and used as keys, so symlinked temp dirs (macOS `/var`) must not split them.
 pub fn canonical(path: &Path) -> PathBuf {
