@@ -529,37 +529,37 @@ impl Model {
                     .collect();
                 vec![Effect::Check(paths)]
             }
-            _ if selected.is_none() => Vec::new(),
-            Action::Enter | Action::Confirm => {
-                vec![Effect::Open(selected.expect("checked").path)]
-            }
-            Action::Verify => vec![Effect::Check(vec![selected.expect("checked").path])],
-            Action::Merge => {
-                let row = selected.expect("checked");
-                if row.is_main {
-                    self.error("the main worktree is not merged; pick a branch's row");
-                    Vec::new()
-                } else {
-                    self.busy = Some("working out the merge".into());
-                    vec![Effect::PlanMerge(row.path)]
-                }
-            }
-            Action::Remove => {
-                let row = selected.expect("checked");
-                if row.is_main {
-                    self.error("the main worktree is never removed");
-                    Vec::new()
-                } else {
-                    self.busy = Some("working out the removal".into());
-                    vec![Effect::PlanRemove(row.path)]
-                }
-            }
-            Action::ShowLog => {
-                let row = selected.expect("checked");
-                vec![Effect::LoadLog(row.path)]
-            }
-            _ => Vec::new(),
+            action => match selected {
+                Some(row) => self.act_on_row(action, row),
+                None => Vec::new(),
+            },
         };
         (Mode::Normal, effects)
+    }
+
+    /// The actions that work on the selected row.
+    fn act_on_row(&mut self, action: Action, row: Row) -> Vec<Effect> {
+        match action {
+            Action::Enter | Action::Confirm => vec![Effect::Open(row.path)],
+            Action::Verify => vec![Effect::Check(vec![row.path])],
+            Action::ShowLog => vec![Effect::LoadLog(row.path)],
+            Action::Merge if row.is_main => {
+                self.error("the main worktree is not merged; pick a branch's row");
+                Vec::new()
+            }
+            Action::Merge => {
+                self.busy = Some("working out the merge".into());
+                vec![Effect::PlanMerge(row.path)]
+            }
+            Action::Remove if row.is_main => {
+                self.error("the main worktree is never removed");
+                Vec::new()
+            }
+            Action::Remove => {
+                self.busy = Some("working out the removal".into());
+                vec![Effect::PlanRemove(row.path)]
+            }
+            _ => Vec::new(),
+        }
     }
 }
