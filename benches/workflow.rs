@@ -168,15 +168,8 @@ fn bench_list(root: &Path, home: &Path) {
     );
 }
 
-fn bench_add(root: &Path, home: &Path, base: &Path) {
-    let socket = base.join("tmux.sock");
-    let mut start = sandboxed("tmux", root, home);
-    start
-        .arg("-S")
-        .arg(&socket)
-        .args(["-f", "/dev/null", "new-session", "-d", "-s", "bench"]);
-    run(start);
-    let tmux_env = format!("{},0,0", socket.display());
+fn bench_add(root: &Path, home: &Path) {
+    let tmux = BenchTmux::start(root, home, "add");
     let mut n = 0;
     let cleanup = |branch: &str, path: &Path| {
         git(
@@ -209,7 +202,7 @@ fn bench_add(root: &Path, home: &Path, base: &Path) {
         let mut window = sandboxed("tmux", root, home);
         window
             .arg("-S")
-            .arg(&socket)
+            .arg(&tmux.socket)
             .args(["new-window", "-d", "-c"])
             .arg(&path)
             .args(["-n", &branch]);
@@ -222,18 +215,12 @@ fn bench_add(root: &Path, home: &Path, base: &Path) {
         let branch = format!("wtmux-{n}");
         let path = root.join(".worktrees").join(&branch);
         let started = Instant::now();
-        let mut add = sandboxed(WTMUX, root, home);
-        add.env("TMUX", &tmux_env)
-            .args(["add", &branch, "--no-agent"]);
-        run(add);
+        wtmux(root, home, Some(&tmux), &["add", &branch, "--no-agent"]);
         if round > 0 {
             with_wtmux.push(started.elapsed());
         }
         cleanup(&branch, &path);
     }
-    let mut kill = sandboxed("tmux", root, home);
-    kill.arg("-S").arg(&socket).arg("kill-server");
-    run(kill);
     report(
         "add (worktree + branch + window)",
         "git worktree add -b + tmux new-window",
@@ -264,7 +251,7 @@ fn main() {
         bench_list(&root, &home);
     }
     if wanted("add") {
-        bench_add(&root, &home, &base);
+        bench_add(&root, &home);
     }
     if wanted("conflicts") {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-conflicts-v1");
