@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{AgentSpec, PromptMode};
 use super::error::{Error, Result};
-use super::state::{lock_file, read_json, worktree_key, write_json};
+use super::state::{is_held, lock_file, read_json, try_hold, worktree_key, write_json};
 use super::tmux::{Pane, Tmux};
 use super::worktree::{self, Worktree};
 use super::{Project, now_unix};
@@ -646,11 +646,9 @@ pub fn ensure_monitor(project: &Project) -> Result<()> {
     let Some(tmux) = &project.tmux else {
         return Ok(());
     };
-    let lock = lock_file(&project.state.dir("agents")?.join("monitor.lock"))?;
-    if lock.try_lock().is_err() {
+    if is_held(&project.state.dir("agents")?.join("monitor.lock"))? {
         return Ok(());
     }
-    drop(lock);
     tmux.spawn_background(
         &project.main_worktree,
         &super::own_command(&[MONITOR_COMMAND])?,
@@ -660,10 +658,9 @@ pub fn ensure_monitor(project: &Project) -> Result<()> {
 /// Watches every agent once a second until none is left running: records state changes,
 /// marks windows, notifies, and clears a window's marker once someone looks at it.
 pub fn run_monitor(project: &Project) -> Result<()> {
-    let lock = lock_file(&project.state.dir("agents")?.join("monitor.lock"))?;
-    if lock.try_lock().is_err() {
+    let Some(_lock) = try_hold(&project.state.dir("agents")?.join("monitor.lock"))? else {
         return Ok(()); // another monitor runs
-    }
+    };
     let tmux = project.require_tmux()?;
     let mut idle_rounds = 0;
     loop {

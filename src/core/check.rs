@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::CheckSpec;
 use super::error::{Error, Result};
-use super::state::{copy_tail, key_of, lock_file, read_json, worktree_key, write_json};
+use super::state::{
+    copy_tail, is_held, key_of, lock_file, read_json, try_hold, worktree_key, write_json,
+};
 use super::status::{self, Changes};
 use super::worktree::{self, Worktree};
 use super::{Project, git, now_unix};
@@ -164,13 +166,9 @@ fn is_active(project: &Project, worktree_key: &str, record: &RunRecord) -> Resul
     if record.phase == Phase::Finished {
         return Ok(false);
     }
-    let lock = lock_file(&run_lock_path(project, worktree_key)?)?;
-    match lock.try_lock() {
-        Err(std::fs::TryLockError::WouldBlock) => Ok(true),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("run lock", e)),
-        Ok(()) => Ok(record.phase == Phase::Starting
-            && now_unix().saturating_sub(record.updated_at) < START_GRACE_SECS),
-    }
+    Ok(is_held(&run_lock_path(project, worktree_key)?)?
+        || (record.phase == Phase::Starting
+            && now_unix().saturating_sub(record.updated_at) < START_GRACE_SECS))
 }
 
 /// The check state of the worktree at `path` (opened as `repo`, with `changes` against HEAD).
@@ -253,15 +251,12 @@ pub fn start(project: &Project, worktree: &Worktree) -> Result<Started> {
     }
     let key = worktree_key(&worktree.path);
     let record_path = run_record_path(project, &key)?;
-    let lock = lock_file(&run_lock_path(project, &key)?)?;
     let already = |record: Option<RunRecord>| Started::AlreadyRunning {
         name: record.and_then(|r| r.current),
     };
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => return Ok(already(read_json(&record_path))),
-        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&record_path, e)),
-    }
+    let Some(lock) = try_hold(&run_lock_path(project, &key)?)? else {
+        return Ok(already(read_json(&record_path)));
+    };
     let previous: Option<RunRecord> = read_json(&record_path);
     if let Some(record) = &previous
         && record.phase == Phase::Starting
@@ -446,8 +441,7 @@ fn take_slot(project: &Project) -> Result<File> {
     let dir = project.state.dir("slots")?;
     loop {
         for n in 0..project.config.check_jobs {
-            let slot = lock_file(&dir.join(format!("{n}.lock")))?;
-            if slot.try_lock().is_ok() {
+            if let Some(slot) = try_hold(&dir.join(format!("{n}.lock")))? {
                 return Ok(slot);
             }
         }

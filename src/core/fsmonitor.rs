@@ -24,7 +24,7 @@ use git2::Repository;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
-use super::state::{lock_file, read_json, worktree_key, write_json};
+use super::state::{is_held, read_json, try_hold, worktree_key, write_json};
 use super::status::{self, Changes};
 use super::{Project, worktree};
 
@@ -40,9 +40,8 @@ fn dir(project: &Project, sub: &str) -> Result<PathBuf> {
 /// answer is good for changes made before it.
 pub fn sync(project: &Project) -> Option<String> {
     let root = dir(project, "").ok()?;
-    let lock = lock_file(&root.join("daemon.lock")).ok()?;
-    if lock.try_lock().is_ok() {
-        return None; // nobody holds it: no daemon
+    if !is_held(&root.join("daemon.lock")).ok()? {
+        return None; // no daemon
     }
     let session = std::fs::read_to_string(root.join("session")).ok()?;
     let cookie = dir(project, "clean")
@@ -203,10 +202,9 @@ fn add_tree(owners: &mut Owners, dir: &Path, owner: Option<String>) {
 pub fn run_daemon(project: &Project) -> Result<()> {
     use notify::{EventKind, Watcher as _};
     let root = dir(project, "")?;
-    let lock = lock_file(&root.join("daemon.lock"))?;
-    if lock.try_lock().is_err() {
-        return Ok(());
-    }
+    let Some(_lock) = try_hold(&root.join("daemon.lock"))? else {
+        return Ok(()); // another daemon runs
+    };
     let clean = dir(project, "clean")?;
     for stale in std::fs::read_dir(&clean)
         .map_err(|e| Error::io(&clean, e))?

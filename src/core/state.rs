@@ -72,6 +72,23 @@ pub fn lock_file(path: &Path) -> Result<File> {
         .map_err(|e| Error::io(path, e))
 }
 
+/// Takes the lock at `path` for as long as the returned file lives; `None` when another process
+/// holds it. The locks mark a live owner (a check run, a monitor, a daemon): the kernel drops
+/// them when their process dies, however it dies.
+pub fn try_hold(path: &Path) -> Result<Option<File>> {
+    let file = lock_file(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(path, e)),
+    }
+}
+
+/// Whether another process holds the lock at `path`.
+pub fn is_held(path: &Path) -> Result<bool> {
+    Ok(try_hold(path)?.is_none())
+}
+
 /// A short, stable, file-name-safe key for arbitrary bytes (a SHA-1 prefix).
 pub fn key_of(bytes: &[u8]) -> String {
     git2::Oid::hash_object(git2::ObjectType::Blob, bytes)
