@@ -194,11 +194,21 @@ pub fn looks_like_question(screen: &str) -> bool {
         .any(|p| lower.contains(p))
 }
 
+/// What tmux shows of an agent's pane.
+#[derive(Debug, Clone, Copy)]
+pub enum PaneView<'a> {
+    Seen(&'a Pane),
+    /// tmux has no such pane any more: its window was closed.
+    Gone,
+    /// No tmux snapshot, or the agent has no pane yet: only hooks can tell.
+    Unknown,
+}
+
 /// The state of an agent from its record and what tmux shows now. `screen` is asked for only
 /// when output has gone quiet (to tell waiting from done).
 pub fn effective(
     record: &AgentRecord,
-    pane: Option<&Pane>,
+    pane: PaneView,
     now_ms: u64,
     quiet: Duration,
     hook_stale: Duration,
@@ -214,19 +224,17 @@ pub fn effective(
         },
         source: Some(source.to_string()),
     };
-    let gone = match pane {
-        None => record.pane.is_some(),
-        Some(pane) => pane.dead,
-    };
-    if record.exited || gone {
-        return status(AgentState::Exited, "observed");
-    }
-    let Some(pane) = pane else {
-        // Not under tmux (or not yet placed): only hooks can tell.
-        return match record.hook {
-            Some((state, _)) => status(state, "hook"),
-            None => status(AgentState::Working, "observed"),
-        };
+    let pane = match pane {
+        _ if record.exited => return status(AgentState::Exited, "observed"),
+        PaneView::Gone => return status(AgentState::Exited, "observed"),
+        PaneView::Seen(pane) if pane.dead => return status(AgentState::Exited, "observed"),
+        PaneView::Seen(pane) => pane,
+        PaneView::Unknown => {
+            return match record.hook {
+                Some((state, _)) => status(state, "hook"),
+                None => status(AgentState::Working, "observed"),
+            };
+        }
     };
     let last_output_ms = pane.activity * 1000;
     let quiet_ms = quiet.as_millis() as u64;
@@ -274,19 +282,8 @@ fn evaluate(
     panes: Option<&std::collections::HashMap<String, Pane>>,
 ) -> AgentStatus {
     let pane = match (panes, &record.pane) {
-        (Some(panes), Some(id)) => panes.get(id),
-        _ => None,
-    };
-    // Without a tmux snapshot the pane can't be judged gone.
-    let record_for_eval;
-    let record = if panes.is_none() && record.pane.is_some() {
-        record_for_eval = AgentRecord {
-            pane: None,
-            ..record.clone()
-        };
-        &record_for_eval
-    } else {
-        record
+        (Some(panes), Some(id)) => panes.get(id).map_or(PaneView::Gone, PaneView::Seen),
+        _ => PaneView::Unknown,
     };
     effective(
         record,
@@ -886,7 +883,7 @@ mod tests {
     const Q: Duration = Duration::from_secs(3);
     const STALE: Duration = Duration::from_secs(30);
 
-    fn state(record: &AgentRecord, pane: Option<&Pane>, now: u64, screen: &str) -> AgentState {
+    fn state(record: &AgentRecord, pane: PaneView, now: u64, screen: &str) -> AgentState {
         effective(record, pane, now * 1000, Q, STALE, || {
             Some(screen.to_string())
         })
@@ -896,17 +893,20 @@ mod tests {
     #[test]
     fn observation_alone() {
         let r = record(None);
-        assert_eq!(state(&r, Some(&pane(100)), 101, ""), AgentState::Working);
         assert_eq!(
-            state(&r, Some(&pane(100)), 110, "Proceed? (y/n)"),
+            state(&r, PaneView::Seen(&pane(100)), 101, ""),
+            AgentState::Working
+        );
+        assert_eq!(
+            state(&r, PaneView::Seen(&pane(100)), 110, "Proceed? (y/n)"),
             AgentState::Waiting
         );
         assert_eq!(
-            state(&r, Some(&pane(100)), 110, "all done\n> "),
+            state(&r, PaneView::Seen(&pane(100)), 110, "all done\n> "),
             AgentState::Done
         );
         assert_eq!(
-            state(&r, None, 110, ""),
+            state(&r, PaneView::Gone, 110, ""),
             AgentState::Exited,
             "its pane is gone"
         );
@@ -916,30 +916,30 @@ mod tests {
     fn hooks_win_until_observation_contradicts_them() {
         let r = record(Some((AgentState::Working, 100_000)));
         assert_eq!(
-            state(&r, Some(&pane(100)), 120, "> "),
+            state(&r, PaneView::Seen(&pane(100)), 120, "> "),
             AgentState::Working,
             "quiet, but not for long"
         );
         assert_eq!(
-            state(&r, Some(&pane(100)), 131, "> "),
+            state(&r, PaneView::Seen(&pane(100)), 131, "> "),
             AgentState::Done,
             "a silent hook heals"
         );
         let r = record(Some((AgentState::Done, 100_000)));
         assert_eq!(
-            state(&r, Some(&pane(101)), 101, ""),
+            state(&r, PaneView::Seen(&pane(101)), 101, ""),
             AgentState::Done,
             "its own redraw"
         );
         assert_eq!(
-            state(&r, Some(&pane(110)), 110, ""),
+            state(&r, PaneView::Seen(&pane(110)), 110, ""),
             AgentState::Working,
             "output long after"
         );
         let mut r = record(Some((AgentState::Waiting, 100_000)));
         r.exited = true;
         r.exit_code = Some(2);
-        let status = effective(&r, Some(&pane(100)), 100_000, Q, STALE, || None);
+        let status = effective(&r, PaneView::Seen(&pane(100)), 100_000, Q, STALE, || None);
         assert_eq!(
             (status.state, status.exit_code),
             (AgentState::Exited, Some(2))
