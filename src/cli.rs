@@ -371,34 +371,23 @@ fn run(cli: Cli) -> Result<i32> {
                 force,
             };
             if all_green {
-                let report = scope::analyze(&project)?;
-                for (branch, why) in &report.merge_order.blocked {
-                    eprintln!("wtmux: not merging {branch}: {why}");
-                }
-                if report.merge_order.order.is_empty() {
-                    println!("no green branch to merge");
-                    return Ok(if report.merge_order.blocked.is_empty() {
-                        0
-                    } else {
-                        1
-                    });
-                }
-                println!("merge order: {}", report.merge_order.order.join(", "));
-                for branch in &report.merge_order.order {
-                    let merged = merge::merge(&project, Some(branch), &options, &mut out)
-                        .map_err(|e| Error::refused(format!("stopped at {branch}: {e}")))?;
+                let mut merged_any = false;
+                let order = merge::merge_all_green(&project, &options, &mut out, &mut |merged| {
+                    merged_any = true;
                     println!(
                         "merged {} into {}, now at {}",
                         merged.branch,
                         merged.base,
                         &merged.commit[..merged.commit.len().min(7)]
                     );
+                })?;
+                if !merged_any {
+                    println!("no green branch to merge");
                 }
-                return Ok(if report.merge_order.blocked.is_empty() {
-                    0
-                } else {
-                    1
-                });
+                for (branch, why) in &order.blocked {
+                    eprintln!("wtmux: not merging {branch}: {why}");
+                }
+                return Ok(if order.blocked.is_empty() { 0 } else { 1 });
             }
             let plan = merge::plan(&project, branch.as_deref(), &options)?;
             for warning in &plan.warnings {

@@ -335,6 +335,24 @@ pub fn merge(
     execute(project, &plan, post_merge_output)
 }
 
+/// `merge --all-green`: every green branch, one by one, in the scope guard's merge order.
+/// Stops at the first that fails (base then holds the merges before it, and nothing of that
+/// one); returns the order, with the branches that could not follow.
+pub fn merge_all_green(
+    project: &Project,
+    options: &MergeOptions,
+    post_merge_output: &mut dyn Write,
+    on_merged: &mut dyn FnMut(&Merged),
+) -> Result<super::scope::MergeOrder> {
+    let order = super::scope::analyze(project)?.merge_order;
+    for branch in &order.order {
+        let merged = merge(project, Some(branch), options, post_merge_output)
+            .map_err(|e| Error::refused(format!("stopped at {branch}: {e}")))?;
+        on_merged(&merged);
+    }
+    Ok(order)
+}
+
 /// Carries out a plan.
 pub fn execute(
     project: &Project,
