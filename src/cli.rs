@@ -9,7 +9,7 @@ use crate::core::check::{self, CheckState, CheckStatus, Started};
 use crate::core::config::{self, MergeStrategy};
 use crate::core::merge::{self, MergeOptions};
 use crate::core::worktree::{self, AddOptions, RemoveOptions};
-use crate::core::{Error, Project, Result, scope, trash};
+use crate::core::{Error, Project, Result, journal, scope, trash};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -215,7 +215,19 @@ pub fn main() -> i32 {
     }
 }
 
+/// The repository of the current directory, after finishing or rolling back whatever an
+/// interrupted wtmux operation left half done (one line each on stderr).
 fn project() -> Result<Project> {
+    let project = background_project()?;
+    for recovered in journal::recover(&project)? {
+        eprintln!("wtmux: {recovered}");
+    }
+    Ok(project)
+}
+
+/// The repository, for the hidden commands that run in the background and for agents' hooks:
+/// nobody would read what recovery says there, so the next command a person runs does it.
+fn background_project() -> Result<Project> {
     let cwd = std::env::current_dir()
         .map_err(|_| Error::refused("the current directory no longer exists (cd elsewhere)"))?;
     Project::discover(&cwd)
@@ -557,7 +569,7 @@ fn run(cli: Cli) -> Result<i32> {
                 PushedArg::Done => AgentState::Done,
             };
             // Hooks' stdout belongs to the agent (Gemini parses it as JSON): print nothing.
-            agent::push(&project()?, state)?;
+            agent::push(&background_project()?, state)?;
             Ok(0)
         }
         Command::Setup {
@@ -595,13 +607,13 @@ fn run(cli: Cli) -> Result<i32> {
             println!("wrote {}", path.display());
             Ok(0)
         }
-        Command::AgentWrapper { key } => match agent::run_wrapper(&project()?, &key)? {},
+        Command::AgentWrapper { key } => match agent::run_wrapper(&background_project()?, &key)? {},
         Command::FsMonitor => {
-            crate::core::fsmonitor::run_daemon(&project()?)?;
+            crate::core::fsmonitor::run_daemon(&background_project()?)?;
             Ok(0)
         }
         Command::AgentMonitor => {
-            agent::run_monitor(&project()?)?;
+            agent::run_monitor(&background_project()?)?;
             Ok(0)
         }
         Command::Conflicts { json } => {
@@ -615,11 +627,11 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::RunChecks { key } => {
-            check::run(&project()?, &key)?;
+            check::run(&background_project()?, &key)?;
             Ok(0)
         }
         Command::PostMerge { key } => {
-            let project = project()?;
+            let project = background_project()?;
             let code = merge::run_post_merge_job(&project, &key, &mut out)?;
             writeln!(out, "\n[post_merge exited {code}; press Enter to close]").ok();
             out.flush().ok();

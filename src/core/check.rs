@@ -126,6 +126,12 @@ struct RunRecord {
     outcome: Option<Outcome>,
     /// The worktree changed while its checks ran, so no result was recorded.
     content_changed: bool,
+    /// The process running the checks (`wtmux __run-checks`), once it picked the run up.
+    #[serde(default)]
+    runner_pid: Option<u32>,
+    /// The process group of the check running now.
+    #[serde(default)]
+    step_pgid: Option<i32>,
 }
 
 fn run_record_path(project: &Project, worktree_key: &str) -> Result<PathBuf> {
@@ -277,6 +283,8 @@ pub fn start(project: &Project, worktree: &Worktree) -> Result<Started> {
             updated_at: now_unix(),
             outcome: None,
             content_changed: false,
+            runner_pid: None,
+            step_pgid: None,
         },
     )?;
     drop(lock);
@@ -325,24 +333,42 @@ pub fn run(project: &Project, key: &str) -> Result<()> {
         write_json(&record_path, record)
     };
     record.phase = Phase::Queued;
+    record.runner_pid = Some(std::process::id());
     save(&mut record)?;
-    let _slot = take_slot(project)?;
-
     let worktree = record.worktree.clone();
+    let _slot = take_slot(project, &worktree)?;
+
     let run_id = record.run_id.clone();
-    let (outcome, recorded) = verify(project, &worktree, &run_id, |tree_key, check| {
-        record.content_key = Some(tree_key.to_string());
+    let (outcome, recorded) = verify(project, &worktree, &run_id, |progress| {
+        match progress {
+            Progress::Content(key) => record.content_key = Some(key.to_string()),
+            Progress::Check { name, log } => {
+                record.current = Some(name.to_string());
+                record.current_log = Some(log.to_path_buf());
+                record.step_pgid = None;
+            }
+            Progress::Spawned(pgid) => record.step_pgid = Some(pgid),
+        }
         record.phase = Phase::Running;
-        record.current = check.map(|(name, _)| name.to_string());
-        record.current_log = check.map(|(_, log)| log.to_path_buf());
         save(&mut record)
     })?;
     record.content_changed = !recorded;
     record.phase = Phase::Finished;
     record.current = None;
     record.current_log = None;
+    record.step_pgid = None;
     record.outcome = Some(outcome);
     save(&mut record)
+}
+
+/// What [`verify`] tells its caller as it goes.
+enum Progress<'a> {
+    /// The key the result will be stored under.
+    Content(&'a str),
+    /// A check starts.
+    Check { name: &'a str, log: &'a Path },
+    /// The check's process group.
+    Spawned(i32),
 }
 
 /// Runs the checks in `dir`, in this process, and stores the outcome under the content checked
@@ -352,13 +378,13 @@ fn verify(
     project: &Project,
     dir: &Path,
     run_id: &str,
-    mut progress: impl FnMut(&str, Option<(&str, &Path)>) -> Result<()>,
+    mut progress: impl FnMut(Progress) -> Result<()>,
 ) -> Result<(Outcome, bool)> {
     let checks = project.config.checks.clone();
     let repo = Repository::open(dir)?;
     let tree_before = fingerprint(project, &repo, dir)?;
     let key = content_key(tree_before, &checks);
-    progress(&key, None)?;
+    progress(Progress::Content(&key))?;
     let logs = project.state.dir("logs")?.join(run_id);
     std::fs::create_dir_all(&logs).map_err(|e| Error::io(&logs, e))?;
     let branch = git::head_branch(&repo)?.unwrap_or_default();
@@ -367,9 +393,14 @@ fn verify(
     let mut steps = Vec::new();
     for (index, check) in checks.iter().enumerate() {
         let log = logs.join(format!("{index:02}-{}.log", file_safe(&check.name)));
-        progress(&key, Some((&check.name, &log)))?;
+        progress(Progress::Check {
+            name: &check.name,
+            log: &log,
+        })?;
         let started = Instant::now();
-        let exit_code = run_step(check, dir, &env, &log)?;
+        let exit_code = run_step(check, dir, &env, &log, &mut |pgid| {
+            progress(Progress::Spawned(pgid))
+        })?;
         steps.push(Step {
             name: check.name.clone(),
             exit_code,
@@ -418,12 +449,12 @@ pub fn verify_commit(project: &Project, commit: Oid) -> Result<Outcome> {
         .arg(&scratch)
         .arg(commit.to_string())
         .run()?;
-    let _slot = take_slot(project)?;
+    let _slot = take_slot(project, &scratch)?;
     let outcome = verify(
         project,
         &scratch,
         &format!("merged-{}", git::short(commit)),
-        |_, _| Ok(()),
+        |_| Ok(()),
     );
     let _ = git::Git::new(&project.main_worktree)
         .args(["worktree", "remove", "--force"])
@@ -436,8 +467,9 @@ fn fingerprint(project: &Project, repo: &Repository, path: &Path) -> Result<Oid>
     status::content_tree(repo, &worktree::changes(project, repo, path)?)
 }
 
-/// Takes one of the `check_jobs` slots, waiting for one to free up.
-fn take_slot(project: &Project) -> Result<File> {
+/// Takes one of the `check_jobs` slots, waiting for one to free up — unless the worktree to
+/// check vanishes meanwhile (removed while its run was queued).
+fn take_slot(project: &Project, worktree: &Path) -> Result<File> {
     let dir = project.state.dir("slots")?;
     loop {
         for n in 0..project.config.check_jobs {
@@ -445,8 +477,18 @@ fn take_slot(project: &Project) -> Result<File> {
                 return Ok(slot);
             }
         }
+        if !worktree.exists() {
+            return Err(vanished(worktree));
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+fn vanished(worktree: &Path) -> Error {
+    Error::refused(format!(
+        "{} vanished while its checks waited or ran; the run stopped",
+        worktree.display()
+    ))
 }
 
 fn file_safe(name: &str) -> String {
@@ -463,7 +505,13 @@ fn file_safe(name: &str) -> String {
 
 /// Runs one check with `sh -c`, output to `log`; returns its exit code (124 on timeout,
 /// 128 + signal when killed).
-fn run_step(check: &CheckSpec, dir: &Path, env: &[(&str, String)], log: &Path) -> Result<i32> {
+fn run_step(
+    check: &CheckSpec,
+    dir: &Path,
+    env: &[(&str, String)],
+    log: &Path,
+    spawned: &mut dyn FnMut(i32) -> Result<()>,
+) -> Result<i32> {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
     let out = File::create(log).map_err(|e| Error::io(log, e))?;
     let err = out.try_clone().map_err(|e| Error::io(log, e))?;
@@ -479,11 +527,22 @@ fn run_step(check: &CheckSpec, dir: &Path, env: &[(&str, String)], log: &Path) -
         .spawn()
         .map_err(|e| Error::io(dir, e))?;
     let pgid = child.id() as i32;
+    spawned(pgid)?;
     let deadline = check.timeout.map(|t| Instant::now() + t);
     let mut timed_out = false;
+    let mut next_presence_check = Instant::now() + Duration::from_secs(1);
     let status = loop {
         if let Some(status) = child.try_wait().map_err(|e| Error::io(dir, e))? {
             break status;
+        }
+        // A check of a worktree that was removed under it must not hold its slot forever.
+        if Instant::now() >= next_presence_check {
+            next_presence_check = Instant::now() + Duration::from_secs(1);
+            if !dir.exists() {
+                kill_group(pgid, libc::SIGKILL);
+                let _ = child.wait();
+                return Err(vanished(dir));
+            }
         }
         if let Some(deadline) = deadline
             && Instant::now() >= deadline
@@ -592,6 +651,68 @@ pub fn current_log(project: &Project, worktree: &Worktree) -> Result<Option<Path
     Ok(record
         .outcome
         .and_then(|o| o.log.or_else(|| o.steps.last().map(|s| s.log.clone()))))
+}
+
+/// Stops the check run of the worktree at `path`, if one is going or queued: the runner process
+/// and the running check's process group are killed, its `check_jobs` slot and run lock are
+/// free when this returns, and a run not yet picked up will not start. Returns whether a live
+/// run was stopped. For removing a worktree.
+pub fn stop_running(project: &Project, path: &Path) -> Result<bool> {
+    let key = worktree_key(path);
+    let record_path = run_record_path(project, &key)?;
+    let lock_path = run_lock_path(project, &key)?;
+    let Some(record) = read_json::<RunRecord>(&record_path) else {
+        return Ok(false);
+    };
+    if record.phase == Phase::Finished {
+        return Ok(false);
+    }
+    let mut stopped = false;
+    if is_held(&lock_path)? {
+        // The runner first, so that it starts no further check; then the check it ran.
+        if let Some(pid) = record.runner_pid
+            && is_runner(pid, &key)
+        {
+            // SAFETY: kill(2) on a pid verified to be this run's runner; no memory is touched.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while is_held(&lock_path)? {
+            if Instant::now() >= deadline {
+                return Err(Error::refused(format!(
+                    "the check run of {} does not stop",
+                    path.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stopped = true;
+    }
+    let Some(mut record) = read_json::<RunRecord>(&record_path) else {
+        return Ok(stopped);
+    };
+    if let Some(pgid) = record.step_pgid {
+        kill_group(pgid, libc::SIGKILL);
+    }
+    if record.phase != Phase::Finished {
+        record.phase = Phase::Finished;
+        record.current = None;
+        record.current_log = None;
+        record.step_pgid = None;
+        record.updated_at = now_unix();
+        write_json(&record_path, &record)?;
+    }
+    Ok(stopped)
+}
+
+/// Whether `pid` is the runner of the run `key` (a pid can be reused once its process died).
+fn is_runner(pid: u32, key: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        args.contains(&RUNNER_COMMAND.as_bytes()) && args.contains(&key.as_bytes())
+    })
 }
 
 /// Forgets the run record of a removed worktree (results stay: they belong to content).

@@ -34,6 +34,8 @@ pub enum Error {
     UnknownRevision(String),
     #[error("this needs tmux, and $TMUX is not set (run it inside tmux)")]
     NoTmux,
+    #[error("another wtmux operation is running: {0}")]
+    Busy(super::oplock::Holder),
     #[error("refused: {0}")]
     Refused(String),
     #[error("{command} failed: {detail}")]

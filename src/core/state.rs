@@ -6,6 +6,8 @@
 //! - `logs/<run id>/<n>-<check>.log` check output
 //! - `slots/<n>.lock`             how many check runs may go at once
 //! - `post-merge/`                logs and exit status of post-merge commands
+//! - `op.lock`, `op.json`         the repository-wide operation lock and its holder ([`super::oplock`])
+//! - `journal/<id>.json`          the journal of an operation under way ([`super::journal`])
 //!
 //! Every write goes to a temporary file that is renamed into place, so a reader sees a whole
 //! file or the previous one, never half.

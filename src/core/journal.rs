@@ -1,0 +1,370 @@
+//! A journal per operation, so that `kill -9` at any point leaves nothing half done: the next
+//! wtmux command finishes or rolls back the interrupted operation and says so in one line.
+//!
+//! An operation that moves base or deletes holds the [`OpLock`] and writes
+//! `<git common dir>/wtmux/journal/<id>.json`: first its intent (what it is about to do, with
+//! every fact needed to undo it: old ref values, paths), then each step as it completes, each
+//! time as a whole new file renamed into place. On success it removes the file. A journal file
+//! that exists while nobody holds the [`OpLock`] therefore belongs to a process that died.
+//!
+//! API:
+//! - [`Journal::begin`]`(project, &lock, "merge", "merge feat/x", &intent)`, then
+//!   [`Journal::step`]`("swapped")` / [`Journal::step_with`]`("built", &data)` after each step,
+//!   and [`Journal::finish`] at the end (also after a rollback the operation did itself).
+//! - Each kind registers its recovery in [`KINDS`]: `fn(&Project, &OpLock, &Record) ->
+//!   Result<String>` that rolls the operation forward or back from what the record says was done
+//!   and returns one line saying which. An operation's own failure path can call the same
+//!   function, so there is one rollback and not two.
+//! - [`recover`]`(project)` is what every command runs first (the CLI, hence the popup too):
+//!   cheap when the journal directory is empty; otherwise it takes the lock (unless a live
+//!   process holds it) and recovers every journal left, oldest first. Taking the lock with
+//!   [`OpLock::acquire`] does the same, so no operation ever starts on top of a half-done one.
+//! - Every step is a pause point for tests (see [`super::testpoint`]): `<kind>.<step>`, and
+//!   `<kind>.begin` once the intent is written.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::error::{Error, Result};
+use super::oplock::OpLock;
+use super::state::{read_json, write_json};
+use super::{Project, now_unix, testpoint};
+
+/// How one kind of operation is finished or rolled back after its process died: returns one
+/// line saying what was done.
+pub type RecoverFn = fn(&Project, &OpLock, &Record) -> Result<String>;
+
+/// Every kind of journaled operation and its recovery.
+pub const KINDS: &[(&str, RecoverFn)] = &[];
+
+/// One completed step, with whatever facts it learned (new object ids, paths).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepDone {
+    pub name: String,
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+/// What a journal file holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub kind: String,
+    /// For messages, e.g. "merge feat/x".
+    pub operation: String,
+    pub pid: u32,
+    pub started_at: u64,
+    pub intent: serde_json::Value,
+    pub steps: Vec<StepDone>,
+}
+
+impl Record {
+    /// The intent, as the operation wrote it.
+    pub fn intent<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_value(self.intent.clone()).map_err(|e| {
+            Error::refused(format!(
+                "journal {} of {:?} is unreadable: {e}",
+                self.id, self.operation
+            ))
+        })
+    }
+
+    pub fn done(&self, step: &str) -> bool {
+        self.steps.iter().any(|s| s.name == step)
+    }
+
+    /// The data recorded with a completed step.
+    pub fn data<T: DeserializeOwned>(&self, step: &str) -> Option<T> {
+        self.steps
+            .iter()
+            .rev()
+            .find(|s| s.name == step)
+            .and_then(|s| serde_json::from_value(s.data.clone()).ok())
+    }
+
+    pub fn last_step(&self) -> Option<&str> {
+        self.steps.last().map(|s| s.name.as_str())
+    }
+}
+
+/// An operation's journal while it runs. Dropping it without [`Journal::finish`] leaves the file,
+/// which the next command then recovers: an operation must finish its journal on every path
+/// where it is done (succeeded, or rolled back itself).
+#[derive(Debug)]
+pub struct Journal<'l> {
+    path: PathBuf,
+    record: Record,
+    _lock: &'l OpLock,
+}
+
+fn journal_dir(project: &Project) -> Result<PathBuf> {
+    project.state.dir("journal")
+}
+
+impl<'l> Journal<'l> {
+    /// Writes the intent of a new operation of `kind`.
+    pub fn begin<T: Serialize>(
+        project: &Project,
+        lock: &'l OpLock,
+        kind: &str,
+        operation: &str,
+        intent: &T,
+    ) -> Result<Journal<'l>> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static SEQUENCE: AtomicU32 = AtomicU32::new(0);
+        debug_assert!(
+            lock.covers(project),
+            "a journal needs this repository's lock"
+        );
+        let started_at = now_unix();
+        let pid = std::process::id();
+        let id = format!(
+            "{started_at:012}-{pid}-{}",
+            SEQUENCE.fetch_add(1, Ordering::Relaxed)
+        );
+        let journal = Journal {
+            path: journal_dir(project)?.join(format!("{id}.json")),
+            record: Record {
+                id,
+                kind: kind.to_string(),
+                operation: operation.to_string(),
+                pid,
+                started_at,
+                intent: serde_json::to_value(intent).expect("intent serializes"),
+                steps: Vec::new(),
+            },
+            _lock: lock,
+        };
+        write_json(&journal.path, &journal.record)?;
+        testpoint::pause(&format!("{kind}.begin"));
+        Ok(journal)
+    }
+
+    /// Records that `step` completed.
+    pub fn step(&mut self, step: &str) -> Result<()> {
+        self.step_with(step, &serde_json::Value::Null)
+    }
+
+    /// Records that `step` completed, with what it learned.
+    pub fn step_with<T: Serialize>(&mut self, step: &str, data: &T) -> Result<()> {
+        self.record.steps.push(StepDone {
+            name: step.to_string(),
+            data: serde_json::to_value(data).expect("step data serializes"),
+        });
+        write_json(&self.path, &self.record)?;
+        testpoint::pause(&format!("{}.{step}", self.record.kind));
+        Ok(())
+    }
+
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// The operation is over (done, or undone by itself): nothing is left to recover.
+    pub fn finish(self) -> Result<()> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(&self.path, e)),
+        }
+    }
+}
+
+/// What recovery did about one interrupted operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recovered {
+    pub kind: String,
+    pub operation: String,
+    pub pid: u32,
+    /// What was done (finished, rolled back), or why it could not be (the journal then stays).
+    pub outcome: std::result::Result<String, String>,
+}
+
+impl std::fmt::Display for Recovered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.outcome {
+            Ok(done) => write!(
+                f,
+                "interrupted {} (pid {}): {done}",
+                self.operation, self.pid
+            ),
+            Err(why) => write!(
+                f,
+                "interrupted {} (pid {}) could not be recovered: {why}",
+                self.operation, self.pid
+            ),
+        }
+    }
+}
+
+fn pending(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// Finishes or rolls back every operation whose process died half way: run first by every
+/// command. Returns one entry per operation, nothing when there was none or when a live
+/// operation holds the lock (it recovered what was left when it took the lock).
+pub fn recover(project: &Project) -> Result<Vec<Recovered>> {
+    if pending(&project.state.root().join("journal")).is_empty() {
+        return Ok(Vec::new());
+    }
+    match OpLock::try_acquire_for_recovery(project) {
+        Ok(lock) => Ok(lock.recovered().to_vec()),
+        Err(Error::Busy(_)) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Recovery with the lock held (what [`OpLock`] runs when it is taken).
+pub(crate) fn recover_locked(project: &Project, lock: &OpLock) -> Result<Vec<Recovered>> {
+    recover_with(project, lock, KINDS)
+}
+
+fn recover_with(
+    project: &Project,
+    lock: &OpLock,
+    kinds: &[(&str, RecoverFn)],
+) -> Result<Vec<Recovered>> {
+    let mut recovered = Vec::new();
+    for path in pending(&project.state.root().join("journal")) {
+        let Some(record) = read_json::<Record>(&path) else {
+            recovered.push(Recovered {
+                kind: "?".into(),
+                operation: "operation".into(),
+                pid: 0,
+                outcome: Err(format!("its journal {} is unreadable", path.display())),
+            });
+            break;
+        };
+        let outcome = match kinds.iter().find(|(kind, _)| *kind == record.kind) {
+            Some((_, recover)) => recover(project, lock, &record).map_err(|e| e.to_string()),
+            None => Err(format!(
+                "this wtmux does not know operations of kind {:?}",
+                record.kind
+            )),
+        };
+        let stop = match &outcome {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&path);
+                false
+            }
+            // Later operations may build on this one's state: leave them for after it is fixed.
+            Err(_) => true,
+        };
+        recovered.push(Recovered {
+            kind: record.kind,
+            operation: record.operation,
+            pid: record.pid,
+            outcome: outcome
+                .map_err(|why| format!("{why}; its journal stays at {}", path.display())),
+        });
+        if stop {
+            break;
+        }
+    }
+    Ok(recovered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project() -> (tempfile::TempDir, Project) {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init(dir.path()).unwrap();
+        let signature = git2::Signature::now("t", "t@t").unwrap();
+        let tree = repo.treebuilder(None).unwrap().write().unwrap();
+        let tree = repo.find_tree(tree).unwrap();
+        repo.commit(Some("HEAD"), &signature, &signature, "init", &tree, &[])
+            .unwrap();
+        let project = Project::discover_with(dir.path(), None, None).unwrap();
+        (dir, project)
+    }
+
+    fn roll_back(_: &Project, _: &OpLock, record: &Record) -> Result<String> {
+        let intent: String = record.intent()?;
+        Ok(format!(
+            "rolled back {intent} after {}",
+            record.last_step().unwrap_or("nothing")
+        ))
+    }
+
+    fn refuse(_: &Project, _: &OpLock, _: &Record) -> Result<String> {
+        Err(Error::refused("cannot"))
+    }
+
+    #[test]
+    fn a_journal_left_behind_is_recovered_once_and_a_finished_one_is_not() {
+        let (_dir, project) = project();
+        let lock = OpLock::try_acquire(&project, "test").unwrap();
+        let mut left = Journal::begin(&project, &lock, "demo", "demo x", &"x").unwrap();
+        left.step_with("built", &42).unwrap();
+        assert_eq!(left.record().data::<i32>("built"), Some(42));
+        drop(left);
+        let mut done = Journal::begin(&project, &lock, "demo", "demo y", &"y").unwrap();
+        done.step("built").unwrap();
+        done.finish().unwrap();
+
+        let kinds: &[(&str, RecoverFn)] = &[("demo", roll_back)];
+        let recovered = recover_with(&project, &lock, kinds).unwrap();
+        assert_eq!(recovered.len(), 1);
+        assert_eq!(
+            recovered[0].to_string(),
+            format!(
+                "interrupted demo x (pid {}): rolled back x after built",
+                std::process::id()
+            )
+        );
+        assert!(recover_with(&project, &lock, kinds).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_failed_recovery_keeps_the_journal_and_says_so() {
+        let (_dir, project) = project();
+        let lock = OpLock::try_acquire(&project, "test").unwrap();
+        drop(Journal::begin(&project, &lock, "demo", "demo z", &"z").unwrap());
+        let kinds: &[(&str, RecoverFn)] = &[("demo", refuse)];
+        let first = recover_with(&project, &lock, kinds).unwrap();
+        assert!(first[0].outcome.as_ref().unwrap_err().contains("cannot"));
+        assert_eq!(recover_with(&project, &lock, kinds).unwrap().len(), 1);
+        // An unknown kind is reported, not dropped.
+        let none: &[(&str, RecoverFn)] = &[];
+        let unknown = recover_with(&project, &lock, none).unwrap();
+        assert!(unknown[0].to_string().contains("\"demo\""), "{unknown:?}");
+    }
+
+    #[test]
+    fn the_lock_is_exclusive_and_names_its_holder() {
+        let (_dir, project) = project();
+        let lock = OpLock::try_acquire(&project, "merge feat/x").unwrap();
+        match OpLock::try_acquire(&project, "remove y") {
+            Err(Error::Busy(holder)) => {
+                assert_eq!(holder.operation, "merge feat/x");
+                assert_eq!(holder.pid, std::process::id());
+            }
+            other => panic!("expected Busy, got {other:?}"),
+        }
+        assert_eq!(
+            OpLock::current_holder(&project).unwrap().unwrap().operation,
+            "merge feat/x"
+        );
+        drop(lock);
+        assert!(OpLock::current_holder(&project).unwrap().is_none());
+        let mut waited = false;
+        let again = OpLock::acquire(&project, "remove y", &mut |_| waited = true).unwrap();
+        assert!(!waited);
+        assert_eq!(again.holder().operation, "remove y");
+    }
+}
