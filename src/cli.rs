@@ -237,7 +237,15 @@ fn run(cli: Cli) -> Result<i32> {
     let command = cli.command.unwrap_or(Command::Ui);
     let mut out = std::io::stdout().lock();
     match command {
-        Command::Ui => crate::tui::run(project()?),
+        Command::Ui => {
+            // The popup binding hands over the directory of the pane it was opened from (through
+            // the environment: display-popup's -d would format-expand it).
+            let project = match std::env::var_os("WTMUX_DIR").filter(|d| !d.is_empty()) {
+                Some(dir) => Project::discover(std::path::Path::new(&dir))?,
+                None => project()?,
+            };
+            crate::tui::run(project)
+        }
         Command::Add {
             branch,
             base,

@@ -112,6 +112,10 @@ pub struct AgentRecord {
     pub worktree: PathBuf,
     pub branch: String,
     pub pane: Option<String>,
+    /// The process of that pane, recorded when wtmux started the agent: with the pane's tag,
+    /// the proof that a pane id still names this agent's pane (ids restart with the server).
+    #[serde(default)]
+    pub pane_pid: Option<u32>,
     pub window: Option<String>,
     pub started_at: u64,
     pub exit_code: Option<i32>,
@@ -326,6 +330,7 @@ pub fn prepare(
         worktree: worktree.to_path_buf(),
         branch: branch.to_string(),
         pane: None,
+        pane_pid: None,
         window: None,
         started_at: now_unix(),
         exit_code: None,
@@ -346,21 +351,21 @@ pub fn started(
     prompt: Option<&str>,
 ) -> Result<()> {
     let tmux = project.require_tmux()?;
-    let pane = tmux
-        .run(&["display-message", "-p", "-t", window, "#{pane_id}"])?
-        .trim()
-        .to_string();
-    let paste = modify(project, worktree, |slot| {
+    let (pane, pid) = tmux.claim_pane(window, worktree)?;
+    let record = modify(project, worktree, |slot| {
         let record = slot.as_mut()?;
         record.pane = Some(pane.clone());
+        record.pane_pid = Some(pid);
         record.window = Some(window.to_string());
-        Some(record.prompt_mode == PromptMode::Paste)
-    })?
-    .unwrap_or(false);
+        Some(record.clone())
+    })?;
     let _ = tmux.set_window_option(window, "@wtmux_state", Some("working"));
-    if paste && let Some(prompt) = prompt {
+    if let Some(record) = record
+        && record.prompt_mode == PromptMode::Paste
+        && let Some(prompt) = prompt
+    {
         wait_until_ready(tmux, &pane);
-        type_into(tmux, &pane, prompt)?;
+        type_into(tmux, &record, prompt)?;
     }
     ensure_monitor(project)
 }
@@ -383,9 +388,24 @@ fn wait_until_ready(tmux: &Tmux, pane: &str) {
     }
 }
 
-/// Delivers `text` to a pane as a paste (a tmux buffer loaded from stdin: no shell, no key
-/// parsing), then Enter.
-fn type_into(tmux: &Tmux, pane: &str, text: &str) -> Result<()> {
+/// Delivers `text` to the agent's pane as a paste (a tmux buffer loaded from stdin: no shell, no
+/// key parsing), then Enter — only when that pane is proven to be the agent's: tagged with its
+/// worktree and running the process recorded when the agent started.
+fn type_into(tmux: &Tmux, record: &AgentRecord, text: &str) -> Result<()> {
+    let (Some(pane), Some(pid)) = (&record.pane, record.pane_pid) else {
+        return Err(Error::refused(format!(
+            "{}'s agent was not started by wtmux in a known pane; nothing typed",
+            record.branch
+        )));
+    };
+    if !tmux.pane_is_claimed(pane, pid, &record.worktree)? {
+        return Err(Error::refused(format!(
+            "pane {pane} is no longer {}'s agent (tmux restarted or the pane was replaced); \
+             nothing typed",
+            record.branch
+        )));
+    }
+    let pane = pane.as_str();
     let buffer = format!("wtmux-{}", pane.trim_start_matches('%'));
     tmux.run_with_input(&["load-buffer", "-b", &buffer, "-"], text.as_bytes())?;
     tmux.run(&["paste-buffer", "-p", "-d", "-b", &buffer, "-t", pane])?;
@@ -399,10 +419,12 @@ pub fn send(project: &Project, name: &str, text: &str) -> Result<()> {
     let tmux = project.require_tmux()?;
     let record = read_record(project, &worktree.path)?
         .ok_or_else(|| Error::refused(format!("{} has no agent", worktree.label())))?;
-    let pane = record
-        .pane
-        .clone()
-        .ok_or_else(|| Error::refused(format!("{}'s agent has no pane", worktree.label())))?;
+    if record.pane.is_none() {
+        return Err(Error::refused(format!(
+            "{}'s agent has no pane",
+            worktree.label()
+        )));
+    }
     let panes = tmux.panes()?;
     if evaluate(project, &record, Some(&panes)).state == AgentState::Exited {
         return Err(Error::refused(format!(
@@ -410,7 +432,7 @@ pub fn send(project: &Project, name: &str, text: &str) -> Result<()> {
             worktree.label()
         )));
     }
-    type_into(tmux, &pane, text)
+    type_into(tmux, &record, text)
 }
 
 /// `wtmux wait`: blocks until a worktree's agent is in `until`; an agent that exits first, or
@@ -537,6 +559,7 @@ pub fn push(project: &Project, state: AgentState) -> Result<AgentStatus> {
         worktree: worktree.path.clone(),
         branch: worktree.label(),
         pane: project.tmux.as_ref().and_then(|t| t.pane.clone()),
+        pane_pid: None,
         window: None,
         started_at: now_unix(),
         exit_code: None,
@@ -860,6 +883,7 @@ mod tests {
             worktree: PathBuf::from("/w"),
             branch: "b".into(),
             pane: Some("%1".into()),
+            pane_pid: None,
             window: Some("@1".into()),
             started_at: 0,
             exit_code: None,

@@ -134,7 +134,7 @@ fn start_session(repo: &Path, exe: &Path) -> Result<Tmux> {
             SESSION,
             "-c",
         ])
-        .arg(repo)
+        .arg(super::tmux::format_literal_os(repo.as_os_str()))
         .output()
         .map_err(|e| Error::io("tmux", e))?;
     if !out.status.success() {
@@ -151,6 +151,11 @@ fn start_session(repo: &Path, exe: &Path) -> Result<Tmux> {
         "bash {}",
         super::tmux::shell_quote(&plugin.to_string_lossy())
     );
-    tmux.run(&["run-shell", "-t", SESSION, &source])?;
+    tmux.run(&[
+        "run-shell",
+        "-t",
+        SESSION,
+        &super::tmux::format_literal(&source),
+    ])?;
     Ok(tmux)
 }

@@ -15,6 +15,9 @@ use super::error::{Error, Result};
 /// The user option that tags a window with the worktree it belongs to.
 pub const WORKTREE_TAG: &str = "@wtmux_worktree";
 
+/// The pane user option that tags an agent's pane with its worktree.
+pub const AGENT_PANE_TAG: &str = "@wtmux_agent";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tmux {
     socket: PathBuf,
@@ -129,6 +132,53 @@ impl Tmux {
         .map(|_| ())
     }
 
+    /// Tags the pane of a new agent window with the agent's worktree (a pane user option) and
+    /// returns its id and process: together, the proof [`Tmux::pane_is_claimed`] asks for.
+    pub fn claim_pane(&self, window: &str, worktree: &Path) -> Result<(String, u32)> {
+        let out = self.run(&[
+            "display-message",
+            "-p",
+            "-t",
+            window,
+            "#{pane_id} #{pane_pid}",
+        ])?;
+        let (pane, pid) = out
+            .trim()
+            .split_once(' ')
+            .and_then(|(pane, pid)| Some((pane.to_string(), pid.parse().ok()?)))
+            .ok_or_else(|| Error::CommandFailed {
+                command: "tmux display-message".into(),
+                detail: format!("no pane in window {window}"),
+            })?;
+        self.run(&[
+            "set-option".as_ref(),
+            "-p".as_ref(),
+            "-t".as_ref(),
+            pane.as_ref(),
+            AGENT_PANE_TAG.as_ref(),
+            worktree.as_os_str(),
+        ])?;
+        Ok((pane, pid))
+    }
+
+    /// Whether `pane` is still the one [`Tmux::claim_pane`] tagged for `worktree`: it exists,
+    /// carries that tag, and runs process `pid`, still alive. Pane ids restart from 0 with a
+    /// new server, so an id alone may name somebody else's pane.
+    pub fn pane_is_claimed(&self, pane: &str, pid: u32, worktree: &Path) -> Result<bool> {
+        let format = format!("#{{pane_id}} #{{pane_pid}} #{{pane_dead}} #{{{AGENT_PANE_TAG}}}");
+        let Ok(out) = self.run(&["display-message", "-p", "-t", pane, &format]) else {
+            return Ok(false); // no such pane
+        };
+        let out = out.strip_suffix('\n').unwrap_or(&out);
+        let mut fields = out.splitn(4, ' ');
+        let proven = fields.next() == Some(pane)
+            && fields.next() == Some(pid.to_string().as_str())
+            && fields.next() == Some("0")
+            && fields.next().map(Path::new) == Some(worktree)
+            && process_alive(pid);
+        Ok(proven)
+    }
+
     /// Every window tagged with a worktree, keyed by the worktree path.
     pub fn tagged_windows(&self) -> Result<HashMap<PathBuf, Window>> {
         // Spaces separate the fields: ids never hold one, and the tag (a path that may) comes
@@ -211,9 +261,9 @@ impl Tmux {
             "-t".into(),
             target.into(),
             "-c".into(),
-            dir.into(),
+            format_literal_os(dir.as_os_str()),
             "-n".into(),
-            window_name(name).into(),
+            format_literal(&window_name(name)).into(),
         ];
         for (key, value) in env {
             args.push("-e".into());
@@ -252,7 +302,7 @@ impl Tmux {
     /// delay, so this process finishes its work before its own pane goes away.
     pub fn kill_window(&self, window: &Window) -> Result<KillOutcome> {
         if self.current_window().as_deref() == Some(window.id.as_str()) {
-            let command = format!("kill-window -t {}", window.id);
+            let command = format_literal(&format!("kill-window -t {}", window.id));
             self.run(&["run-shell", "-b", "-d", "1", "-C", &command])?;
             Ok(KillOutcome::Deferred)
         } else {
@@ -262,9 +312,8 @@ impl Tmux {
     }
 
     /// Starts `argv` in `dir`, in the background under the tmux server, so it outlives this
-    /// process (and the popup). run-shell only takes a shell string: the words that reach it
-    /// are wtmux's own (its executable, a directory, hex ids), each single-quoted, so the shell
-    /// sees them as inert literals.
+    /// process (and the popup). run-shell only takes a shell string, which tmux format-expands
+    /// first: every word is single-quoted for the shell and the whole made literal for tmux.
     pub fn spawn_background(&self, dir: &Path, argv: &[String]) -> Result<()> {
         let command = argv
             .iter()
@@ -277,18 +326,30 @@ impl Tmux {
             "cd {} && exec {command} >/dev/null 2>&1",
             shell_quote(&dir.to_string_lossy())
         );
-        self.run(&["run-shell", "-b", &command]).map(|_| ())
+        self.run(&["run-shell", "-b", &format_literal(&command)])
+            .map(|_| ())
     }
 
-    /// Shows a message in the status line of the client(s).
+    /// Shows a message in the status line of the client(s). The text is shown as it is: tmux
+    /// does not expand anything in it.
     pub fn display_message(&self, text: &str) -> Result<()> {
         let mut args = vec!["display-message"];
         if let Some(client) = &self.client {
             args.extend(["-c", client]);
         }
-        args.extend(["--", text]);
+        let text = format_literal(text);
+        args.extend(["--", &text]);
         self.run(&args).map(|_| ())
     }
+}
+
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only asks whether the process exists.
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 fn spawn_failed(error: std::io::Error) -> Error {
@@ -339,7 +400,60 @@ pub fn window_name(name: &str) -> String {
     name.replace(['.', ':'], "_")
 }
 
+/// Makes outside text literal for tmux's format expansion, which tmux applies to
+/// `display-message`, `run-shell`, `new-window -c/-n`, `display-popup -d` and key bindings before
+/// any shell sees them: every format starts with `#` (`#{…}` substitutes, `#(…)` runs a command
+/// in the server, `#W`…), and `##` is a literal `#`. Shell quoting does not help.
+///
+/// The one exception, found against tmux itself: a run of `#` followed by `[` (a style) is passed
+/// through as it is, so such a run must not be doubled.
+pub fn format_literal(text: &str) -> String {
+    let escaped = format_literal_os(std::ffi::OsStr::new(text));
+    // Only `#` bytes were added, so the text is still UTF-8.
+    escaped.into_string().unwrap_or_else(|_| text.to_string())
+}
+
+/// [`format_literal`] for paths, which need not be UTF-8: the one rule, on bytes.
+pub fn format_literal_os(text: &std::ffi::OsStr) -> std::ffi::OsString {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len() + 8);
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'#' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        let run = bytes[i..].iter().take_while(|&&b| b == b'#').count();
+        let copies = if bytes.get(i + run) == Some(&b'[') {
+            1
+        } else {
+            2
+        };
+        out.extend(std::iter::repeat_n(b'#', run * copies));
+        i += run;
+    }
+    std::ffi::OsString::from_vec(out)
+}
+
 /// Single-quotes a word for sh.
 pub fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_literal_doubles_hashes_except_runs_before_a_style() {
+        assert_eq!(format_literal("a#(x)#{y}##"), "a##(x)##{y}####");
+        assert_eq!(format_literal("#[fg=red]##[x] #"), "#[fg=red]##[x] ##");
+        assert_eq!(format_literal("plain ;$(x)`y`"), "plain ;$(x)`y`");
+        assert_eq!(
+            format_literal_os(std::ffi::OsStr::new("/p/My#Project")),
+            std::ffi::OsString::from("/p/My##Project")
+        );
+    }
 }

@@ -17,6 +17,7 @@ pub fn sandbox(command: &mut Command, home: &Path) {
         "TMUX_PANE",
         "WTMUX_PANE",
         "WTMUX_CLIENT",
+        "WTMUX_DIR",
         "GIT_DIR",
         "GIT_WORK_TREE",
     ] {
@@ -57,9 +58,15 @@ pub struct TmuxEnv {
 impl TestRepo {
     /// A repository on `main` with one commit and no wtmux config.
     pub fn new() -> TestRepo {
+        TestRepo::new_at("repo")
+    }
+
+    /// Like [`TestRepo::new`], with the main worktree in a directory of this name (for paths
+    /// holding hostile text).
+    pub fn new_at(name: &str) -> TestRepo {
         let dir = tempfile::tempdir().expect("tempdir");
         let base = std::fs::canonicalize(dir.path()).unwrap();
-        let root = base.join("repo");
+        let root = base.join(name);
         let home = base.join("home");
         std::fs::create_dir_all(&root).unwrap();
         std::fs::create_dir_all(home.join(".config")).unwrap();
@@ -82,6 +89,11 @@ impl TestRepo {
         repo.write(".wtmux.toml", config);
         repo.commit_all("configure wtmux");
         repo
+    }
+
+    /// Writes the user's own configuration file (trusted, unlike a repository's).
+    pub fn user_config(&self, text: &str) {
+        write_file(&self.home.join(".config/wtmux/config.toml"), text);
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
@@ -288,7 +300,8 @@ impl TmuxServer {
                 "50",
             ])
             .arg("-c")
-            .arg(dir)
+            // tmux format-expands -c: `##` is a literal `#` (paths may hold hostile text).
+            .arg(wtmux::core::tmux::format_literal_os(dir.as_os_str()))
             .output()
             .unwrap();
         assert!(
@@ -360,6 +373,53 @@ impl TmuxServer {
 impl Drop for TmuxServer {
     fn drop(&mut self) {
         let _ = self.command().arg("kill-server").output();
+    }
+}
+
+/// An outer tmux server whose pane runs a client attached to an inner one, so the inner server
+/// has a real client (for popups and messages); keys typed into the outer pane reach it.
+pub struct Client {
+    pub outer: TmuxServer,
+}
+
+impl Client {
+    pub fn attach(repo: &TestRepo, inner: &TmuxServer) -> Client {
+        let outer = TmuxServer::start(&repo.dir.path().join("outer.sock"), &repo.home, &repo.home);
+        outer.run(&["resize-window", "-t", "test", "-x", "120", "-y", "40"]);
+        let attach = format!(
+            "env -u TMUX tmux -S '{}' attach -t test",
+            inner.socket.display()
+        );
+        outer.run(&["respawn-pane", "-k", "-t", "test", &attach]);
+        wait_until(10, "the inner client to attach", || {
+            !inner.run(&["list-clients"]).is_empty()
+        });
+        Client { outer }
+    }
+
+    pub fn screen(&self) -> String {
+        self.outer.capture("test")
+    }
+
+    /// Waits for the screen to satisfy `condition`; on timeout, shows the screen.
+    pub fn wait_for(&self, what: &str, condition: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if condition(&self.screen()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "timed out waiting for {what}; the screen:\n{}",
+            self.screen()
+        );
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "test"];
+        args.extend(keys);
+        self.outer.run(&args);
     }
 }
 
