@@ -23,9 +23,19 @@ fn hostile(tag: &str) -> String {
 /// Proves tmux's format jobs have run by now (a `#(…)` of our own, issued last, has fired), then
 /// asserts that none of the hostile ones did.
 fn assert_nothing_ran(repo: &TestRepo, tmux: &TmuxServer) {
-    tmux.run(&["run-shell", "true #(cd;touch control-ran)"]);
-    wait_until(10, "tmux's own #() job to run", || {
-        repo.home.join("control-ran").exists()
+    // tmux starts a format's job once per string and client, sometimes later: a fresh string
+    // each round until one has run.
+    let mut round = 0;
+    wait_until(20, "tmux's own #() job to run", || {
+        round += 1;
+        tmux.run(&[
+            "run-shell",
+            &format!("true #(cd;touch control-ran-{round})"),
+        ]);
+        std::fs::read_dir(&repo.home)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("control-ran"))
     });
     let fired: Vec<String> = std::fs::read_dir(&repo.home)
         .unwrap()
