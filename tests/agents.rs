@@ -207,3 +207,238 @@ fn setup_claude_merges_into_existing_settings() {
     assert!(out.contains("already has wtmux's hooks"), "{out}");
     assert!(repo.home.join(".claude/settings.json.bak").exists());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Consistent verdicts: the race between a look at the panes and an agent printing, made
+// deterministic with the pause point every look blocks on before it reads screens.
+
+/// A FIFO that code under test stops at (`WTMUX_TEST_PAUSE=before-screen-read:<fifo>`).
+struct Pause {
+    fifo: std::path::PathBuf,
+}
+
+impl Pause {
+    fn new(dir: &std::path::Path) -> Pause {
+        let fifo = dir.join("pause.fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        Pause { fifo }
+    }
+
+    fn env(&self) -> std::path::PathBuf {
+        format!("before-screen-read:{}", self.fifo.display()).into()
+    }
+
+    /// Waits until a look stopped at the pause point: its snapshot is taken and it is about to
+    /// read screens. It stays there until [`Pause::release`].
+    fn reached(&self, seconds: u64, what: &str) {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut listening = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(O_NONBLOCK)
+            .open(&self.fifo)
+            .unwrap();
+        let mut heard = Vec::new();
+        wait_until(seconds, what, || {
+            let mut buf = [0u8; 64];
+            if let Ok(n) = listening.read(&mut buf) {
+                heard.extend_from_slice(&buf[..n]);
+            }
+            heard.ends_with(b"before-screen-read\n")
+        });
+    }
+
+    /// Lets the look go on.
+    fn release(&self) {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut word = None;
+        // A write end opens without blocking once the look waits for the word.
+        wait_until(10, "the look to wait for the word", || {
+            word = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(O_NONBLOCK)
+                .open(&self.fifo)
+                .ok();
+            word.is_some()
+        });
+        word.unwrap().write_all(b"go\n").unwrap();
+    }
+}
+
+const O_NONBLOCK: i32 = 0o4000; // Linux
+
+/// Holds (for the test's life) the lock that marks a running agent monitor, or waits until
+/// another process holds it.
+fn monitor_lock(repo: &common::TestRepo) -> std::path::PathBuf {
+    let path = repo.root.join(".git/wtmux/agents/monitor.lock");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    path
+}
+
+fn lock_is_held(path: &std::path::Path) -> bool {
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .unwrap();
+    file.try_lock().is_err()
+}
+
+fn asking_config(repo_dir: &std::path::Path, extra: &str) -> (String, std::path::PathBuf) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-agent.sh");
+    let trigger = repo_dir.join("ask-now");
+    let notes = repo_dir.join("notifications");
+    (
+        format!(
+            "agent_quiet = \"1s\"\nnotify = \"printf '%s\\\\n' >>{}\"\n{extra}\n[agents.asker]\nrun = \"sh {script} --ask-when {}\"\n",
+            notes.display(),
+            trigger.display()
+        ),
+        trigger,
+    )
+}
+
+fn notifications(scratch: &tempfile::TempDir) -> Vec<String> {
+    std::fs::read_to_string(scratch.path().join("notifications"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_monitor_never_calls_an_agent_waiting_from_a_screen_read_while_it_printed() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (config, trigger) = asking_config(scratch.path(), "");
+    let mut repo = common::TestRepo::with_config(&config);
+    let tmux = repo.start_tmux();
+    let pause = Pause::new(scratch.path());
+    let mut monitor = repo.spawn_wtmux_with(
+        &repo.root,
+        &["__agent-monitor"],
+        &[("WTMUX_TEST_PAUSE", &pause.env())],
+    );
+    let lock = monitor_lock(&repo);
+    wait_until(10, "the test's monitor to run", || lock_is_held(&lock));
+    repo.wtmux(&["add", "feat", "--agent", "asker"]).ok();
+    let window = repo.row("feat")["window"].as_str().unwrap().to_string();
+
+    // The agent said "thinking" and went quiet: once quiet long enough, the monitor takes its
+    // snapshot and stops before reading the screen. Right then, the agent asks.
+    pause.reached(20, "the monitor to read a quiet pane");
+    let asked = std::time::Instant::now(); // no later than the question appears
+    std::fs::write(&trigger, "").unwrap();
+    wait_until(10, "the question on screen", || {
+        tmux.capture(&window).contains("(y/n)")
+    });
+    pause.release();
+
+    // The screen it read shows the question, but the pane printed after the snapshot: that
+    // read decides nothing. The next read comes once the question has been quiet long enough.
+    pause.reached(20, "the monitor's next read");
+    assert!(
+        asked.elapsed() >= std::time::Duration::from_secs(1),
+        "read again before the quiet period passed"
+    );
+    assert_eq!(
+        tmux.run(&["show-options", "-wv", "-t", &window, "@wtmux_state"]),
+        "working"
+    );
+    assert!(
+        notifications(&scratch).is_empty(),
+        "{:?}",
+        notifications(&scratch)
+    );
+    pause.release();
+
+    wait_until(10, "waiting, after the quiet period", || {
+        tmux.try_run(&["show-options", "-wv", "-t", &window, "@wtmux_state"])
+            .is_some_and(|s| s == "waiting")
+    });
+    assert_eq!(notifications(&scratch), ["wtmux: feat is waiting for you"]);
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+}
+
+#[test]
+fn wait_never_returns_waiting_from_a_screen_read_while_the_agent_printed() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (config, trigger) = asking_config(scratch.path(), "");
+    let mut repo = common::TestRepo::with_config(&config);
+    let tmux = repo.start_tmux();
+    // No monitor: `wait` alone looks at the pane (the test holds the monitor's lock).
+    let lock = monitor_lock(&repo);
+    let held_lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .unwrap();
+    held_lock.try_lock().unwrap();
+    repo.wtmux(&["add", "feat", "--agent", "asker"]).ok();
+    let window = repo.row("feat")["window"].as_str().unwrap().to_string();
+    let pause = Pause::new(scratch.path());
+    let mut wait = repo.spawn_wtmux_with(
+        &repo.root,
+        &["wait", "feat", "--until", "waiting", "--timeout", "60s"],
+        &[("WTMUX_TEST_PAUSE", &pause.env())],
+    );
+    pause.reached(20, "wait to read a quiet pane");
+    let asked = std::time::Instant::now(); // no later than the question appears
+    std::fs::write(&trigger, "").unwrap();
+    wait_until(10, "the question on screen", || {
+        tmux.capture(&window).contains("(y/n)")
+    });
+    pause.release();
+    pause.reached(20, "wait's next read");
+    assert!(
+        wait.try_wait().unwrap().is_none(),
+        "wait returned from a read made while the agent printed"
+    );
+    assert!(asked.elapsed() >= std::time::Duration::from_secs(1));
+    pause.release();
+    let out = wait.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "waiting");
+}
+
+#[test]
+fn a_bell_is_not_agent_output_and_each_change_is_told_once() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (config, trigger) = asking_config(scratch.path(), "bell = true");
+    let mut repo = common::TestRepo::with_config(&config);
+    let tmux = repo.start_tmux();
+    std::fs::write(&trigger, "").unwrap(); // asks at once
+    repo.wtmux(&["add", "feat", "--agent", "asker"]).ok();
+    let window = repo.row("feat")["window"].as_str().unwrap().to_string();
+    wait_until(20, "waiting", || notifications(&scratch).len() == 1);
+    // The monitor rang the pane's bell, which moved the window's activity: wait until the
+    // monitor has looked at the pane since (its record's observation caught up).
+    let activity = || -> u64 {
+        tmux.run(&["display-message", "-p", "-t", &window, "#{window_activity}"])
+            .parse()
+            .unwrap()
+    };
+    let record = || -> serde_json::Value {
+        let dir = repo.root.join(".git/wtmux/agents");
+        let file = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .find(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .unwrap();
+        serde_json::from_slice(&std::fs::read(file.path()).unwrap()).unwrap()
+    };
+    wait_until(10, "the monitor to look at the pane after its bell", || {
+        record()["observed"]["activity"].as_u64() == Some(activity())
+            && record()["observed"]["settled"] == true
+    });
+    assert_eq!(record()["last_state"], "waiting");
+    assert_eq!(agent_state(&repo, "feat")["state"], "waiting");
+    assert_eq!(notifications(&scratch), ["wtmux: feat is waiting for you"]);
+}

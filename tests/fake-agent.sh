@@ -6,6 +6,20 @@ if [ "$1" = "--fail" ]; then
   echo "fake-agent: cannot reach the model" >&2
   exit 3
 fi
+if [ "$1" = "--ask-when" ]; then
+  # Says one line, then stays quiet until the file "$2" exists, then asks; for the tests that
+  # decide exactly when the question appears. Then finishes like the ordinary agent.
+  echo "fake-agent: thinking"
+  while [ ! -e "$2" ]; do sleep 0.05; done
+  printf 'Apply the change to src/lib.rs? (y/n) '
+  read -r answer
+  echo "fake-agent: answer was '$answer'"
+  while :; do
+    printf '> '
+    read -r next || exit 0
+    [ "$next" = "exit" ] && exit 0
+  done
+fi
 echo "fake-agent: task: $*"
 i=0
 while [ $i -lt 25 ]; do

@@ -30,8 +30,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{AgentSpec, PromptMode};
 use super::error::{Error, Result};
+use super::observe::{self, Observation, Sight, Subject};
 use super::state::{is_held, lock_file, read_json, try_hold, worktree_key, write_json};
-use super::tmux::{Pane, Tmux};
+use super::tmux::{Pane, Snapshot, Tmux};
 use super::worktree::{self, Worktree};
 use super::{Project, now_unix};
 
@@ -124,6 +125,10 @@ pub struct AgentRecord {
     pub hook: Option<(AgentState, u64)>,
     /// The state last recorded by the monitor or a hook, for noticing changes.
     pub last_state: AgentState,
+    /// What the monitor last learned of the pane, so the next look reads no screen while
+    /// nothing changed.
+    #[serde(default)]
+    pub observed: Option<Observation>,
 }
 
 fn now_ms() -> u64 {
@@ -208,15 +213,13 @@ pub enum PaneView<'a> {
     Unknown,
 }
 
-/// The state of an agent from its record and what tmux shows now. `screen` is asked for only
-/// when output has gone quiet (to tell waiting from done).
+/// The state of an agent from its record and what observation says (see [`observe`]).
 pub fn effective(
     record: &AgentRecord,
-    pane: PaneView,
+    sight: Sight,
     now_ms: u64,
     quiet: Duration,
     hook_stale: Duration,
-    screen: impl FnOnce() -> Option<String>,
 ) -> AgentStatus {
     let status = |state: AgentState, source: &str| AgentStatus {
         state,
@@ -228,28 +231,29 @@ pub fn effective(
         },
         source: Some(source.to_string()),
     };
-    let pane = match pane {
+    let (last_output_ms, question) = match sight {
         _ if record.exited => return status(AgentState::Exited, "observed"),
-        PaneView::Gone => return status(AgentState::Exited, "observed"),
-        PaneView::Seen(pane) if pane.dead => return status(AgentState::Exited, "observed"),
-        PaneView::Seen(pane) => pane,
-        PaneView::Unknown => {
+        Sight::Exited => return status(AgentState::Exited, "observed"),
+        Sight::Alive {
+            output_ms,
+            question,
+        } => (output_ms, question),
+        Sight::Unknown => {
             return match record.hook {
                 Some((state, _)) => status(state, "hook"),
                 None => status(AgentState::Working, "observed"),
             };
         }
     };
-    let last_output_ms = pane.activity * 1000;
     let quiet_ms = quiet.as_millis() as u64;
-    // window_activity has one-second resolution: allow for it.
+    // Output times have one-second resolution: allow for it.
     let active = now_ms.saturating_sub(last_output_ms) < quiet_ms + 1000;
-    let observed = if active {
-        AgentState::Working
-    } else if screen().is_some_and(|s| looks_like_question(&s)) {
-        AgentState::Waiting
-    } else {
-        AgentState::Done
+    let observed = match question {
+        _ if active => AgentState::Working,
+        Some(true) => AgentState::Waiting,
+        Some(false) => AgentState::Done,
+        // Quiet, but its screen was not read consistently since it printed: not yet.
+        None => AgentState::Working,
     };
     match record.hook {
         None => status(observed, "observed"),
@@ -268,16 +272,29 @@ pub fn effective(
     }
 }
 
-/// The agent state of a worktree for `wtmux list`; `panes` is one `list-panes` snapshot.
-pub fn status(
+/// The agent states of several worktrees for `wtmux list` and the popup, from one tmux
+/// snapshot; the screens that must be read are read in one more tmux call.
+pub fn statuses(
     project: &Project,
-    worktree: &Path,
-    panes: Option<&std::collections::HashMap<String, Pane>>,
-) -> Result<AgentStatus> {
-    let Some(record) = read_record(project, worktree)? else {
-        return Ok(AgentStatus::none());
-    };
-    Ok(evaluate(project, &record, panes))
+    worktrees: &[&Path],
+    snapshot: Option<&Snapshot>,
+) -> Result<Vec<AgentStatus>> {
+    let records = worktrees
+        .iter()
+        .map(|w| read_record(project, w))
+        .collect::<Result<Vec<_>>>()?;
+    let present: Vec<&AgentRecord> = records.iter().flatten().collect();
+    let mut evaluated = evaluate_all(project, &present, snapshot.map(|s| &s.panes)).into_iter();
+    Ok(records
+        .iter()
+        .map(|r| match r {
+            Some(_) => evaluated
+                .next()
+                .map(|(status, _)| status)
+                .unwrap_or_else(AgentStatus::none),
+            None => AgentStatus::none(),
+        })
+        .collect())
 }
 
 fn evaluate(
@@ -285,21 +302,54 @@ fn evaluate(
     record: &AgentRecord,
     panes: Option<&std::collections::HashMap<String, Pane>>,
 ) -> AgentStatus {
-    let pane = match (panes, &record.pane) {
-        (Some(panes), Some(id)) => panes.get(id).map_or(PaneView::Gone, PaneView::Seen),
-        _ => PaneView::Unknown,
+    evaluate_all(project, &[record], panes)
+        .pop()
+        .map(|(status, _)| status)
+        .unwrap_or_else(AgentStatus::none)
+}
+
+/// The state of each agent, and what its look learned of its pane.
+fn evaluate_all(
+    project: &Project,
+    records: &[&AgentRecord],
+    panes: Option<&std::collections::HashMap<String, Pane>>,
+) -> Vec<(AgentStatus, observe::Look)> {
+    let subjects: Vec<Subject> = records
+        .iter()
+        .map(|record| Subject {
+            pane_id: record.pane.as_deref(),
+            pane: match (panes, &record.pane) {
+                (Some(panes), Some(id)) => panes.get(id).map_or(PaneView::Gone, PaneView::Seen),
+                _ => PaneView::Unknown,
+            },
+            known: record.observed.as_ref(),
+        })
+        .collect();
+    let now = now_ms();
+    let looks = match &project.tmux {
+        Some(tmux) => observe::look(tmux, &subjects, now, project.config.agent_quiet),
+        None => subjects
+            .iter()
+            .map(|s| observe::Look {
+                sight: Sight::Unknown,
+                observation: s.known.cloned(),
+            })
+            .collect(),
     };
-    effective(
-        record,
-        pane,
-        now_ms(),
-        project.config.agent_quiet,
-        project.config.agent_hook_stale,
-        || {
-            let id = record.pane.as_ref()?;
-            project.tmux.as_ref()?.capture(id).ok()
-        },
-    )
+    records
+        .iter()
+        .zip(looks)
+        .map(|(record, look)| {
+            let status = effective(
+                record,
+                look.sight,
+                now,
+                project.config.agent_quiet,
+                project.config.agent_hook_stale,
+            );
+            (status, look)
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -337,6 +387,7 @@ pub fn prepare(
         exited: false,
         hook: None,
         last_state: AgentState::Working,
+        observed: None,
     };
     modify(project, worktree, |slot| *slot = Some(record))?;
     super::own_command(&[WRAPPER_COMMAND, &worktree_key(worktree)])
@@ -566,6 +617,7 @@ pub fn push(project: &Project, state: AgentState) -> Result<AgentStatus> {
         exited: false,
         hook: None,
         last_state: AgentState::None,
+        observed: None,
     };
     let record = modify(project, &worktree.path, |slot| {
         let record = slot.get_or_insert_with(fresh);
@@ -574,7 +626,7 @@ pub fn push(project: &Project, state: AgentState) -> Result<AgentStatus> {
     })?;
     let panes = project.tmux.as_ref().and_then(|t| t.panes().ok());
     let status = evaluate(project, &record, panes.as_ref());
-    announce(project, &record, &status, panes.as_ref())?;
+    announce(project, &record, &status, panes.as_ref(), None)?;
     Ok(status)
 }
 
@@ -596,20 +648,24 @@ fn pane_worktree(project: &Project) -> Result<Option<Worktree>> {
     Ok(None)
 }
 
-/// Records a changed state, shows it on the window, and tells the user about the turns that
-/// need them.
+/// Records a changed state (and what was learned of the pane, when given), shows it on the
+/// window, and tells the user about the turns that need them: once per change, however many
+/// processes look at the agent.
 fn announce(
     project: &Project,
     record: &AgentRecord,
     status: &AgentStatus,
     panes: Option<&std::collections::HashMap<String, Pane>>,
+    observed: Option<&Observation>,
 ) -> Result<()> {
-    let changed = modify(project, &record.worktree, |slot| match slot {
-        Some(stored) if stored.last_state != status.state => {
-            stored.last_state = status.state;
-            true
+    let changed = modify(project, &record.worktree, |slot| {
+        let Some(stored) = slot else { return false };
+        if let Some(observed) = observed {
+            stored.observed = Some(observed.clone());
         }
-        _ => false,
+        let changed = stored.last_state != status.state;
+        stored.last_state = status.state;
+        changed
     })?;
     if !changed {
         return Ok(());
@@ -676,43 +732,53 @@ pub fn ensure_monitor(project: &Project) -> Result<()> {
 }
 
 /// Watches every agent once a second until none is left running: records state changes,
-/// marks windows, notifies, and clears a window's marker once someone looks at it.
+/// marks windows, notifies, and clears a window's marker once someone looks at it. A tick is
+/// one tmux call while no agent's pane changed, and at most two when some did.
 pub fn run_monitor(project: &Project) -> Result<()> {
-    let Some(_lock) = try_hold(&project.state.dir("agents")?.join("monitor.lock"))? else {
+    let dir = project.state.dir("agents")?;
+    let Some(_lock) = try_hold(&dir.join("monitor.lock"))? else {
         return Ok(()); // another monitor runs
     };
     let tmux = project.require_tmux()?;
+    let mut records = RecordCache::default();
     let mut idle_rounds = 0;
+    let period = Duration::from_secs(1);
     loop {
-        let panes = match tmux.panes() {
-            Ok(panes) => panes,
+        let tick = std::time::Instant::now();
+        let snapshot = match tmux.snapshot() {
+            Ok(snapshot) => snapshot,
             Err(_) => return Ok(()), // the server is gone
         };
-        let dir = project.state.dir("agents")?;
+        let watched: Vec<&AgentRecord> = records
+            .refresh(&dir)
+            .filter(|r| r.last_state != AgentState::Exited)
+            .collect();
         let mut live = 0;
-        for entry in std::fs::read_dir(&dir)
-            .map_err(|e| Error::io(&dir, e))?
-            .flatten()
+        for (record, (status, look)) in
+            watched
+                .iter()
+                .zip(evaluate_all(project, &watched, Some(&snapshot.panes)))
         {
-            let path = entry.path();
-            if path.extension().is_none_or(|e| e != "json") {
-                continue;
-            }
-            let Some(record) = read_json::<AgentRecord>(&path) else {
-                continue;
-            };
-            if record.last_state == AgentState::Exited {
-                continue;
-            }
-            let status = evaluate(project, &record, Some(&panes));
             if status.state != AgentState::Exited {
                 live += 1;
             }
-            announce(project, &record, &status, Some(&panes))?;
+            let learned = look
+                .observation
+                .filter(|o| record.observed.as_ref() != Some(o));
+            if status.state != record.last_state || learned.is_some() {
+                announce(
+                    project,
+                    record,
+                    &status,
+                    Some(&snapshot.panes),
+                    learned.as_ref(),
+                )?;
+            }
             if let (Some(window), Some(pane)) = (
                 &record.window,
-                record.pane.as_ref().and_then(|p| panes.get(p)),
+                record.pane.as_ref().and_then(|p| snapshot.panes.get(p)),
             ) && pane.seen
+                && snapshot.marked.contains(window)
                 && status.state != AgentState::Working
             {
                 let _ = tmux.set_window_option(window, "@wtmux_mark", None);
@@ -722,7 +788,48 @@ pub fn run_monitor(project: &Project) -> Result<()> {
         if idle_rounds >= 10 {
             return Ok(());
         }
-        std::thread::sleep(Duration::from_secs(1));
+        std::thread::sleep(period.saturating_sub(tick.elapsed()));
+    }
+}
+
+/// The agents' records, read again only when their file changed.
+#[derive(Default)]
+struct RecordCache {
+    entries: std::collections::HashMap<PathBuf, (std::time::SystemTime, u64, AgentRecord)>,
+}
+
+impl RecordCache {
+    fn refresh(&mut self, dir: &Path) -> impl Iterator<Item = &AgentRecord> {
+        let mut present = std::collections::HashSet::new();
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            // Records are replaced by a rename: a new inode, or a new time.
+            let (modified, inode) = (
+                meta.modified().unwrap_or(std::time::UNIX_EPOCH),
+                std::os::unix::fs::MetadataExt::ino(&meta),
+            );
+            present.insert(path.clone());
+            let fresh = self
+                .entries
+                .get(&path)
+                .is_some_and(|(m, i, _)| *m == modified && *i == inode);
+            if !fresh {
+                match read_json::<AgentRecord>(&path) {
+                    Some(record) => {
+                        self.entries.insert(path, (modified, inode, record));
+                    }
+                    None => {
+                        self.entries.remove(&path);
+                    }
+                }
+            }
+        }
+        self.entries.retain(|path, _| present.contains(path));
+        self.entries.values().map(|(_, _, record)| record)
     }
 }
 
@@ -890,47 +997,36 @@ mod tests {
             exited: false,
             hook,
             last_state: AgentState::Working,
+            observed: None,
         }
     }
 
-    fn pane(activity: u64) -> Pane {
-        Pane {
-            window: "@1".into(),
-            activity,
-            dead: false,
-            dead_status: None,
-            seen: false,
-            tty: PathBuf::from("/dev/null"),
+    /// Alive, last printed at `activity` (s), its screen read since.
+    fn pane(activity: u64, screen: &str) -> Sight {
+        Sight::Alive {
+            output_ms: activity * 1000,
+            question: Some(looks_like_question(screen)),
         }
     }
 
     const Q: Duration = Duration::from_secs(3);
     const STALE: Duration = Duration::from_secs(30);
 
-    fn state(record: &AgentRecord, pane: PaneView, now: u64, screen: &str) -> AgentState {
-        effective(record, pane, now * 1000, Q, STALE, || {
-            Some(screen.to_string())
-        })
-        .state
+    fn state(record: &AgentRecord, sight: Sight, now: u64) -> AgentState {
+        effective(record, sight, now * 1000, Q, STALE).state
     }
 
     #[test]
     fn observation_alone() {
         let r = record(None);
+        assert_eq!(state(&r, pane(100, ""), 101), AgentState::Working);
         assert_eq!(
-            state(&r, PaneView::Seen(&pane(100)), 101, ""),
-            AgentState::Working
-        );
-        assert_eq!(
-            state(&r, PaneView::Seen(&pane(100)), 110, "Proceed? (y/n)"),
+            state(&r, pane(100, "Proceed? (y/n)"), 110),
             AgentState::Waiting
         );
+        assert_eq!(state(&r, pane(100, "all done\n> "), 110), AgentState::Done);
         assert_eq!(
-            state(&r, PaneView::Seen(&pane(100)), 110, "all done\n> "),
-            AgentState::Done
-        );
-        assert_eq!(
-            state(&r, PaneView::Gone, 110, ""),
+            state(&r, Sight::Exited, 110),
             AgentState::Exited,
             "its pane is gone"
         );
@@ -940,30 +1036,30 @@ mod tests {
     fn hooks_win_until_observation_contradicts_them() {
         let r = record(Some((AgentState::Working, 100_000)));
         assert_eq!(
-            state(&r, PaneView::Seen(&pane(100)), 120, "> "),
+            state(&r, pane(100, "> "), 120),
             AgentState::Working,
             "quiet, but not for long"
         );
         assert_eq!(
-            state(&r, PaneView::Seen(&pane(100)), 131, "> "),
+            state(&r, pane(100, "> "), 131),
             AgentState::Done,
             "a silent hook heals"
         );
         let r = record(Some((AgentState::Done, 100_000)));
         assert_eq!(
-            state(&r, PaneView::Seen(&pane(101)), 101, ""),
+            state(&r, pane(101, ""), 101),
             AgentState::Done,
             "its own redraw"
         );
         assert_eq!(
-            state(&r, PaneView::Seen(&pane(110)), 110, ""),
+            state(&r, pane(110, ""), 110),
             AgentState::Working,
             "output long after"
         );
         let mut r = record(Some((AgentState::Waiting, 100_000)));
         r.exited = true;
         r.exit_code = Some(2);
-        let status = effective(&r, PaneView::Seen(&pane(100)), 100_000, Q, STALE, || None);
+        let status = effective(&r, pane(100, ""), 100_000, Q, STALE);
         assert_eq!(
             (status.state, status.exit_code),
             (AgentState::Exited, Some(2))

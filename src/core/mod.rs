@@ -14,6 +14,7 @@ pub mod fsmonitor;
 pub mod git;
 pub mod journal;
 pub mod merge;
+pub mod observe;
 pub mod oplock;
 pub mod scope;
 pub mod state;

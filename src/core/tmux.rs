@@ -118,6 +118,114 @@ impl Tmux {
         Ok(panes)
     }
 
+    /// Every pane and every tagged window, in one call: what a monitor tick or one refresh
+    /// pass needs of tmux. The window tag (a path, which may hold spaces) comes last.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let format = format!(
+            "#{{pane_id}} #{{window_id}} #{{session_id}} #{{window_activity}} #{{pane_dead}} #{{pane_dead_status}} #{{window_active}} #{{session_attached}} #{{pane_tty}} #{{?@wtmux_mark,1,0}} #{{{WORKTREE_TAG}}}"
+        );
+        let out = self.run(&["list-panes", "-a", "-F", &format])?;
+        let mut snapshot = Snapshot::default();
+        for line in out.lines() {
+            let fields: Vec<&str> = line.splitn(11, ' ').collect();
+            let [
+                id,
+                window,
+                session,
+                activity,
+                dead,
+                status,
+                active,
+                attached,
+                tty,
+                marked,
+                tag,
+            ] = fields[..]
+            else {
+                continue;
+            };
+            snapshot.panes.insert(
+                id.to_string(),
+                Pane {
+                    window: window.to_string(),
+                    activity: activity.parse().unwrap_or(0),
+                    dead: dead == "1",
+                    dead_status: status.parse().ok(),
+                    seen: active == "1" && attached != "0",
+                    tty: PathBuf::from(tty),
+                },
+            );
+            if marked == "1" {
+                snapshot.marked.insert(window.to_string());
+            }
+            if !tag.is_empty() {
+                let worktree = PathBuf::from(tag);
+                snapshot.windows.entry(worktree.clone()).or_insert(Window {
+                    id: window.to_string(),
+                    session_id: session.to_string(),
+                    worktree,
+                });
+            }
+        }
+        Ok(snapshot)
+    }
+
+    /// The screens of several panes in one call, each followed by its window's activity read
+    /// again right after it: a screen whose activity moved meanwhile was read while the pane
+    /// printed. Panes tmux no longer has are missing from the answer.
+    pub fn read_screens(&self, panes: &[&str]) -> Result<HashMap<String, ScreenRead>> {
+        if panes.is_empty() {
+            return Ok(HashMap::new());
+        }
+        // A separator no screen holds by chance: it is made up now.
+        let separator = format!(
+            "wtmux-screen-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        let mut args: Vec<String> = Vec::new();
+        for pane in panes {
+            if !args.is_empty() {
+                args.push(";".into());
+            }
+            args.extend(["capture-pane", "-p", "-J", "-t", pane].map(String::from));
+            args.push(";".into());
+            args.extend(["display-message", "-p", "-t", pane].map(String::from));
+            args.push(format!("{separator} #{{pane_id}} #{{window_activity}}"));
+        }
+        // A pane that went away fails its capture and ends the sequence: what came before is
+        // still good.
+        let output = self
+            .command(&args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(spawn_failed)?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let mut reads = HashMap::new();
+        let mut screen = String::new();
+        for line in stdout.split_inclusive('\n') {
+            let Some(rest) = line.trim_end_matches('\n').strip_prefix(&separator) else {
+                screen.push_str(line);
+                continue;
+            };
+            let mut fields = rest.split_whitespace();
+            if let (Some(pane), Some(activity)) = (fields.next(), fields.next()) {
+                reads.insert(
+                    pane.to_string(),
+                    ScreenRead {
+                        screen: std::mem::take(&mut screen),
+                        activity_after: activity.parse().unwrap_or(0),
+                    },
+                );
+            }
+            screen.clear();
+        }
+        Ok(reads)
+    }
+
     /// The visible text of a pane.
     pub fn capture(&self, pane: &str) -> Result<String> {
         self.run(&["capture-pane", "-p", "-t", pane])
@@ -386,6 +494,23 @@ pub struct Pane {
     /// Its window is the active one of an attached session: someone is looking at it.
     pub seen: bool,
     pub tty: PathBuf,
+}
+
+/// What one `list-panes -a` call shows: every pane, and the tagged windows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub panes: HashMap<String, Pane>,
+    /// Tagged windows by worktree path.
+    pub windows: HashMap<PathBuf, Window>,
+    /// Windows that carry wtmux's status marker (`@wtmux_mark`).
+    pub marked: std::collections::HashSet<String>,
+}
+
+/// One pane's screen, and its window's activity read right after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreenRead {
+    pub screen: String,
+    pub activity_after: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -166,13 +166,10 @@ pub struct Listing {
 /// per worktree).
 pub fn list(project: &Project) -> Result<Listing> {
     let all = worktrees(project)?;
-    // tmux answers in a separate process: ask it while the worktrees are read.
-    let windows = std::thread::spawn({
+    // tmux answers in a separate process: ask it (once) while the worktrees are read.
+    let snapshot = std::thread::spawn({
         let tmux = project.tmux.clone();
-        move || {
-            let tmux = tmux?;
-            Some((tmux.tagged_windows().unwrap_or_default(), tmux.panes().ok()))
-        }
+        move || tmux?.snapshot().ok()
     });
     let base_commit = project.base_commit()?;
     let monitor = super::fsmonitor::sync(project);
@@ -182,11 +179,8 @@ pub fn list(project: &Project) -> Result<Listing> {
     if monitor.is_none() {
         super::fsmonitor::start(project);
     }
-    let (windows, panes) = windows.join().ok().flatten().unwrap_or_default();
-    for row in &mut worktrees {
-        row.window = windows.get(&row.path).map(|w| w.id.clone());
-        row.agent = agent::status(project, &row.path, panes.as_ref())?;
-    }
+    let snapshot = snapshot.join().ok().flatten();
+    fill_tmux_fields(project, &mut worktrees, snapshot.as_ref())?;
     Ok(Listing {
         base: project.base.clone(),
         main_worktree: project.main_worktree.clone(),
@@ -194,20 +188,45 @@ pub fn list(project: &Project) -> Result<Listing> {
     })
 }
 
+/// The window and agent of each row, from one tmux snapshot (`None`: outside tmux).
+fn fill_tmux_fields(
+    project: &Project,
+    rows: &mut [Row],
+    snapshot: Option<&super::tmux::Snapshot>,
+) -> Result<()> {
+    let paths: Vec<&Path> = rows.iter().map(|r| r.path.as_path()).collect();
+    let agents = agent::statuses(project, &paths, snapshot)?;
+    for (row, agent) in rows.iter_mut().zip(agents) {
+        row.window = snapshot
+            .and_then(|s| s.windows.get(&row.path))
+            .map(|w| w.id.clone());
+        row.agent = agent;
+    }
+    Ok(())
+}
+
 /// The list row of one worktree.
 pub fn list_row(project: &Project, worktree: &Worktree) -> Result<Row> {
+    Ok(list_rows(project, std::slice::from_ref(worktree))?.remove(0))
+}
+
+/// The rows of some worktrees: each reads only its own worktree, and tmux is asked once for
+/// all of them.
+pub fn list_rows(project: &Project, worktrees: &[Worktree]) -> Result<Vec<Row>> {
+    let snapshot = std::thread::spawn({
+        let tmux = project.tmux.clone();
+        move || tmux?.snapshot().ok()
+    });
     let base_commit = project.base_commit()?;
     let monitor = super::fsmonitor::sync(project);
-    let mut row = row(project, worktree, base_commit, monitor.as_deref())?;
-    let panes = match &project.tmux {
-        Some(tmux) => {
-            row.window = tmux.window_for(&worktree.path)?.map(|w| w.id);
-            tmux.panes().ok()
-        }
-        None => None,
-    };
-    row.agent = agent::status(project, &worktree.path, panes.as_ref())?;
-    Ok(row)
+    let mut rows = parallel_map(worktrees, |w| {
+        row(project, w, base_commit, monitor.as_deref())
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
+    let snapshot = snapshot.join().ok().flatten();
+    fill_tmux_fields(project, &mut rows, snapshot.as_ref())?;
+    Ok(rows)
 }
 
 /// What the popup's detail pane shows of a worktree.

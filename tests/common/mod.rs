@@ -164,6 +164,25 @@ impl TestRepo {
             .unwrap()
     }
 
+    /// Starts wtmux without waiting for it, with extra environment variables.
+    pub fn spawn_wtmux_with(
+        &self,
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &Path)],
+    ) -> std::process::Child {
+        let mut command = self.command(WTMUX, dir);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// `wtmux list --json`, parsed.
     pub fn list(&self) -> serde_json::Value {
         let run = self.wtmux(&["list", "--json"]);
