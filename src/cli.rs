@@ -8,6 +8,7 @@ use crate::core::agent::{self, AgentState};
 use crate::core::check::{self, CheckState, CheckStatus, Started};
 use crate::core::config::{self, MergeStrategy};
 use crate::core::merge::{self, MergeOptions};
+use crate::core::oplock::OpLock;
 use crate::core::worktree::{self, AddOptions, RemoveOptions};
 use crate::core::{Error, Project, Result, journal, scope, trash};
 
@@ -225,6 +226,17 @@ fn project() -> Result<Project> {
     Ok(project)
 }
 
+/// The operation lock, waiting for whoever holds it with one line saying whom.
+fn take_lock(project: &Project, what: &str) -> Result<OpLock> {
+    let lock = OpLock::acquire(project, what, &mut |holder| {
+        eprintln!("wtmux: waiting for {holder} to finish");
+    })?;
+    for recovered in lock.recovered() {
+        eprintln!("wtmux: {recovered}");
+    }
+    Ok(lock)
+}
+
 /// The repository, for the hidden commands that run in the background and for agents' hooks:
 /// nobody would read what recovery says there, so the next command a person runs does it.
 fn background_project() -> Result<Project> {
@@ -390,17 +402,24 @@ fn run(cli: Cli) -> Result<i32> {
                 keep,
                 force,
             };
+            let what = match (&branch, all_green) {
+                (_, true) => "merge of every green branch".to_string(),
+                (Some(branch), _) => format!("merge of {branch}"),
+                (None, _) => "merge".to_string(),
+            };
+            let lock = take_lock(&project, &what)?;
             if all_green {
                 let mut merged_any = false;
-                let order = merge::merge_all_green(&project, &options, &mut out, &mut |merged| {
-                    merged_any = true;
-                    println!(
-                        "merged {} into {}, now at {}",
-                        merged.branch,
-                        merged.base,
-                        &merged.commit[..merged.commit.len().min(7)]
-                    );
-                })?;
+                let order =
+                    merge::merge_all_green(&project, &lock, &options, &mut out, &mut |merged| {
+                        merged_any = true;
+                        println!(
+                            "merged {} into {}, now at {}",
+                            merged.branch,
+                            merged.base,
+                            &merged.commit[..merged.commit.len().min(7)]
+                        );
+                    })?;
                 if !merged_any {
                     println!("no green branch to merge");
                 }
@@ -413,7 +432,7 @@ fn run(cli: Cli) -> Result<i32> {
             for warning in &plan.warnings {
                 eprintln!("wtmux: warning: {warning}");
             }
-            let merged = merge::execute(&project, &plan, &mut out)?;
+            let merged = merge::execute(&project, &lock, &plan, &mut out)?;
             if merged.forced_past_checks {
                 eprintln!(
                     "wtmux: WARNING: {} was merged WITHOUT passing checks on its content (--force)",
@@ -765,12 +784,17 @@ fn print_listing(out: &mut dyn Write, listing: &worktree::Listing) {
             let branch = row.branch.clone().unwrap_or_else(|| "(detached)".into());
             [
                 format!("{}{branch}", if row.is_main { "* " } else { "  " }),
-                if row.prunable {
-                    "gone".into()
-                } else if row.changed > 0 {
-                    format!("~{}", row.changed)
-                } else {
-                    "clean".into()
+                match (&row.operation, row.prunable, row.changed) {
+                    (_, true, _) => "gone".into(),
+                    (Some(op), _, _) if op.conflicted > 0 => {
+                        format!(
+                            "~{} {} ({} conflicted)",
+                            row.changed, op.kind, op.conflicted
+                        )
+                    }
+                    (Some(op), _, _) => format!("~{} {} in progress", row.changed, op.kind),
+                    (None, _, 0) => "clean".into(),
+                    (None, _, changed) => format!("~{changed}"),
                 },
                 format!("↑{} ↓{}", row.ahead, row.behind),
                 match (row.agent.state, row.agent.exit_code) {

@@ -42,6 +42,7 @@ fn row(branch: &str, state: CheckState, name: Option<&str>) -> Row {
             log: None,
         },
         agent: AgentStatus::none(),
+        operation: None,
     }
 }
 

@@ -434,7 +434,13 @@ fn verify(
 /// Checks a commit's content now, in a scratch worktree of its own, waiting for the outcome
 /// (which is recorded under that content like any other): how `gate = "merged"` checks a merge
 /// result before base moves.
-pub fn verify_commit(project: &Project, commit: Oid) -> Result<Outcome> {
+/// `before_scratch` hears the scratch worktree's path before it is made, so that a journal can
+/// remove it should this process die.
+pub fn verify_commit(
+    project: &Project,
+    commit: Oid,
+    before_scratch: &mut dyn FnMut(&Path) -> Result<()>,
+) -> Result<Outcome> {
     let tree = project.repo()?.find_commit(commit)?.tree_id();
     if let Some(outcome) = result_for_tree(project, tree)? {
         return Ok(outcome);
@@ -444,11 +450,13 @@ pub fn verify_commit(project: &Project, commit: Oid) -> Result<Outcome> {
         git::short(commit),
         std::process::id()
     ));
+    before_scratch(&scratch)?;
     git::Git::new(&project.main_worktree)
         .args(["worktree", "add", "--detach", "--force"])
         .arg(&scratch)
         .arg(commit.to_string())
         .run()?;
+    super::testpoint::pause("gate.scratch");
     let _slot = take_slot(project, &scratch)?;
     let outcome = verify(
         project,
@@ -456,11 +464,47 @@ pub fn verify_commit(project: &Project, commit: Oid) -> Result<Outcome> {
         &format!("merged-{}", git::short(commit)),
         |_| Ok(()),
     );
-    let _ = git::Git::new(&project.main_worktree)
-        .args(["worktree", "remove", "--force"])
-        .arg(&scratch)
-        .run();
+    remove_scratch(project, &scratch);
     Ok(outcome?.0)
+}
+
+/// Removes a scratch worktree of [`verify_commit`], stopping whatever still runs in it (the
+/// checks of a process that died), and unregisters it.
+pub fn remove_scratch(project: &Project, scratch: &Path) {
+    stop_processes_in(scratch);
+    let _ = git::Git::new(&project.main_worktree)
+        .args(["worktree", "remove", "--force", "--force"])
+        .arg(scratch)
+        .run();
+    let _ = std::fs::remove_dir_all(scratch);
+    let _ = git::Git::new(&project.main_worktree)
+        .args(["worktree", "prune"])
+        .run();
+}
+
+/// Kills every process of this user whose working directory is in `dir`.
+fn stop_processes_in(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid as u32 == std::process::id() {
+            continue;
+        }
+        if std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir)) {
+            // SAFETY: kill(2) touches no memory; the process works inside wtmux's scratch dir.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
 }
 
 fn fingerprint(project: &Project, repo: &Repository, path: &Path) -> Result<Oid> {

@@ -18,12 +18,22 @@ pub enum Error {
         .0.display()
     )]
     NoBase(PathBuf),
+    #[error(
+        "the base branch {base:?} does not exist{}",
+        if *configured { " (fix `base` in .wtmux.toml)" } else { " (it has no commit yet, or set `base` in .wtmux.toml)" }
+    )]
+    MissingBase { base: String, configured: bool },
     #[error("{0}")]
     Config(String),
     #[error("invalid branch name {name:?}: {reason}")]
     InvalidBranch { name: String, reason: String },
     #[error("no worktree for {0:?} (see `wtmux list`)")]
     UnknownWorktree(String),
+    #[error("{name:?} is ambiguous: it names {}", candidates.join(", "))]
+    AmbiguousName {
+        name: String,
+        candidates: Vec<String>,
+    },
     #[error("the current directory is not inside a worktree of this repository")]
     NotInWorktree,
     #[error("branch {branch:?} is already checked out in {}", .path.display())]

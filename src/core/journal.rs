@@ -37,7 +37,7 @@ use super::{Project, now_unix, testpoint};
 pub type RecoverFn = fn(&Project, &OpLock, &Record) -> Result<String>;
 
 /// Every kind of journaled operation and its recovery.
-pub const KINDS: &[(&str, RecoverFn)] = &[];
+pub const KINDS: &[(&str, RecoverFn)] = &[(super::merge::KIND, super::merge::recover)];
 
 /// One completed step, with whatever facts it learned (new object ids, paths).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -346,16 +346,12 @@ mod tests {
     }
 
     #[test]
-    fn the_lock_is_exclusive_and_names_its_holder() {
+    fn the_lock_names_its_holder_and_is_never_taken_twice_by_one_process() {
         let (_dir, project) = project();
         let lock = OpLock::try_acquire(&project, "merge feat/x").unwrap();
-        match OpLock::try_acquire(&project, "remove y") {
-            Err(Error::Busy(holder)) => {
-                assert_eq!(holder.operation, "merge feat/x");
-                assert_eq!(holder.pid, std::process::id());
-            }
-            other => panic!("expected Busy, got {other:?}"),
-        }
+        // Taken twice by one process: refused at once instead of blocking forever.
+        let twice = OpLock::acquire(&project, "remove y", &mut |_| panic!("must not wait"));
+        assert!(twice.unwrap_err().to_string().contains("twice"));
         assert_eq!(
             OpLock::current_holder(&project).unwrap().unwrap().operation,
             "merge feat/x"

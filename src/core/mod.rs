@@ -15,6 +15,7 @@ pub mod git;
 pub mod journal;
 pub mod merge;
 pub mod observe;
+pub mod operation;
 pub mod oplock;
 pub mod scope;
 pub mod state;
@@ -99,13 +100,35 @@ impl Project {
         Ok(git2::Repository::open(&self.main_worktree)?)
     }
 
-    /// The commit base points at; `None` when the branch does not exist (yet).
+    /// The commit base points at; `None` when the branch does not exist (yet). For display
+    /// only: whatever decides something needs [`Project::require_base_commit`].
     pub fn base_commit(&self) -> Result<Option<git2::Oid>> {
         Ok(self
             .repo()?
-            .find_branch(&self.base, git2::BranchType::Local)
+            .find_reference(&self.base_ref())
             .ok()
-            .and_then(|b| b.get().target()))
+            .and_then(|r| r.target()))
+    }
+
+    /// The commit base points at, or a refusal naming the missing base: nothing that compares
+    /// with base (merge, remove, add from base, the scope guard) may go on without it.
+    pub fn require_base_commit(&self) -> Result<git2::Oid> {
+        let commit = self.base_commit()?.ok_or_else(|| Error::MissingBase {
+            base: self.base.clone(),
+            configured: self.config.base.is_some(),
+        })?;
+        self.repo()?
+            .find_commit(commit)
+            .map(|c| c.id())
+            .map_err(|_| Error::MissingBase {
+                base: self.base.clone(),
+                configured: self.config.base.is_some(),
+            })
+    }
+
+    /// `refs/heads/<base>`: refs are always named in full, so a tag named like base never wins.
+    pub fn base_ref(&self) -> String {
+        format!("refs/heads/{}", self.base)
     }
 
     /// The tmux server, or an error saying that this needs tmux.

@@ -11,7 +11,8 @@
 //!   `on_wait` is called once, with the holder, when it has to wait (the CLI prints one line).
 //! - [`OpLock::try_acquire`] never blocks: `Err(Error::Busy { .. })` names the holder.
 //! - Re-entrancy: functions that need the lock take `&OpLock` as proof instead of locking again,
-//!   so merge's cleanup calls remove's internals with the merge's own lock.
+//!   so merge's cleanup calls remove's internals with the merge's own lock. Taking it a second
+//!   time in one process (which `flock` would let block forever) is refused at once.
 //! - Taking the lock first finishes or rolls back whatever an earlier holder left half done
 //!   (see [`super::journal`]): what that did is in [`OpLock::recovered`].
 
@@ -47,10 +48,39 @@ impl std::fmt::Display for Holder {
     }
 }
 
+/// The repositories (by common dir) whose lock this process holds: a second acquisition in
+/// the same process is a bug to report, not a deadlock (`flock` would block it forever).
+static HELD_HERE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// This process's mark on a repository's lock, from before it is taken until it is dropped.
+#[derive(Debug)]
+struct HeldHere(PathBuf);
+
+impl HeldHere {
+    fn mark(common_dir: &std::path::Path) -> Result<HeldHere> {
+        let mut held = HELD_HERE.lock().unwrap_or_else(|e| e.into_inner());
+        if held.iter().any(|d| d == common_dir) {
+            return Err(Error::refused(
+                "internal error: the operation lock was taken twice by one process",
+            ));
+        }
+        held.push(common_dir.to_path_buf());
+        Ok(HeldHere(common_dir.to_path_buf()))
+    }
+}
+
+impl Drop for HeldHere {
+    fn drop(&mut self) {
+        let mut held = HELD_HERE.lock().unwrap_or_else(|e| e.into_inner());
+        held.retain(|d| *d != self.0);
+    }
+}
+
 /// The repository-wide operation lock, held until dropped.
 #[derive(Debug)]
 pub struct OpLock {
     _file: File,
+    _here: HeldHere,
     holder: Holder,
     recovered: Vec<Recovered>,
     common_dir: PathBuf,
@@ -84,6 +114,7 @@ impl OpLock {
         operation: &str,
         on_wait: &mut dyn FnMut(&Holder),
     ) -> Result<OpLock> {
+        let here = HeldHere::mark(&project.common_dir)?;
         let path = lock_path(project)?;
         let file = lock_file(&path)?;
         match file.try_lock() {
@@ -94,7 +125,7 @@ impl OpLock {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
         }
-        Self::held(project, file, operation)?.usable()
+        Self::held(project, file, here, operation)?.usable()
     }
 
     /// Takes the lock if it is free; `Error::Busy` names the holder otherwise.
@@ -109,16 +140,17 @@ impl OpLock {
     }
 
     fn try_take(project: &Project, operation: &str) -> Result<OpLock> {
+        let here = HeldHere::mark(&project.common_dir)?;
         let path = lock_path(project)?;
         let file = lock_file(&path)?;
         match file.try_lock() {
-            Ok(()) => Self::held(project, file, operation),
+            Ok(()) => Self::held(project, file, here, operation),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy(read_holder(project))),
             Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
         }
     }
 
-    fn held(project: &Project, file: File, operation: &str) -> Result<OpLock> {
+    fn held(project: &Project, file: File, here: HeldHere, operation: &str) -> Result<OpLock> {
         let holder = Holder {
             pid: std::process::id(),
             operation: operation.to_string(),
@@ -127,6 +159,7 @@ impl OpLock {
         write_json(&holder_path(project)?, &holder)?;
         let mut lock = OpLock {
             _file: file,
+            _here: here,
             holder,
             recovered: Vec::new(),
             common_dir: project.common_dir.clone(),
@@ -156,6 +189,14 @@ impl OpLock {
     /// proves nothing).
     pub fn covers(&self, project: &Project) -> bool {
         self.common_dir == project.common_dir
+    }
+
+    /// Whether this process holds the lock of `project` (somewhere up the call stack).
+    pub fn held_by_this_process(project: &Project) -> bool {
+        HELD_HERE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&project.common_dir)
     }
 
     /// Whether some process holds the lock of `project` now, and who.

@@ -248,9 +248,7 @@ fn content_commit(
 
 /// The full picture for every active worktree (those with a branch other than base).
 pub fn analyze(project: &Project) -> Result<Report> {
-    let base_commit = project
-        .base_commit()?
-        .ok_or_else(|| Error::UnknownRevision(project.base.clone()))?;
+    let base_commit = project.require_base_commit()?;
     let active: Vec<Worktree> = worktree::worktrees(project)?
         .into_iter()
         .filter(|w| !w.is_main && !w.prunable)

@@ -11,6 +11,8 @@ use super::agent::{self, AgentStatus};
 use super::check::{self, CheckStatus};
 use super::error::{Error, Result, list_for_message};
 use super::git::{self, Git};
+use super::operation::{self, Operation};
+use super::oplock::OpLock;
 use super::tmux::{KillOutcome, Window};
 use super::trash::{self, TrashEntry};
 use super::{Project, branch, canonical, parallel_map, scope, state, status};
@@ -76,19 +78,37 @@ pub fn worktrees(project: &Project) -> Result<Vec<Worktree>> {
     Ok(all)
 }
 
-/// The worktree named by `name`: a branch, a worktree directory name (slug) or a path.
+/// The worktree named by `name`: a branch, else a worktree directory name (slug) or a path.
+/// An exact branch name always wins: when a local branch `name` exists, only its worktree
+/// answers (none, if it has none), never another branch's directory called `name` — `a-b` is
+/// never `a/b`. A name that fits several worktrees otherwise is refused with the candidates.
 pub fn find(project: &Project, name: &str) -> Result<Worktree> {
     let all = worktrees(project)?;
+    if let Some(w) = all.iter().find(|w| w.branch.as_deref() == Some(name)) {
+        return Ok(w.clone());
+    }
+    let repo = project.repo()?;
+    if repo.find_reference(&format!("refs/heads/{name}")).is_ok() {
+        return Err(Error::UnknownWorktree(name.to_string()));
+    }
     let as_path = canonical(&project.current_dir.join(name));
-    all.iter()
-        .find(|w| w.branch.as_deref() == Some(name))
-        .or_else(|| {
-            all.iter()
-                .find(|w| !w.is_main && w.path.file_name().is_some_and(|f| f == name))
+    let candidates: Vec<&Worktree> = all
+        .iter()
+        .filter(|w| {
+            (!w.is_main && w.path.file_name().is_some_and(|f| f == name)) || w.path == as_path
         })
-        .or_else(|| all.iter().find(|w| w.path == as_path))
-        .cloned()
-        .ok_or_else(|| Error::UnknownWorktree(name.to_string()))
+        .collect();
+    match candidates.as_slice() {
+        [] => Err(Error::UnknownWorktree(name.to_string())),
+        [one] => Ok((*one).clone()),
+        several => Err(Error::AmbiguousName {
+            name: name.to_string(),
+            candidates: several
+                .iter()
+                .map(|w| format!("{} ({})", w.label(), w.path.display()))
+                .collect(),
+        }),
+    }
 }
 
 /// The worktree the command was started in.
@@ -132,6 +152,9 @@ pub struct Row {
     pub window: Option<String>,
     pub check: CheckStatus,
     pub agent: AgentStatus,
+    /// A git operation (rebase, merge, …) stopped half way in this worktree.
+    #[serde(default)]
+    pub operation: Option<Operation>,
 }
 
 impl Row {
@@ -151,6 +174,7 @@ impl Row {
             window: None,
             check: CheckStatus::none(),
             agent: AgentStatus::none(),
+            operation: None,
         }
     }
 }
@@ -319,6 +343,7 @@ fn row(
             row.behind = behind;
         }
     }
+    row.operation = operation::in_progress(&repo)?;
     let changes = super::fsmonitor::changes_for_display(project, &repo, &worktree.path, monitor)?;
     row.changed = changes.count();
     row.check = check::status(project, &repo, &worktree.path, &changes)?;
@@ -412,11 +437,10 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
         _ => None,
     };
     let existing_branch = repo.find_branch(branch_name, BranchType::Local).is_ok();
-    let start_point = if existing_branch {
-        None
-    } else {
-        let rev = options.base.as_deref().unwrap_or(&project.base);
-        Some(git::resolve_commit(&repo, rev)?)
+    let start_point = match (existing_branch, &options.base) {
+        (true, _) => None,
+        (false, Some(rev)) => Some(git::resolve_commit(&repo, rev)?),
+        (false, None) => Some(project.require_base_commit()?),
     };
 
     ensure_excluded(project)?;
@@ -432,6 +456,18 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
     let path = canonical(&path);
 
     let undo = |error: Error| -> Error {
+        // Deleting is done under the operation lock, like every deletion (unless this process
+        // holds it already: a restore adds under its own lock).
+        let _lock = if OpLock::held_by_this_process(project) {
+            None
+        } else {
+            OpLock::acquire(
+                project,
+                &format!("undo of adding {branch_name}"),
+                &mut |_| {},
+            )
+            .ok()
+        };
         let _ = Git::new(&project.main_worktree)
             .args(["worktree", "remove", "--force"])
             .arg(&path)
@@ -772,7 +808,8 @@ pub fn plan_remove(project: &Project, name: &str) -> Result<RemovePlan> {
             .and_then(|b| repo.find_branch(b, BranchType::Local).ok())
             .and_then(|b| b.get().target())
     });
-    let base = project.base_commit()?;
+    // Without base nothing can say which commits are unmerged: refuse rather than lose them.
+    let base = Some(project.require_base_commit()?);
     let unmerged = match (tip, base) {
         (Some(tip), Some(base)) => git::commits_between(&repo, base, tip)?,
         _ => Vec::new(),

@@ -215,6 +215,9 @@ fn render_table(model: &Model, visible: &[&Row], theme: Theme, frame: &mut Frame
         let branch = row.branch.clone().unwrap_or_else(|| "(detached)".into());
         let changes = if row.prunable {
             Span::styled("gone", theme.fg(Color::Red))
+        } else if let Some(operation) = &row.operation {
+            // A stopped rebase or merge matters more than how many files it touched.
+            Span::styled(format!("{}!", operation.kind), theme.fg(Color::Red))
         } else if row.changed > 0 {
             Span::styled(format!("~{}", row.changed), theme.fg(Color::Yellow))
         } else {
@@ -286,6 +289,12 @@ fn render_detail(model: &Model, theme: Theme, frame: &mut Frame, area: Rect) {
         .as_ref()
         .filter(|(path, _)| *path == row.path)
         .map(|(_, d)| d);
+    if let Some(operation) = &row.operation {
+        lines.push(Line::styled(
+            format!("! {operation}: finish or abort it in the worktree"),
+            theme.fg(Color::Red),
+        ));
+    }
     for line in scope_lines(model, row) {
         let color = if line.starts_with('!') {
             Color::Red

@@ -1,0 +1,402 @@
+//! Step 4 of the workflow: merge a branch into base, in the worktree where base is checked out,
+//! only when its checks passed on exactly the content being merged and git predicts no conflict;
+//! then run post_merge in the main worktree and clean up.
+//!
+//! [`plan`] works everything out without changing anything (the popup shows it as the
+//! confirmation or the refusal); [`execute`] carries a plan out under the operation lock
+//! ([`OpLock`]): the result is built off-line ([`build`]), checked when `gate = "merged"`, and
+//! base moves by compare-and-swap, journaled so that a crash is finished or rolled back by the
+//! next command ([`apply`]). post_merge is in [`post`].
+
+mod apply;
+pub mod build;
+mod post;
+
+pub use apply::{KIND, recover};
+pub use post::{POST_MERGE_COMMAND, PostMerge, run_post_merge_job};
+
+use std::fmt;
+use std::io::Write;
+
+use git2::{Oid, Repository};
+use serde::Serialize;
+
+use super::check::{self, CheckState};
+use super::config::MergeStrategy;
+use super::error::{Error, Result, list_for_message};
+use super::git::{self, MergePrediction};
+use super::operation::{self, Operation};
+use super::oplock::OpLock;
+use super::worktree::{self, Removed, Worktree, plural};
+use super::{Project, status};
+
+#[derive(Debug, Clone, Default)]
+pub struct MergeOptions {
+    pub strategy: Option<MergeStrategy>,
+    /// Commit the branch worktree's uncommitted changes with this message first.
+    pub commit_message: Option<String>,
+    /// Keep worktree, branch and window after the merge.
+    pub keep: bool,
+    /// Merge even though the checks have not passed on this content.
+    pub force: bool,
+}
+
+/// A reason a merge cannot go ahead as asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Blocker {
+    IsBase,
+    BaseNotCheckedOut,
+    NothingToMerge,
+    BranchDirty {
+        files: Vec<String>,
+    },
+    BaseDirty {
+        files: Vec<String>,
+    },
+    ChecksNotPassed {
+        state: CheckState,
+        name: Option<String>,
+    },
+    Conflicts {
+        files: Vec<String>,
+    },
+    /// A git operation stopped half way in the branch's or base's worktree: committing there
+    /// would record the half-done state.
+    OperationInProgress {
+        branch: String,
+        operation: Operation,
+    },
+}
+
+impl Blocker {
+    /// Only the check gate gives way to `--force`.
+    pub fn forceable(&self) -> bool {
+        matches!(self, Blocker::ChecksNotPassed { .. })
+    }
+}
+
+impl fmt::Display for Blocker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Blocker::IsBase => write!(f, "it is the base branch"),
+            Blocker::BaseNotCheckedOut => write!(
+                f,
+                "base is not checked out in any worktree (check it out in the main worktree)"
+            ),
+            Blocker::NothingToMerge => {
+                write!(f, "it has nothing that base lacks (wtmux remove it)")
+            }
+            Blocker::BranchDirty { files } => write!(
+                f,
+                "its worktree has {} uncommitted file{} ({}): commit them, or pass --commit MSG",
+                files.len(),
+                plural(files.len()),
+                list_for_message(files, 5)
+            ),
+            Blocker::BaseDirty { files } => write!(
+                f,
+                "the base worktree has {} uncommitted file{} ({}): commit or stash them there",
+                files.len(),
+                plural(files.len()),
+                list_for_message(files, 5)
+            ),
+            Blocker::ChecksNotPassed { state, name } => match (state, name) {
+                (CheckState::Failed, Some(name)) => write!(
+                    f,
+                    "check {name:?} failed on this content (wtmux check --wait; --force merges anyway)"
+                ),
+                (CheckState::Running, _) => {
+                    write!(f, "its checks are still running (wtmux check --wait)")
+                }
+                (CheckState::Stale, _) => write!(
+                    f,
+                    "its checks ran on other content than is being merged (wtmux check --wait; --force merges anyway)"
+                ),
+                _ => write!(
+                    f,
+                    "its checks have not run on this content (wtmux check --wait; --force merges anyway)"
+                ),
+            },
+            Blocker::Conflicts { files } => write!(
+                f,
+                "merging would conflict in {} file{}: {} (merge base into the branch and resolve there)",
+                files.len(),
+                plural(files.len()),
+                list_for_message(files, 8)
+            ),
+            Blocker::OperationInProgress { branch, operation } => write!(
+                f,
+                "in the worktree of {branch}, {operation}: finish or abort it there first"
+            ),
+        }
+    }
+}
+
+/// Everything a merge would do, worked out without changing anything.
+#[derive(Debug, Clone)]
+pub struct MergePlan {
+    pub branch: String,
+    pub base: String,
+    pub strategy: MergeStrategy,
+    pub branch_worktree: Option<Worktree>,
+    pub base_worktree: Option<Worktree>,
+    pub base_commit: Oid,
+    /// The branch tip now.
+    pub tip: Oid,
+    /// The content that would be merged: the tip's tree plus, with `--commit`, what is
+    /// uncommitted.
+    pub content_tree: Oid,
+    /// A commit of that content (the tip itself when nothing is uncommitted).
+    pub content_commit: Oid,
+    pub dirty: Vec<String>,
+    /// Commits base would gain: (id, subject), newest first.
+    pub commits: Vec<(Oid, String)>,
+    pub check: CheckState,
+    pub checks_configured: bool,
+    pub blockers: Vec<Blocker>,
+    /// Active branches that would start conflicting once this one is merged.
+    pub warnings: Vec<String>,
+    pub options: MergeOptions,
+}
+
+impl MergePlan {
+    /// Blockers that stop this merge given its options.
+    pub fn refusals(&self) -> Vec<&Blocker> {
+        self.blockers
+            .iter()
+            .filter(|b| !(self.options.force && b.forceable()))
+            .collect()
+    }
+
+    /// The merge goes ahead although the checks did not pass.
+    pub fn forced_past_checks(&self) -> bool {
+        self.options.force && self.blockers.iter().any(Blocker::forceable)
+    }
+}
+
+/// Works out a merge of `name` (a branch or worktree; default: the current worktree's branch).
+pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Result<MergePlan> {
+    let repo = project.repo()?;
+    let all = worktree::worktrees(project)?;
+    let (branch, branch_worktree) = match name {
+        Some(name) => match worktree::find(project, name) {
+            Ok(w) => (w.branch.clone(), Some(w)),
+            Err(Error::UnknownWorktree(_))
+                if repo.find_reference(&format!("refs/heads/{name}")).is_ok() =>
+            {
+                (Some(name.to_string()), None)
+            }
+            Err(e) => return Err(e),
+        },
+        None => {
+            let w = worktree::current(project)?;
+            (w.branch.clone(), Some(w))
+        }
+    };
+    let branch = branch
+        .ok_or_else(|| Error::refused("that worktree has no branch checked out (detached HEAD)"))?;
+    let branch_worktree = branch_worktree.filter(|w| !w.prunable);
+    let base = project.base.clone();
+    let base_commit = project.require_base_commit()?;
+    let base_worktree = all
+        .iter()
+        .find(|w| w.branch.as_deref() == Some(base.as_str()) && !w.prunable)
+        .cloned();
+    let strategy = options.strategy.unwrap_or(project.config.merge_strategy);
+    let mut blockers = Vec::new();
+    if branch == base {
+        blockers.push(Blocker::IsBase);
+    }
+
+    let tip = git::resolve_commit(&repo, &format!("refs/heads/{branch}"))?;
+    let mut stopped = Vec::new();
+    let (dirty, content_tree, content_commit) = match &branch_worktree {
+        Some(w) => {
+            let wt_repo = Repository::open(&w.path)?;
+            if let Some(operation) = operation::in_progress(&wt_repo)? {
+                stopped.push(Blocker::OperationInProgress {
+                    branch: branch.clone(),
+                    operation,
+                });
+            }
+            let changes = worktree::changes(project, &wt_repo, &w.path)?;
+            if changes.is_empty() {
+                (Vec::new(), repo.find_commit(tip)?.tree_id(), tip)
+            } else {
+                let tree = status::content_tree(&wt_repo, &changes)?;
+                let commit = git::content_commit(&wt_repo, tree, "wtmux: predicted merge content")?;
+                (changes.paths(), tree, commit)
+            }
+        }
+        None => (Vec::new(), repo.find_commit(tip)?.tree_id(), tip),
+    };
+    if !stopped.is_empty() {
+        // Never suggest committing a half-done rebase or merge.
+        blockers.append(&mut stopped);
+    } else if !dirty.is_empty() && options.commit_message.is_none() {
+        blockers.push(Blocker::BranchDirty {
+            files: dirty.clone(),
+        });
+    }
+    match &base_worktree {
+        None => blockers.push(Blocker::BaseNotCheckedOut),
+        Some(w) => {
+            let base_repo = Repository::open(&w.path)?;
+            if let Some(operation) = operation::in_progress(&base_repo)? {
+                blockers.push(Blocker::OperationInProgress {
+                    branch: base.clone(),
+                    operation,
+                });
+            }
+            let tracked_changes = tracked_changes(&base_repo)?;
+            if !tracked_changes.is_empty() {
+                blockers.push(Blocker::BaseDirty {
+                    files: tracked_changes,
+                });
+            }
+        }
+    }
+    let commits = git::commits_between(&repo, base_commit, tip)?;
+    if commits.is_empty() && dirty.is_empty() && branch != base {
+        blockers.push(Blocker::NothingToMerge);
+    }
+
+    let checks_configured = !project.config.checks.is_empty();
+    let check = if checks_configured {
+        match check::result_for_tree(project, content_tree)? {
+            Some(outcome) if outcome.passed => CheckState::Passed,
+            Some(_) => CheckState::Failed,
+            None => match &branch_worktree {
+                Some(w) => match check::status_of(project, w)?.state {
+                    CheckState::Running => CheckState::Running,
+                    CheckState::None => CheckState::None,
+                    _ => CheckState::Stale,
+                },
+                None => CheckState::None,
+            },
+        }
+    } else {
+        CheckState::None
+    };
+    if checks_configured && check != CheckState::Passed {
+        let name = match check {
+            CheckState::Failed => {
+                check::result_for_tree(project, content_tree)?.and_then(|o| o.failed)
+            }
+            _ => None,
+        };
+        blockers.push(Blocker::ChecksNotPassed { state: check, name });
+    }
+
+    if let MergePrediction::Conflicts { paths } =
+        git::predict_merge(&project.common_dir, base_commit, content_commit)?
+    {
+        blockers.push(Blocker::Conflicts { files: paths });
+    }
+
+    let warnings = super::scope::analyze(project)
+        .map(|report| super::scope::merge_warnings(&report, &branch))
+        .unwrap_or_default();
+    Ok(MergePlan {
+        branch,
+        base,
+        strategy,
+        branch_worktree,
+        base_worktree,
+        base_commit,
+        tip,
+        content_tree,
+        content_commit,
+        dirty,
+        commits,
+        check,
+        checks_configured,
+        blockers,
+        warnings,
+        options: options.clone(),
+    })
+}
+
+/// Tracked files with changes (untracked files never stop a merge into base; git refuses by
+/// itself if one would be overwritten, and the merge is then undone).
+fn tracked_changes(repo: &Repository) -> Result<Vec<String>> {
+    let mut options = git2::StatusOptions::new();
+    options
+        .include_untracked(false)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    Ok(repo
+        .statuses(Some(&mut options))?
+        .iter()
+        .filter(|e| e.status() != git2::Status::CURRENT)
+        .filter_map(|e| e.path().ok().map(str::to_string))
+        .collect())
+}
+
+/// What a finished merge did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Merged {
+    pub branch: String,
+    pub base: String,
+    pub strategy: MergeStrategy,
+    /// Base's new tip.
+    pub commit: String,
+    /// The commit `--commit` made on the branch first.
+    pub committed: Option<String>,
+    /// The checks had not passed and `--force` merged anyway.
+    pub forced_past_checks: bool,
+    pub post_merge: Option<PostMerge>,
+    pub removed: Option<Removed>,
+    /// Cleanup failed after a successful merge (the merge stands).
+    pub cleanup_error: Option<String>,
+}
+
+/// Merges as planned, taking the operation lock without waiting (the popup: a merge already
+/// under way is reported, in one line). Refuses, changing nothing, when the plan has blockers.
+pub fn merge(
+    project: &Project,
+    name: Option<&str>,
+    options: &MergeOptions,
+    post_merge_output: &mut dyn Write,
+) -> Result<Merged> {
+    let lock = OpLock::try_acquire(project, &format!("merge {}", name.unwrap_or("")))?;
+    let plan = plan(project, name, options)?;
+    execute(project, &lock, &plan, post_merge_output)
+}
+
+/// `merge --all-green`: every green branch, one by one, in the scope guard's merge order, all
+/// under one hold of the lock. Stops at the first that fails (base then holds the merges before
+/// it, and nothing of that one); returns the order, with the branches that could not follow.
+pub fn merge_all_green(
+    project: &Project,
+    lock: &OpLock,
+    options: &MergeOptions,
+    post_merge_output: &mut dyn Write,
+    on_merged: &mut dyn FnMut(&Merged),
+) -> Result<super::scope::MergeOrder> {
+    let order = super::scope::analyze(project)?.merge_order;
+    for branch in &order.order {
+        let merged = plan(project, Some(branch), options)
+            .and_then(|plan| execute(project, lock, &plan, post_merge_output))
+            .map_err(|e| Error::refused(format!("stopped at {branch}: {e}")))?;
+        on_merged(&merged);
+    }
+    Ok(order)
+}
+
+/// Carries out a plan; the plan must have been made with `lock` held (base is compared and
+/// swapped all the same: a plan that went stale changes nothing).
+pub fn execute(
+    project: &Project,
+    lock: &OpLock,
+    plan: &MergePlan,
+    post_merge_output: &mut dyn Write,
+) -> Result<Merged> {
+    if !lock.covers(project) {
+        return Err(Error::refused(
+            "internal error: the lock of another repository",
+        ));
+    }
+    apply::execute(project, lock, plan, post_merge_output)
+}
