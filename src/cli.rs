@@ -11,6 +11,62 @@ use crate::core::merge::{self, MergeOptions};
 use crate::core::oplock::OpLock;
 use crate::core::worktree::{self, AddOptions, RemoveOptions};
 use crate::core::{Error, Project, Result, journal, scope, trash};
+use crate::printable::{EscapingLines, printable};
+
+/// Standard output of every command. A closed pipe (`wtmux list --json | head -1`) discards the
+/// rest silently instead of panicking, and the command ends as it would have.
+struct Stdout;
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        ignore_closed_pipe(std::io::stdout().write(buf), buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        ignore_closed_pipe(std::io::stdout().flush(), ())
+    }
+}
+
+/// Standard error, likewise.
+struct Stderr;
+
+impl Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        ignore_closed_pipe(std::io::stderr().write(buf), buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        ignore_closed_pipe(std::io::stderr().flush(), ())
+    }
+}
+
+fn ignore_closed_pipe<T>(result: std::io::Result<T>, discarded: T) -> std::io::Result<T> {
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(discarded),
+        other => other,
+    }
+}
+
+/// A line on standard output (outside text in it goes through [`shown`]).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(Stdout, $($arg)*);
+    }};
+}
+
+/// A `wtmux: ` line on standard error.
+macro_rules! warn {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(Stderr, "wtmux: {}", format_args!($($arg)*));
+    }};
+}
+
+/// Outside text (branch names, paths, subjects, file names, commands) as it may be printed.
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    printable(text)
+}
+
+fn shown_path(path: &std::path::Path) -> String {
+    printable(&path.display().to_string()).into_owned()
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -210,7 +266,7 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("wtmux: {error}");
+            warn!("{}", shown(&error.to_string()));
             1
         }
     }
@@ -221,7 +277,7 @@ pub fn main() -> i32 {
 fn project() -> Result<Project> {
     let project = background_project()?;
     for recovered in journal::recover(&project)? {
-        eprintln!("wtmux: {recovered}");
+        warn!("{}", shown(&recovered.to_string()));
     }
     Ok(project)
 }
@@ -229,10 +285,10 @@ fn project() -> Result<Project> {
 /// The operation lock, waiting for whoever holds it with one line saying whom.
 fn take_lock(project: &Project, what: &str) -> Result<OpLock> {
     let lock = OpLock::acquire(project, what, &mut |holder| {
-        eprintln!("wtmux: waiting for {holder} to finish");
+        warn!("waiting for {} to finish", shown(&holder.to_string()));
     })?;
     for recovered in lock.recovered() {
-        eprintln!("wtmux: {recovered}");
+        warn!("{}", shown(&recovered.to_string()));
     }
     Ok(lock)
 }
@@ -247,7 +303,7 @@ fn background_project() -> Result<Project> {
 
 fn run(cli: Cli) -> Result<i32> {
     let command = cli.command.unwrap_or(Command::Ui);
-    let mut out = std::io::stdout().lock();
+    let mut out = Stdout;
     match command {
         Command::Ui => {
             // The popup binding hands over the directory of the pane it was opened from (through
@@ -289,24 +345,28 @@ fn run(cli: Cli) -> Result<i32> {
             )?;
             if added.created_branch {
                 let from = base.as_deref().unwrap_or(&project.base);
-                println!("created branch {} from {from}", added.branch);
+                say!(
+                    "created branch {} from {}",
+                    shown(&added.branch),
+                    shown(from)
+                );
             } else {
-                println!("checked out existing branch {}", added.branch);
+                say!("checked out existing branch {}", shown(&added.branch));
                 if base.is_some() {
-                    eprintln!("wtmux: note: --base ignored, the branch already exists");
+                    warn!("note: --base ignored, the branch already exists");
                 }
             }
-            println!("worktree {}", added.path.display());
+            say!("worktree {}", shown_path(&added.path));
             match (&added.window, &added.no_window_reason) {
-                (Some(window), _) => println!(
+                (Some(window), _) => say!(
                     "window {window}{}",
                     added
                         .agent
                         .as_ref()
-                        .map(|a| format!(" (agent {a} started)"))
+                        .map(|a| format!(" (agent {} started)", shown(a)))
                         .unwrap_or_default()
                 ),
-                (None, Some(reason)) => println!("no window made: {reason}"),
+                (None, Some(reason)) => say!("no window made: {}", shown(reason)),
                 (None, None) => {}
             }
             Ok(0)
@@ -315,8 +375,7 @@ fn run(cli: Cli) -> Result<i32> {
             let project = project()?;
             let listing = worktree::list(&project)?;
             if json {
-                serde_json::to_writer_pretty(&mut out, &listing).expect("listing serializes");
-                writeln!(out).ok();
+                print_json(&listing)?;
             } else {
                 print_listing(&mut out, &listing);
             }
@@ -326,9 +385,9 @@ fn run(cli: Cli) -> Result<i32> {
             let project = project()?;
             let opened = worktree::open(&project, &branch)?;
             if opened.created {
-                println!("window {} (created)", opened.window);
+                say!("window {} (created)", opened.window);
             } else {
-                println!("window {}", opened.window);
+                say!("window {}", opened.window);
             }
             Ok(0)
         }
@@ -344,19 +403,20 @@ fn run(cli: Cli) -> Result<i32> {
             };
             for target in &targets {
                 match check::start(&project, target)? {
-                    Started::Started { under_tmux } => println!(
+                    Started::Started { under_tmux } => say!(
                         "checks started in {}{}",
-                        target.label(),
+                        shown(&target.label()),
                         if under_tmux {
                             ""
                         } else {
                             " (not inside tmux: as a background process)"
                         }
                     ),
-                    Started::AlreadyRunning { name } => println!(
+                    Started::AlreadyRunning { name } => say!(
                         "checks already running in {}{}",
-                        target.label(),
-                        name.map(|n| format!(" ({n})")).unwrap_or_default()
+                        shown(&target.label()),
+                        name.map(|n| format!(" ({})", shown(&n)))
+                            .unwrap_or_default()
                     ),
                 }
             }
@@ -365,22 +425,22 @@ fn run(cli: Cli) -> Result<i32> {
             }
             let mut failed = 0;
             for target in &targets {
-                let outcome = check::follow(&project, target, &mut out)?;
+                // A check's output is outside text too: shown line by line, escaped.
+                let mut escaped = EscapingLines::new(&mut out);
+                let outcome = check::follow(&project, target, &mut escaped);
+                escaped.finish().ok();
+                let outcome = outcome?;
                 if outcome.passed {
-                    writeln!(out, "✔ {}: checks passed", target.label()).ok();
+                    writeln!(out, "✔ {}: checks passed", shown(&target.label())).ok();
                 } else {
                     failed += 1;
                     writeln!(
                         out,
                         "✘ {}: check {} failed with exit {} (log: {})",
-                        target.label(),
-                        outcome.failed.as_deref().unwrap_or("?"),
+                        shown(&target.label()),
+                        shown(outcome.failed.as_deref().unwrap_or("?")),
                         outcome.exit_code.unwrap_or(-1),
-                        outcome
-                            .log
-                            .as_ref()
-                            .map(|l| l.display().to_string())
-                            .unwrap_or_default()
+                        outcome.log.as_deref().map(shown_path).unwrap_or_default()
                     )
                     .ok();
                 }
@@ -410,61 +470,75 @@ fn run(cli: Cli) -> Result<i32> {
             let lock = take_lock(&project, &what)?;
             if all_green {
                 let mut merged_any = false;
-                let order =
-                    merge::merge_all_green(&project, &lock, &options, &mut out, &mut |merged| {
+                let mut escaped = EscapingLines::new(Stdout);
+                let order = merge::merge_all_green(
+                    &project,
+                    &lock,
+                    &options,
+                    &mut escaped,
+                    &mut |merged| {
                         merged_any = true;
-                        println!(
+                        say!(
                             "merged {} into {}, now at {}",
-                            merged.branch,
-                            merged.base,
+                            shown(&merged.branch),
+                            shown(&merged.base),
                             &merged.commit[..merged.commit.len().min(7)]
                         );
-                    })?;
+                    },
+                );
+                escaped.finish().ok();
+                let order = order?;
                 if !merged_any {
-                    println!("no green branch to merge");
+                    say!("no green branch to merge");
                 }
                 for (branch, why) in &order.blocked {
-                    eprintln!("wtmux: not merging {branch}: {why}");
+                    warn!("not merging {}: {}", shown(branch), shown(why));
                 }
                 return Ok(if order.blocked.is_empty() { 0 } else { 1 });
             }
             let plan = merge::plan(&project, branch.as_deref(), &options)?;
             for warning in &plan.warnings {
-                eprintln!("wtmux: warning: {warning}");
+                warn!("warning: {}", shown(warning));
             }
-            let merged = merge::execute(&project, &lock, &plan, &mut out)?;
+            let merged = {
+                // post_merge's output, shown line by line, escaped.
+                let mut escaped = EscapingLines::new(&mut out);
+                let merged = merge::execute(&project, &lock, &plan, &mut escaped);
+                escaped.finish().ok();
+                merged?
+            };
             if merged.forced_past_checks {
-                eprintln!(
-                    "wtmux: WARNING: {} was merged WITHOUT passing checks on its content (--force)",
-                    merged.branch
+                warn!(
+                    "WARNING: {} was merged WITHOUT passing checks on its content (--force)",
+                    shown(&merged.branch)
                 );
             }
             if let Some(commit) = &merged.committed {
-                println!("committed {} on {}", &commit[..7], merged.branch);
+                say!("committed {} on {}", &commit[..7], shown(&merged.branch));
             }
-            println!(
+            say!(
                 "merged {} into {} ({}), now at {}",
-                merged.branch,
-                merged.base,
+                shown(&merged.branch),
+                shown(&merged.base),
                 merged.strategy,
                 &merged.commit[..merged.commit.len().min(7)]
             );
             let mut code = 0;
             if let Some(post) = &merged.post_merge {
                 match (post.exit_code, &post.window) {
-                    (Some(0), _) => println!("post_merge `{}` succeeded", post.command),
+                    (Some(0), _) => say!("post_merge `{}` succeeded", shown(&post.command)),
                     (Some(code_), _) => {
-                        eprintln!(
-                            "wtmux: post_merge `{}` failed with exit {code_} (log: {})",
-                            post.command,
-                            post.log.display()
+                        warn!(
+                            "post_merge `{}` failed with exit {code_} (log: {})",
+                            shown(&post.command),
+                            shown_path(&post.log)
                         );
                         code = 1;
                     }
-                    (None, Some(window)) => println!(
+                    (None, Some(window)) => say!(
                         "post_merge `{}` running in window {window} (log: {})",
-                        post.command,
-                        post.log.display()
+                        shown(&post.command),
+                        shown_path(&post.log)
                     ),
                     (None, None) => {}
                 }
@@ -473,7 +547,7 @@ fn run(cli: Cli) -> Result<i32> {
                 print_removed(removed);
             }
             if let Some(error) = &merged.cleanup_error {
-                eprintln!("wtmux: merged, but cleanup failed: {error}");
+                warn!("merged, but cleanup failed: {}", shown(&error.to_string()));
                 code = 1;
             }
             Ok(code)
@@ -494,7 +568,7 @@ fn run(cli: Cli) -> Result<i32> {
             if prune {
                 let days = older_than.unwrap_or(project.config.trash_days);
                 let dropped = trash::prune(&project, days)?;
-                println!(
+                say!(
                     "pruned {} saved state{}",
                     dropped.len(),
                     worktree::plural(dropped.len())
@@ -503,19 +577,19 @@ fn run(cli: Cli) -> Result<i32> {
             }
             let entries = trash::list(&project)?;
             if entries.is_empty() {
-                println!("the trash is empty");
+                say!("the trash is empty");
             }
             for entry in entries {
-                println!(
+                say!(
                     "{}  {:<30} {} uncommitted file{}  {}  ({})",
                     humantime::format_rfc3339_seconds(
                         std::time::UNIX_EPOCH + std::time::Duration::from_secs(entry.saved_at)
                     ),
-                    entry.branch.as_deref().unwrap_or("(detached)"),
+                    shown(entry.branch.as_deref().unwrap_or("(detached)")),
                     entry.dirty.len(),
                     worktree::plural(entry.dirty.len()),
                     entry.tip.as_deref().map(|t| &t[..7]).unwrap_or("-------"),
-                    entry.reference
+                    shown(&entry.reference)
                 );
             }
             Ok(0)
@@ -523,10 +597,10 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Restore { branch } => {
             let project = project()?;
             let restored = trash::restore(&project, &branch)?;
-            println!(
+            say!(
                 "restored {} at {} with {} uncommitted file{}",
-                restored.branch,
-                restored.path.display(),
+                shown(&restored.branch),
+                shown_path(&restored.path),
                 restored.restored_files,
                 worktree::plural(restored.restored_files)
             );
@@ -539,14 +613,14 @@ fn run(cli: Cli) -> Result<i32> {
                 return Err(Error::refused(format!("{} already exists", path.display())));
             }
             std::fs::write(&path, config::EXAMPLE).map_err(|e| Error::io(&path, e))?;
-            println!("wrote {}", path.display());
+            say!("wrote {}", shown_path(&path));
             Ok(0)
         }
         Command::Demo { no_attach } => {
             let exe = crate::core::own_exe()?;
             let demo = crate::core::demo::create(&exe)?;
-            println!("demo repository: {}", demo.repo.display());
-            println!(
+            say!("demo repository: {}", shown_path(&demo.repo));
+            say!(
                 "tmux session {}: press the prefix key (C-b), then w",
                 demo.session
             );
@@ -584,8 +658,8 @@ fn run(cli: Cli) -> Result<i32> {
             };
             let status = agent::wait(&project()?, &branch, until, timeout)?;
             match status.exit_code {
-                Some(code) => println!("{} (status {code})", status.state.as_str()),
-                None => println!("{}", status.state.as_str()),
+                Some(code) => say!("{} (status {code})", status.state.as_str()),
+                None => say!("{}", status.state.as_str()),
             }
             Ok(0)
         }
@@ -615,13 +689,13 @@ fn run(cli: Cli) -> Result<i32> {
             let exe = crate::core::own_exe()?;
             let (old, new) = agent::plan_setup(&path, which, &exe.to_string_lossy())?;
             if old == new {
-                println!("{} already has wtmux's hooks", path.display());
+                say!("{} already has wtmux's hooks", shown_path(&path));
                 return Ok(0);
             }
-            println!("{}:", path.display());
-            print!("{}", agent::line_diff(&old, &new));
+            say!("{}:", shown_path(&path));
+            let _ = write!(Stdout, "{}", agent::line_diff(&old, &new));
             if !yes {
-                print!("apply this change? [y/N] ");
+                let _ = write!(Stdout, "apply this change? [y/N] ");
                 out.flush().ok();
                 std::io::stdout().flush().ok();
                 let mut answer = String::new();
@@ -631,7 +705,7 @@ fn run(cli: Cli) -> Result<i32> {
                 }
             }
             agent::apply_setup(&path, &old, &new)?;
-            println!("wrote {}", path.display());
+            say!("wrote {}", shown_path(&path));
             Ok(0)
         }
         Command::AgentWrapper { key } => match agent::run_wrapper(&background_project()?, &key)? {},
@@ -646,8 +720,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Conflicts { json } => {
             let report = scope::analyze(&project()?)?;
             if json {
-                serde_json::to_writer_pretty(&mut out, &report).expect("report serializes");
-                writeln!(out).ok();
+                print_json(&report)?;
             } else {
                 print_conflicts(&mut out, &report);
             }
@@ -659,7 +732,10 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::PostMerge { key } => {
             let project = background_project()?;
-            let code = merge::run_post_merge_job(&project, &key, &mut out)?;
+            let mut escaped = EscapingLines::new(&mut out);
+            let code = merge::run_post_merge_job(&project, &key, &mut escaped);
+            escaped.finish().ok();
+            let code = code?;
             writeln!(out, "\n[post_merge exited {code}; press Enter to close]").ok();
             out.flush().ok();
             let mut line = String::new();
@@ -679,20 +755,27 @@ fn print_conflicts(out: &mut dyn Write, report: &scope::Report) {
         if !w.base_conflicts.is_empty() {
             notes.push(format!(
                 "CONFLICTS with {}: {}",
-                report.base,
-                w.base_conflicts.join(", ")
+                shown(&report.base),
+                shown(&w.base_conflicts.join(", "))
             ));
         }
         if !w.outside_scope.is_empty() {
-            notes.push(format!("outside its scope: {}", w.outside_scope.join(", ")));
+            notes.push(format!(
+                "outside its scope: {}",
+                shown(&w.outside_scope.join(", "))
+            ));
         }
         for (other, files) in &w.in_others_scope {
-            notes.push(format!("inside {other}'s scope: {}", files.join(", ")));
+            notes.push(format!(
+                "inside {}'s scope: {}",
+                shown(other),
+                shown(&files.join(", "))
+            ));
         }
         writeln!(
             out,
             "{:<30} {} file{} changed{}{}",
-            w.branch,
+            shown(&w.branch),
             w.files.len(),
             worktree::plural(w.files.len()),
             if w.green { ", green" } else { "" },
@@ -714,17 +797,17 @@ fn print_conflicts(out: &mut dyn Write, report: &scope::Report) {
             writeln!(
                 out,
                 "{} ~ {}: overlap in {}, merge cleanly together",
-                pair.a,
-                pair.b,
-                pair.overlap.join(", ")
+                shown(&pair.a),
+                shown(&pair.b),
+                shown(&pair.overlap.join(", "))
             )
         } else {
             writeln!(
                 out,
                 "{} ✘ {}: CONFLICT in {}",
-                pair.a,
-                pair.b,
-                pair.conflicts.join(", ")
+                shown(&pair.a),
+                shown(&pair.b),
+                shown(&pair.conflicts.join(", "))
             )
         }
         .ok();
@@ -738,31 +821,42 @@ fn print_conflicts(out: &mut dyn Write, report: &scope::Report) {
             if order.order.is_empty() {
                 "-".to_string()
             } else {
-                order.order.join(" → ")
+                shown(&order.order.join(" → ")).into_owned()
             }
         )
         .ok();
         for (branch, why) in &order.blocked {
-            writeln!(out, "  {branch} cannot follow: {why}").ok();
+            writeln!(out, "  {} cannot follow: {}", shown(branch), shown(why)).ok();
         }
     }
 }
 
 fn print_removed(removed: &worktree::Removed) {
-    println!("removed worktree {}", removed.path.display());
+    say!("removed worktree {}", shown_path(&removed.path));
     if removed.branch_deleted
         && let Some(branch) = &removed.branch
     {
-        println!("deleted branch {branch}");
+        say!("deleted branch {}", shown(branch));
     }
     if removed.window_closed || removed.window_deferred {
-        println!("closed its window");
+        say!("closed its window");
     }
-    println!(
+    say!(
         "saved to {} (wtmux restore {})",
-        removed.trash.reference,
-        removed.branch.as_deref().unwrap_or("<branch>")
+        shown(&removed.trash.reference),
+        shown(removed.branch.as_deref().unwrap_or("<branch>"))
     );
+}
+
+/// JSON output: exact (serde_json escapes control characters itself), and a closed pipe ends
+/// it silently.
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::CommandFailed {
+        command: "JSON output".into(),
+        detail: e.to_string(),
+    })?;
+    say!("{text}");
+    Ok(())
 }
 
 /// A check state in a few characters, for tables.
@@ -781,7 +875,7 @@ fn print_listing(out: &mut dyn Write, listing: &worktree::Listing) {
         .worktrees
         .iter()
         .map(|row| {
-            let branch = row.branch.clone().unwrap_or_else(|| "(detached)".into());
+            let branch = shown(row.branch.as_deref().unwrap_or("(detached)")).into_owned();
             [
                 format!("{}{branch}", if row.is_main { "* " } else { "  " }),
                 match (&row.operation, row.prunable, row.changed) {
@@ -802,12 +896,12 @@ fn print_listing(out: &mut dyn Write, listing: &worktree::Listing) {
                     (AgentState::Exited, Some(code)) => format!("exited {code}"),
                     (state, _) => state.as_str().to_string(),
                 },
-                check_label(&row.check),
+                shown(&check_label(&row.check)).into_owned(),
                 row.window.clone().unwrap_or_else(|| "-".into()),
                 format!(
                     "{} {}",
                     row.head.as_deref().unwrap_or("-------"),
-                    row.subject.as_deref().unwrap_or("")
+                    shown(row.subject.as_deref().unwrap_or(""))
                 ),
             ]
         })
@@ -839,5 +933,5 @@ fn print_listing(out: &mut dyn Write, listing: &worktree::Listing) {
     for row in &rows {
         writeln!(out, "{}", line(row)).ok();
     }
-    writeln!(out, "base: {}", listing.base).ok();
+    writeln!(out, "base: {}", shown(&listing.base)).ok();
 }

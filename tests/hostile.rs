@@ -197,3 +197,164 @@ fn send_types_only_into_the_pane_proven_to_be_the_agents() {
     assert!(!tmux.capture(&pane).contains("pwned-send"));
     assert!(!repo.home.join("pwned-send").exists());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Printing: control characters and escape sequences are shown escaped; JSON stays exact.
+
+/// What a terminal would act on: any control character but the newline ending a line.
+fn assert_inert(what: &str, text: &str) {
+    let bad: Vec<char> = text
+        .chars()
+        .filter(|&c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
+        .collect();
+    assert!(bad.is_empty(), "{what} prints {bad:?} raw:\n{text}");
+}
+
+const TITLE: &str = "\x1b]0;pwned\x07";
+const CLEAR: &str = "\x1b[2J\x1b[H";
+
+#[test]
+fn names_paths_subjects_and_file_names_print_escaped_and_json_stays_exact() {
+    let repo = TestRepo::new_at(&format!("r{TITLE}\nmerged fake"));
+    let subject = format!("subject {CLEAR}\rmerged feat/x into main\u{202e}");
+    repo.git(&["commit", "-q", "--allow-empty", "-m", &subject]);
+    let add = repo.wtmux(&["add", "feat/x", "--scope", "src/**"]);
+    let out = add.ok();
+    assert_inert("add", &out);
+    assert!(out.contains("\\e]0;pwned\\a\\nmerged fake"), "{out}");
+
+    let worktree = repo.worktree("feat-x");
+    let file = format!("evil{CLEAR}\nname.txt");
+    common::write_file(&worktree.join(&file), "x\n");
+    repo.git_in(&worktree, &["add", "-A"]);
+    repo.git_in(
+        &worktree,
+        &["commit", "-q", "-m", &format!("add {CLEAR}file")],
+    );
+    common::write_file(&worktree.join(format!("dirty{TITLE}.txt")), "x\n");
+
+    let list = repo.wtmux(&["list"]).ok();
+    assert_inert("list", &list);
+    assert!(list.contains("subject \\e[2J\\e[H\\rmerged"), "{list}");
+    let json: serde_json::Value =
+        serde_json::from_str(&repo.wtmux(&["list", "--json"]).ok()).unwrap();
+    assert_eq!(json["worktrees"][0]["subject"], subject.as_str());
+    assert_eq!(
+        json["main_worktree"],
+        repo.root.to_string_lossy().as_ref(),
+        "paths are exact in JSON"
+    );
+
+    let conflicts = repo.wtmux(&["conflicts"]).ok();
+    assert_inert("conflicts", &conflicts);
+    assert!(
+        conflicts.contains("evil\\e[2J\\e[H\\nname.txt"),
+        "{conflicts}"
+    );
+
+    // A refusal naming the dirty file is one escaped line.
+    let err = repo.wtmux(&["remove", "feat/x"]).refused();
+    assert_inert("remove's refusal", &err);
+    assert!(err.contains("dirty\\e]0;pwned\\a.txt"), "{err}");
+}
+
+#[test]
+fn check_output_streams_escaped() {
+    let repo = TestRepo::new();
+    repo.user_config(&format!(
+        "[[check]]\nname = \"noisy\"\nrun = \"printf 'ok\\\\n{}\\\\n'\"\n",
+        "\\\\033]0;pwned\\\\007\\\\033[2J"
+    ));
+    let out = repo.wtmux(&["check", "--wait"]).ok();
+    assert_inert("check --wait", &out);
+    assert!(out.contains("ok\n\\e]0;pwned\\a\\e[2J\n"), "{out}");
+}
+
+#[test]
+fn the_popup_draws_outside_text_escaped() {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use wtmux::core::agent::AgentStatus;
+    use wtmux::core::check::{CheckState, CheckStatus};
+    use wtmux::core::worktree::{Detail, Row};
+    use wtmux::tui::app::Model;
+    use wtmux::tui::view::{self, Theme};
+
+    let path = std::path::PathBuf::from(format!("/src/app{TITLE}"));
+    let row = Row {
+        branch: Some("feat/x".into()),
+        path: path.clone(),
+        is_main: true,
+        prunable: false,
+        head: Some("3f2a1bc".into()),
+        subject: Some(format!("s{CLEAR}")),
+        commit_time: Some(0),
+        changed: 0,
+        ahead: 0,
+        behind: 0,
+        window: None,
+        check: CheckStatus {
+            state: CheckState::Failed,
+            name: Some(format!("t{CLEAR}")),
+            exit_code: Some(1),
+            log: None,
+        },
+        agent: AgentStatus::none(),
+    };
+    let mut model = Model::new("main".into(), vec![row], 0);
+    model.loading = false;
+    model.detail = Some((
+        path,
+        Detail {
+            commits: vec![],
+            log: Some("/l/00-test.log".into()),
+            log_tail: vec![format!("log {CLEAR}line")],
+            agent_tail: vec![format!("agent\r{TITLE}tail")],
+        },
+    ));
+    let mut terminal = Terminal::new(TestBackend::new(100, 20)).unwrap();
+    terminal
+        .draw(|frame| view::render(&model, Theme { color: false }, frame))
+        .unwrap();
+    let screen = terminal.backend().to_string();
+    assert_inert("the popup", &screen);
+    for shown in [
+        "/src/app\\e]0;pwned\\a",
+        "t\\e[2J\\e[H",
+        "log \\e[2J\\e[Hline",
+        "agent\\r\\e]0;pwned\\atail",
+    ] {
+        assert!(screen.contains(shown), "{shown} not on screen:\n{screen}");
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_output_silently_with_exit_0() {
+    let repo = TestRepo::new();
+    for n in 0..30 {
+        repo.wtmux(&["add", &format!("feat/n{n}"), "--no-window"])
+            .ok();
+    }
+    for args in [&["list", "--json"][..], &["list"], &["conflicts", "--json"]] {
+        let mut child = std::process::Command::new(WTMUX);
+        common::sandbox(&mut child, &repo.home);
+        let mut child = child
+            .args(args)
+            .current_dir(&repo.root)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away at once, as `| head -0` would.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).as_ref()
+            ),
+            (Some(0), ""),
+            "wtmux {args:?} into a closed pipe"
+        );
+    }
+}

@@ -10,6 +10,7 @@ use super::app::{Mode, Model};
 use crate::core::agent::AgentState;
 use crate::core::check::CheckState;
 use crate::core::worktree::Row;
+use crate::printable::printable;
 
 const SPINNER: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];
 
@@ -33,6 +34,22 @@ impl Theme {
             Style::default()
         }
     }
+}
+
+/// A line of outside text (branch names, paths, subjects, file names, pane tails, log lines, core
+/// messages) as it may be drawn: control characters and escape sequences shown escaped, not
+/// dropped or passed to the terminal.
+fn shown(mut line: Line<'_>) -> Line<'_> {
+    for span in &mut line.spans {
+        if let std::borrow::Cow::Owned(escaped) = printable(&span.content) {
+            span.content = escaped.into();
+        }
+    }
+    line
+}
+
+fn shown_all(lines: Vec<Line<'_>>) -> Vec<Line<'_>> {
+    lines.into_iter().map(shown).collect()
 }
 
 pub fn render(model: &Model, theme: Theme, frame: &mut Frame) {
@@ -91,7 +108,7 @@ fn render_header(model: &Model, theme: Theme, frame: &mut Frame, area: Rect) {
     if !model.filter.is_empty() {
         spans.push(Span::raw(format!("  filter: {}", model.filter)));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    frame.render_widget(Paragraph::new(shown(Line::from(spans))), area);
 }
 
 pub fn check_cell(row: &Row, spinner: usize, theme: Theme) -> Span<'static> {
@@ -239,9 +256,9 @@ fn render_table(model: &Model, visible: &[&Row], theme: Theme, frame: &mut Frame
         ]);
         TableRow::new(vec![
             Cell::from(if row.is_main { "*" } else { " " }),
-            Cell::from(branch),
-            Cell::from(agent_cell(row, model.spinner, theme)),
-            Cell::from(check_cell(row, model.spinner, theme)),
+            Cell::from(shown(branch)),
+            Cell::from(shown(Line::from(agent_cell(row, model.spinner, theme)))),
+            Cell::from(shown(Line::from(check_cell(row, model.spinner, theme)))),
             Cell::from(changes),
             Cell::from(base),
             Cell::from(age(model.now, row.commit_time)),
@@ -280,7 +297,7 @@ fn render_detail(model: &Model, theme: Theme, frame: &mut Frame, area: Rect) {
     };
     let block = Block::default()
         .borders(Borders::TOP)
-        .title(format!(" {} ", row.path.display()));
+        .title(format!(" {} ", printable(&row.path.display().to_string())));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let mut lines: Vec<Line> = Vec::new();
@@ -354,7 +371,7 @@ fn render_detail(model: &Model, theme: Theme, frame: &mut Frame, area: Rect) {
     } else {
         lines.push(Line::styled("…", theme.fg(Color::DarkGray)));
     }
-    frame.render_widget(Paragraph::new(lines), inner);
+    frame.render_widget(Paragraph::new(shown_all(lines)), inner);
 }
 
 fn render_status(model: &Model, theme: Theme, frame: &mut Frame, area: Rect) {
@@ -377,7 +394,7 @@ fn render_status(model: &Model, theme: Theme, frame: &mut Frame, area: Rect) {
     } else {
         Line::raw("")
     };
-    frame.render_widget(Paragraph::new(line), area);
+    frame.render_widget(Paragraph::new(shown(line)), area);
 }
 
 fn render_footer(model: &Model, theme: Theme, frame: &mut Frame, area: Rect) {
@@ -407,7 +424,7 @@ fn dialog(frame: &mut Frame, area: Rect, width: u16, height: u16, title: &str) -
     frame.render_widget(Clear, rect);
     let block = Block::default()
         .borders(Borders::ALL)
-        .title(format!(" {title} "));
+        .title(format!(" {} ", printable(title)));
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
     inner
@@ -457,7 +474,10 @@ fn render_new_branch(
     };
     lines.push(hint);
     lines.push(Line::styled("esc cancels", theme.fg(Color::DarkGray)));
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    frame.render_widget(
+        Paragraph::new(shown_all(lines)).wrap(Wrap { trim: false }),
+        inner,
+    );
 }
 
 fn render_merge(view: &super::app::MergeView, theme: Theme, frame: &mut Frame, area: Rect) {
@@ -519,7 +539,10 @@ fn render_merge(view: &super::app::MergeView, theme: Theme, frame: &mut Frame, a
     let wraps = view.refusals.iter().filter(|r| r.len() > 72).count() as u16;
     let height = lines.len() as u16 + 2 + wraps;
     let inner = dialog(frame, area, 76, height, "merge");
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    frame.render_widget(
+        Paragraph::new(shown_all(lines)).wrap(Wrap { trim: false }),
+        inner,
+    );
 }
 
 fn render_remove(
@@ -580,7 +603,10 @@ fn render_remove(
     }
     let height = lines.len() as u16 + 2;
     let inner = dialog(frame, area, 76, height, "remove");
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    frame.render_widget(
+        Paragraph::new(shown_all(lines)).wrap(Wrap { trim: false }),
+        inner,
+    );
 }
 
 const HELP: &[(&str, &str)] = &[
@@ -608,7 +634,7 @@ fn render_help(theme: Theme, frame: &mut Frame, area: Rect) {
         })
         .collect();
     let inner = dialog(frame, area, 50, lines.len() as u16 + 2, "keys");
-    frame.render_widget(Paragraph::new(lines), inner);
+    frame.render_widget(Paragraph::new(shown_all(lines)), inner);
 }
 
 fn render_log(
@@ -622,18 +648,18 @@ fn render_log(
     let [body, footer] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
     let block = Block::default()
         .borders(Borders::ALL)
-        .title(format!(" {title} "));
+        .title(format!(" {} ", printable(title)));
     let inner = block.inner(body);
     frame.render_widget(block, body);
     let height = inner.height as usize;
     // `scroll` is the last line shown, so the log opens at its end.
     let end = (scroll + 1).min(lines.len());
     let start = end.saturating_sub(height);
-    let shown: Vec<Line> = lines[start..end]
+    let visible: Vec<Line> = lines[start..end]
         .iter()
-        .map(|l| Line::raw(l.clone()))
+        .map(|l| shown(Line::raw(l.clone())))
         .collect();
-    frame.render_widget(Paragraph::new(shown), inner);
+    frame.render_widget(Paragraph::new(visible), inner);
     frame.render_widget(
         Paragraph::new(Line::styled(
             format!(
