@@ -164,24 +164,15 @@ fn send_types_only_into_the_pane_proven_to_be_the_agents() {
     repo.user_config(&format!(
         "agent_quiet = \"1s\"\n[agents.fake]\nrun = \"sh {script}\"\n"
     ));
-    let socket = repo.dir.path().join("tmux.sock");
     let tmux = repo.start_tmux();
     repo.wtmux(&["add", "feat", "--agent", "fake"]).ok();
     let window = repo.row("feat")["window"].as_str().unwrap().to_string();
     let pane = tmux.run(&["display-message", "-p", "-t", &window, "#{pane_id}"]);
 
-    // tmux restarts: the same pane id now names somebody else's shell.
+    // tmux restarts (a new server, here on a socket of its own so the old one's leftovers
+    // cannot race it): the same pane id now names somebody else's shell.
     drop(tmux);
-    wait_until(10, "the old server to be gone", || {
-        !std::process::Command::new("tmux")
-            .arg("-S")
-            .arg(&socket)
-            .arg("list-sessions")
-            .output()
-            .unwrap()
-            .status
-            .success()
-    });
+    let socket = repo.dir.path().join("restarted.sock");
     let tmux = TmuxServer::start(&socket, &repo.home, &repo.home);
     wait_until(10, "a pane with the agent's old id", || {
         if tmux.try_run(&["display-message", "-p", "-t", &pane, "#{pane_id}"]) == Some(pane.clone())
@@ -191,6 +182,7 @@ fn send_types_only_into_the_pane_proven_to_be_the_agents() {
         tmux.run(&["new-window", "-d"]);
         false
     });
+    repo.tmux.as_mut().unwrap().socket = socket;
     repo.tmux.as_mut().unwrap().pane = tmux.first_pane();
     let err = repo.wtmux(&["send", "feat", "touch pwned-send"]).refused();
     assert!(err.contains("no longer"), "{err}");
