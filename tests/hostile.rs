@@ -292,6 +292,7 @@ fn the_popup_draws_outside_text_escaped() {
             log: None,
         },
         agent: AgentStatus::none(),
+        operation: None,
     };
     let mut model = Model::new("main".into(), vec![row], 0);
     model.loading = false;
