@@ -78,6 +78,48 @@ pub fn worktrees(project: &Project) -> Result<Vec<Worktree>> {
     Ok(all)
 }
 
+/// The worktree at `path`, as [`worktrees`] lists it, reading only that worktree's own git
+/// files (a refresh of one row must not cost as much as listing all); `None` when git knows no
+/// worktree there any more.
+pub fn at(project: &Project, path: &Path) -> Result<Option<Worktree>> {
+    if path == project.main_worktree {
+        return Ok(Some(Worktree {
+            branch: git::head_branch(&project.repo()?)?,
+            path: path.to_path_buf(),
+            is_main: true,
+            prunable: false,
+            locked: false,
+        }));
+    }
+    // A linked worktree's `.git` file names its admin dir under the common dir.
+    let admin = std::fs::read_to_string(path.join(".git"))
+        .ok()
+        .and_then(|text| text.trim().strip_prefix("gitdir: ").map(|d| path.join(d)))
+        .map(|admin| canonical(&admin))
+        .filter(|admin| {
+            admin.parent() == Some(project.common_dir.join("worktrees").as_path())
+                && admin.join("HEAD").exists()
+        });
+    let Some(admin) = admin else {
+        // Gone, or its directory is (git may still list it, as prunable): ask the full list.
+        return Ok(worktrees(project)?.into_iter().find(|w| w.path == path));
+    };
+    let branch = std::fs::read_to_string(admin.join("HEAD"))
+        .ok()
+        .and_then(|head| {
+            head.trim()
+                .strip_prefix("ref: refs/heads/")
+                .map(str::to_string)
+        });
+    Ok(Some(Worktree {
+        branch,
+        path: path.to_path_buf(),
+        is_main: false,
+        prunable: false,
+        locked: admin.join("locked").exists(),
+    }))
+}
+
 /// The worktree named by `name`: a branch, else a worktree directory name (slug) or a path.
 /// An exact branch name always wins: when a local branch `name` exists, only its worktree
 /// answers (none, if it has none), never another branch's directory called `name` — `a-b` is

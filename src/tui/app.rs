@@ -129,6 +129,11 @@ pub enum Action {
     },
     RowUpdated(Row),
     RowGone(PathBuf),
+    /// One refresh pass over some worktrees: their new rows, and those no longer there.
+    RowsUpdated {
+        rows: Vec<Row>,
+        gone: Vec<PathBuf>,
+    },
     DetailLoaded {
         path: PathBuf,
         detail: Detail,
@@ -152,7 +157,8 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     RefreshAll,
-    RefreshRow(PathBuf),
+    /// The rows of these worktrees, read in one pass.
+    RefreshRows(Vec<PathBuf>),
     LoadDetail(PathBuf),
     Open(PathBuf),
     Add {
@@ -311,15 +317,32 @@ impl Model {
                 return effects;
             }
             Action::RowUpdated(row) => {
-                let path = row.path.clone();
-                match self.rows.iter_mut().find(|r| r.path == row.path) {
-                    Some(existing) => *existing = row,
-                    None => self.rows.push(row),
+                return self.update(Action::RowsUpdated {
+                    rows: vec![row],
+                    gone: Vec::new(),
+                });
+            }
+            Action::RowsUpdated { rows, gone } => {
+                let selected = self.selected_row().map(|r| r.path.clone());
+                let touched =
+                    |path: &PathBuf| rows.iter().any(|r| &r.path == path) || gone.contains(path);
+                let reload = selected.as_ref().is_some_and(touched);
+                for row in rows {
+                    match self.rows.iter_mut().find(|r| r.path == row.path) {
+                        Some(existing) => *existing = row,
+                        None => self.rows.push(row),
+                    }
                 }
-                if self.selected_row().is_some_and(|r| r.path == path) {
-                    return vec![Effect::Analyze, Effect::LoadDetail(path)];
+                self.rows.retain(|r| !gone.contains(&r.path));
+                self.clamp_selection();
+                let mut effects = vec![Effect::Analyze];
+                if reload || self.selected_row().map(|r| &r.path) != selected.as_ref() {
+                    effects.extend(
+                        self.selected_row()
+                            .map(|r| Effect::LoadDetail(r.path.clone())),
+                    );
                 }
-                return vec![Effect::Analyze];
+                return effects;
             }
             Action::Analyzed(report) => {
                 match *report {

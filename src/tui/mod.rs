@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod keys;
+pub mod refresh;
 pub mod runtime;
 pub mod view;
 

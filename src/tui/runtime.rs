@@ -3,9 +3,10 @@
 //! into the core.
 //!
 //! Live without polling: inotify watches every directory that holds tracked files of every
-//! worktree, each worktree's git admin dir (HEAD, index) and wtmux's run records; a change
-//! refreshes just the worktrees it touched, 150 ms after the first event. Nothing runs while
-//! nothing changes, apart from a spinner tick while something is running.
+//! worktree, each worktree's git admin dir (HEAD, index) and wtmux's run records; the changes
+//! that arrive together refresh just the worktrees they touched, in one pass
+//! ([`super::refresh`]). Nothing runs while nothing changes, apart from a spinner tick while
+//! something is running. Effects run on a bounded pool of threads.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -16,12 +17,12 @@ use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use super::app::{Action, Effect, MergeView, Model, RemoveView};
 use super::keys;
+use super::refresh::RefreshQueue;
 use super::view::{self, Theme};
 use crate::core::merge::{self, MergeOptions};
 use crate::core::worktree::{self, AddOptions, Listing, RemoveOptions};
 use crate::core::{Error, Project, Result, check, git, state, status};
 
-const DEBOUNCE: Duration = Duration::from_millis(150);
 const SPINNER_TICK: Duration = Duration::from_millis(125);
 const DETAIL_LOG_LINES: usize = 200;
 const ANALYZE_INTERVAL: Duration = Duration::from_secs(2);
@@ -31,7 +32,13 @@ enum Msg {
     Redraw,
     Action(Box<Action>),
     Changed(Vec<PathBuf>),
+    /// The result of a refresh pass.
+    Refreshed(Box<Action>),
 }
+
+/// Threads for effects: git and tmux calls, a merge, the scope guard. Enough for a refresh, an
+/// analysis and an action at once; more only compete for the same cores.
+const EFFECT_THREADS: usize = 4;
 
 /// Where the last popup left its rows, so the next one draws them at once.
 fn cache_path(project: &Project) -> PathBuf {
@@ -59,7 +66,8 @@ pub fn run(project: Project, started: Instant) -> Result<i32> {
     let theme = Theme::from_env();
     let model = initial_model(&project);
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
+        .max_blocking_threads(EFFECT_THREADS)
         .enable_time()
         .build()
         .map_err(|e| Error::io("tokio runtime", e))?;
@@ -81,6 +89,17 @@ impl Trace {
     fn mark(&mut self, event: &str) {
         let since_start = self.started.elapsed();
         self.record(event, since_start);
+    }
+
+    /// A refresh pass starts: `refresh_pass <rows>` (`all` for every row).
+    fn pass(&mut self, pass: &Effect) {
+        use std::io::Write;
+        if let Some(file) = &mut self.file {
+            let _ = match pass {
+                Effect::RefreshRows(rows) => writeln!(file, "refresh_pass {}", rows.len()),
+                _ => writeln!(file, "refresh_pass all"),
+            };
+        }
     }
 
     fn record(&mut self, event: &str, took: Duration) {
@@ -116,11 +135,10 @@ async fn event_loop(
         .draw(|frame| view::render(&model, theme, frame))
         .map_err(|e| Error::io("terminal", e))?;
     trace.mark("first_frame");
-    run_effect(&project, Effect::RefreshAll, &tx);
+    let mut refresh = RefreshQueue::default();
+    refresh.started_elsewhere();
+    run_refresh(&project, Effect::RefreshAll, &tx);
 
-    let mut pending: HashSet<PathBuf> = HashSet::new();
-    let mut refresh_all = false;
-    let mut deadline: Option<tokio::time::Instant> = None;
     let mut ticks = 0usize;
     let mut live_marked = false;
     // The scope guard: one analysis at a time, at most one every ANALYZE_INTERVAL (agents
@@ -141,15 +159,10 @@ async fn event_loop(
                 run_effect(&project, Effect::Analyze, &tx);
                 continue;
             }
-            _ = sleep_until(deadline), if deadline.is_some() => {
-                deadline = None;
-                if std::mem::take(&mut refresh_all) {
-                    pending.clear();
-                    run_effect(&project, Effect::RefreshAll, &tx);
-                } else {
-                    for path in pending.drain() {
-                        run_effect(&project, Effect::RefreshRow(path), &tx);
-                    }
+            _ = sleep_until(refresh.due().map(tokio::time::Instant::from_std)), if refresh.due().is_some() => {
+                if let Some(pass) = refresh.start(Instant::now()) {
+                    trace.pass(&pass);
+                    run_refresh(&project, pass, &tx);
                 }
                 continue;
             }
@@ -168,16 +181,19 @@ async fn event_loop(
                 }
                 Msg::Redraw => None,
                 Msg::Action(action) => Some(*action),
+                Msg::Refreshed(action) => {
+                    refresh.finished();
+                    Some(*action)
+                }
                 Msg::Changed(paths) => {
                     for path in paths {
                         match watcher.owner(&path) {
                             Owner::Worktree(worktree) => {
-                                pending.insert(worktree);
+                                refresh.row_changed(worktree, Instant::now())
                             }
-                            Owner::Everything => refresh_all = true,
-                            Owner::Nobody => continue,
+                            Owner::Everything => refresh.all_changed(Instant::now()),
+                            Owner::Nobody => {}
                         }
-                        deadline.get_or_insert_with(|| tokio::time::Instant::now() + DEBOUNCE);
                     }
                     None
                 }
@@ -201,6 +217,12 @@ async fn event_loop(
             for effect in model.update(action) {
                 match effect {
                     Effect::Quit => quit = true,
+                    Effect::RefreshAll => refresh.all_now(Instant::now()),
+                    Effect::RefreshRows(paths) => {
+                        for path in paths {
+                            refresh.row_changed(path, Instant::now());
+                        }
+                    }
                     Effect::Analyze
                         if !analyzing && analyze_at.is_none() && model.scope.is_none() =>
                     {
@@ -224,6 +246,10 @@ async fn event_loop(
         }
         if quit {
             break;
+        }
+        if let Some(pass) = refresh.start(Instant::now()) {
+            trace.pass(&pass);
+            run_refresh(&project, pass, &tx);
         }
         terminal
             .draw(|frame| view::render(&model, theme, frame))
@@ -280,6 +306,16 @@ fn run_effect(project: &Project, effect: Effect, tx: &UnboundedSender<Msg>) {
     });
 }
 
+/// Runs a refresh pass off the UI thread; its result comes back as [`Msg::Refreshed`].
+fn run_refresh(project: &Project, pass: Effect, tx: &UnboundedSender<Msg>) {
+    let project = project.clone();
+    let tx = tx.clone();
+    tokio::task::spawn_blocking(move || {
+        let action = perform(&project, pass).unwrap_or_else(|e| Action::Failed(e.to_string()));
+        let _ = tx.send(Msg::Refreshed(Box::new(action)));
+    });
+}
+
 fn name(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
@@ -295,11 +331,20 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
                 rows: listing.worktrees,
             }
         }
-        Effect::RefreshRow(path) => match worktree::find(project, &name(&path)) {
-            Ok(w) => Action::RowUpdated(worktree::list_row(project, &w)?),
-            Err(Error::UnknownWorktree(_)) => Action::RowGone(path),
-            Err(e) => return Err(e),
-        },
+        Effect::RefreshRows(paths) => {
+            let mut present = Vec::new();
+            let mut gone = Vec::new();
+            for path in paths {
+                match worktree::at(project, &path)? {
+                    Some(w) => present.push(w),
+                    None => gone.push(path),
+                }
+            }
+            Action::RowsUpdated {
+                rows: worktree::list_rows(project, &present)?,
+                gone,
+            }
+        }
         Effect::LoadDetail(path) => {
             let w = worktree::find(project, &name(&path))?;
             Action::DetailLoaded {
