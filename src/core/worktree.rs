@@ -42,7 +42,7 @@ impl Worktree {
 pub fn worktrees(project: &Project) -> Result<Vec<Worktree>> {
     let repo = project.repo()?;
     let mut all = vec![Worktree {
-        branch: git::head_branch(&repo)?,
+        branch: git::head_branch(&repo)?.or_else(|| rebasing_branch(&project.common_dir)),
         path: project.main_worktree.clone(),
         is_main: true,
         prunable: false,
@@ -57,14 +57,15 @@ pub fn worktrees(project: &Project) -> Result<Vec<Worktree>> {
         let prunable = worktree.validate().is_err();
         // The worktree's HEAD lives in its admin dir, readable without opening the worktree
         // (and still there when its directory is gone).
-        let branch =
-            std::fs::read_to_string(project.common_dir.join("worktrees").join(name).join("HEAD"))
-                .ok()
-                .and_then(|head| {
-                    head.trim()
-                        .strip_prefix("ref: refs/heads/")
-                        .map(str::to_string)
-                });
+        let admin = project.common_dir.join("worktrees").join(name);
+        let branch = std::fs::read_to_string(admin.join("HEAD"))
+            .ok()
+            .and_then(|head| {
+                head.trim()
+                    .strip_prefix("ref: refs/heads/")
+                    .map(str::to_string)
+            })
+            .or_else(|| rebasing_branch(&admin));
         linked.push(Worktree {
             branch,
             path: canonical(worktree.path()),
@@ -84,7 +85,8 @@ pub fn worktrees(project: &Project) -> Result<Vec<Worktree>> {
 pub fn at(project: &Project, path: &Path) -> Result<Option<Worktree>> {
     if path == project.main_worktree {
         return Ok(Some(Worktree {
-            branch: git::head_branch(&project.repo()?)?,
+            branch: git::head_branch(&project.repo()?)?
+                .or_else(|| rebasing_branch(&project.common_dir)),
             path: path.to_path_buf(),
             is_main: true,
             prunable: false,
@@ -110,7 +112,8 @@ pub fn at(project: &Project, path: &Path) -> Result<Option<Worktree>> {
             head.trim()
                 .strip_prefix("ref: refs/heads/")
                 .map(str::to_string)
-        });
+        })
+        .or_else(|| rebasing_branch(&admin));
     Ok(Some(Worktree {
         branch,
         path: path.to_path_buf(),
@@ -118,6 +121,17 @@ pub fn at(project: &Project, path: &Path) -> Result<Option<Worktree>> {
         prunable: false,
         locked: admin.join("locked").exists(),
     }))
+}
+
+/// The branch a rebase stopped half way in the worktree with git dir `git_dir` is rewriting:
+/// HEAD is detached meanwhile, but the branch is as good as checked out there (git refuses to
+/// delete it), so wtmux must find the worktree by it.
+fn rebasing_branch(git_dir: &Path) -> Option<String> {
+    ["rebase-merge", "rebase-apply"].iter().find_map(|dir| {
+        std::fs::read_to_string(git_dir.join(dir).join("head-name"))
+            .ok()
+            .and_then(|name| name.trim().strip_prefix("refs/heads/").map(str::to_string))
+    })
 }
 
 /// The worktree named by `name`: a branch, else a worktree directory name (slug) or a path.
