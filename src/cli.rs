@@ -10,7 +10,7 @@ use crate::core::config::{self, MergeStrategy};
 use crate::core::merge::{self, MergeOptions};
 use crate::core::oplock::OpLock;
 use crate::core::worktree::{self, AddOptions, RemoveOptions};
-use crate::core::{Error, Project, Result, journal, scope, trash};
+use crate::core::{Error, Project, Result, journal, scope, trash, trust};
 use crate::printable::{EscapingLines, printable};
 
 /// Standard output of every command. A closed pipe (`wtmux list --json | head -1`) discards the
@@ -202,6 +202,9 @@ pub enum Command {
     Restore { branch: String },
     /// Write a commented .wtmux.toml into the main worktree.
     Init,
+    /// Trust the commands this repository's .wtmux.toml defines (checks, post_create,
+    /// post_merge, notify, agents) on this machine; a change to them needs trust again.
+    Trust,
     /// Try wtmux on a throwaway repository, in a tmux session with Prefix + w bound.
     Demo {
         /// Set everything up, but do not attach to (or switch to) the demo session.
@@ -266,9 +269,17 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            warn!("{}", shown(&error.to_string()));
+            warn!("{}", shown(&message(&error)));
             1
         }
+    }
+}
+
+/// A core error as the CLI says it.
+fn message(error: &Error) -> String {
+    match error {
+        Error::Untrusted { .. } => format!("{error}: review them, then run `wtmux trust`"),
+        other => other.to_string(),
     }
 }
 
@@ -613,7 +624,29 @@ fn run(cli: Cli) -> Result<i32> {
                 return Err(Error::refused(format!("{} already exists", path.display())));
             }
             std::fs::write(&path, config::EXAMPLE).map_err(|e| Error::io(&path, e))?;
+            // What wtmux writes itself is trusted.
+            let written = config::Config::load(&project.main_worktree, None)?.repo_commands;
+            if !written.keys.is_empty() {
+                trust::grant(&project.main_worktree, &written.digest)?;
+            }
             say!("wrote {}", shown_path(&path));
+            Ok(0)
+        }
+        Command::Trust => {
+            let project = project()?;
+            let commands = &project.config.repo_commands;
+            if commands.keys.is_empty() {
+                say!(
+                    "{} defines no commands: nothing to trust",
+                    shown_path(&project.main_worktree.join(config::REPO_CONFIG_FILE))
+                );
+                return Ok(0);
+            }
+            trust::grant(&project.main_worktree, &commands.digest)?;
+            say!("trusted the commands of {}:", shown_path(&commands.file));
+            for command in &commands.commands {
+                say!("  {}", shown(command));
+            }
             Ok(0)
         }
         Command::Demo { no_attach } => {

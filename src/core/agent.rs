@@ -699,7 +699,10 @@ fn announce(
             .open(&pane.tty)
             .and_then(|mut tty| std::io::Write::write_all(&mut tty, b"\x07"));
     }
-    if let Some(notify) = &project.config.notify {
+    // An untrusted repository's notify command does not run (nobody is there to tell).
+    if let Some(notify) = &project.config.notify
+        && project.config.require_trusted("notify").is_ok()
+    {
         // The message is "$1" of the notify command, never part of its text.
         let _ = Command::new("sh")
             .arg("-c")

@@ -249,6 +249,7 @@ pub fn start(project: &Project, worktree: &Worktree) -> Result<Started> {
             "no checks are configured: add a [[check]] with name and run to .wtmux.toml",
         ));
     }
+    project.config.require_trusted("check")?;
     if worktree.prunable {
         return Err(Error::refused(format!(
             "the directory of {} is gone",
@@ -380,6 +381,7 @@ fn verify(
     run_id: &str,
     mut progress: impl FnMut(Progress) -> Result<()>,
 ) -> Result<(Outcome, bool)> {
+    project.config.require_trusted("check")?;
     let checks = project.config.checks.clone();
     let repo = Repository::open(dir)?;
     let tree_before = fingerprint(project, &repo, dir)?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::error::{Error, Result};
+use super::trust::{self, RepoCommands};
 
 pub const REPO_CONFIG_FILE: &str = ".wtmux.toml";
 
@@ -93,12 +94,34 @@ pub struct Config {
     pub agent_quiet: Duration,
     /// A hook's "working" with no output for this long is not believed any more.
     pub agent_hook_stale: Duration,
+    /// The commands the repository file defines, and whether the user trusts them.
+    pub repo_commands: RepoCommands,
 }
 
 impl Config {
+    /// Refuses (with [`Error::Untrusted`]) when the command under `key` comes from the
+    /// repository file and the user has not trusted that file's commands.
+    pub fn require_trusted(&self, key: &str) -> Result<()> {
+        self.repo_commands.require(key)
+    }
+
     /// The agent a new worktree starts: `name` from `[agents]`, else the configured default
-    /// (a name from `[agents]` or a command). `None`: just a shell.
+    /// (a name from `[agents]` or a command). `None`: just a shell. Refused when its command
+    /// comes from an untrusted repository file.
     pub fn agent(&self, name: Option<&str>) -> Result<Option<AgentSpec>> {
+        let spec = self.agent_spec(name)?;
+        if let Some(spec) = &spec {
+            if name.is_none() {
+                self.require_trusted("agent")?;
+            }
+            if self.agents.iter().any(|a| a.name == spec.name) {
+                self.require_trusted(&format!("agents.{}", spec.name))?;
+            }
+        }
+        Ok(spec)
+    }
+
+    fn agent_spec(&self, name: Option<&str>) -> Result<Option<AgentSpec>> {
         if let Some(name) = name {
             return self
                 .agents
@@ -162,6 +185,7 @@ impl Default for Config {
             bell: false,
             agent_quiet: Duration::from_secs(3),
             agent_hook_stale: Duration::from_secs(30),
+            repo_commands: RepoCommands::default(),
         }
     }
 }
@@ -212,24 +236,25 @@ pub fn user_config_path() -> Option<PathBuf> {
 }
 
 impl Config {
-    /// Loads the user file (if any) under the repository file (if any).
+    /// Loads the user file (if any) under the repository file (if any), and looks up whether
+    /// the commands the repository file defines are trusted.
     pub fn load(main_worktree: &Path, user_file: Option<&Path>) -> Result<Config> {
         let mut config = Config::default();
-        if let Some(path) = user_file {
-            config.apply_file(path)?;
+        if let Some(path) = user_file
+            && let Some((layer, text)) = read_layer(path)?
+        {
+            config.apply(layer, path, &text)?;
         }
-        config.apply_file(&main_worktree.join(REPO_CONFIG_FILE))?;
+        let repo_file = main_worktree.join(REPO_CONFIG_FILE);
+        if let Some((layer, text)) = read_layer(&repo_file)? {
+            let mut commands = layer.commands();
+            commands.file = repo_file.clone();
+            commands.trusted =
+                commands.keys.is_empty() || trust::is_trusted(main_worktree, &commands.digest);
+            config.apply(layer, &repo_file, &text)?;
+            config.repo_commands = commands;
+        }
         Ok(config)
-    }
-
-    fn apply_file(&mut self, path: &Path) -> Result<()> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(Error::io(path, e)),
-        };
-        let layer: Layer = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
-        self.apply(layer, path, &text)
     }
 
     fn apply(&mut self, layer: Layer, path: &Path, text: &str) -> Result<()> {
@@ -265,6 +290,24 @@ impl Config {
         }
         if let Some(agent) = layer.agent {
             self.agent = agent;
+        }
+        for (key, patterns) in [("copy", &layer.copy), ("symlink", &layer.symlink)] {
+            for pattern in patterns.iter().flatten() {
+                let path = Path::new(pattern);
+                if pattern.trim().is_empty()
+                    || path.is_absolute()
+                    || path
+                        .components()
+                        .any(|c| matches!(c, std::path::Component::ParentDir))
+                {
+                    return Err(invalid(
+                        key,
+                        format!(
+                            "{pattern:?} must be a glob inside the main worktree (relative, no `..`)"
+                        ),
+                    ));
+                }
+            }
         }
         if let Some(copy) = layer.copy {
             self.copy = copy;
@@ -355,6 +398,55 @@ impl Config {
             self.checks = specs;
         }
         Ok(())
+    }
+}
+
+fn read_layer(path: &Path) -> Result<Option<(Layer, String)>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let layer: Layer = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
+    Ok(Some((layer, text)))
+}
+
+impl Layer {
+    /// The commands this file defines, keyed for trust.
+    fn commands(&self) -> RepoCommands {
+        let mut keys: Vec<String> = Vec::new();
+        let mut commands: Vec<String> = Vec::new();
+        let mut add = |key: String, command: String| {
+            if !keys.contains(&key) {
+                keys.push(key.clone());
+            }
+            commands.push(format!("{key}: {command}"));
+        };
+        for check in self.check.iter().flatten() {
+            add("check".into(), format!("[{}] {}", check.name, check.run));
+        }
+        for command in self.post_create.iter().flatten() {
+            add("post_create".into(), command.clone());
+        }
+        for (key, value) in [
+            ("post_merge", &self.post_merge),
+            ("notify", &self.notify),
+            ("agent", &self.agent),
+        ] {
+            if let Some(command) = value.as_ref().filter(|c| !c.trim().is_empty()) {
+                add(key.into(), command.clone());
+            }
+        }
+        for (name, agent) in self.agents.iter().flatten() {
+            add(format!("agents.{name}"), agent.run.clone());
+        }
+        let digest = RepoCommands::digest_of(&commands);
+        RepoCommands {
+            keys,
+            commands,
+            digest,
+            ..RepoCommands::default()
+        }
     }
 }
 

@@ -70,6 +70,9 @@ pub fn create(exe: &Path) -> Result<Demo> {
     git(&repo, &["add", "-A"])?;
     git(&repo, &["commit", "-q", "-m", "Start the demo project"])?;
 
+    // The demo's checks are wtmux's own: trusted.
+    let commands = config::Config::load(&repo, None)?.repo_commands;
+    super::trust::grant(&super::canonical(&repo), &commands.digest)?;
     let tmux = start_session(&repo, exe)?;
     let session = SESSION.to_string();
     let mut in_session = tmux.clone();

@@ -46,6 +46,13 @@ pub enum Error {
     NoTmux,
     #[error("another wtmux operation is running: {0}")]
     Busy(super::oplock::Holder),
+    /// The repository file defines commands the user has not trusted (or that changed since).
+    #[error(
+        "{} defines commands ({}) that are not trusted on this machine; nothing was run",
+        .file.display(),
+        .keys.join(", ")
+    )]
+    Untrusted { file: PathBuf, keys: Vec<String> },
     #[error("refused: {0}")]
     Refused(String),
     #[error("{command} failed: {detail}")]

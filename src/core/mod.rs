@@ -23,6 +23,7 @@ pub mod status;
 pub mod testpoint;
 pub mod tmux;
 pub mod trash;
+pub mod trust;
 pub mod worktree;
 
 use std::path::{Path, PathBuf};

@@ -456,6 +456,9 @@ pub struct Added {
 /// starts the agent. A failure before the window leaves nothing behind.
 pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result<Added> {
     branch::validate(branch_name)?;
+    if !project.config.post_create.is_empty() {
+        project.config.require_trusted("post_create")?;
+    }
     let agent = if options.no_agent {
         None
     } else {
@@ -590,7 +593,7 @@ fn provision(project: &Project, branch_name: &str, path: &Path) -> Result<()> {
                 let done = if link {
                     std::os::unix::fs::symlink(&source, &target)
                 } else {
-                    copy_recursive(&source, &target)
+                    copy_tree(&source, &target)
                 };
                 done.map_err(|e| Error::io(&target, e))?;
             }
@@ -634,19 +637,42 @@ fn provision(project: &Project, branch_name: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The paths a copy/symlink glob matches, every one inside the main worktree `root` (the
+/// config already refuses absolute patterns and `..`): a match reached through a symlinked
+/// directory that leads out is refused.
 fn matches(root: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
     let full = root.join(pattern);
     let paths = glob::glob(&full.to_string_lossy())
         .map_err(|e| Error::Config(format!("copy/symlink pattern {pattern:?}: {e}")))?;
-    Ok(paths.flatten().filter(|p| p.starts_with(root)).collect())
+    let mut found = Vec::new();
+    for path in paths.flatten() {
+        let inside = path
+            .parent()
+            .and_then(|dir| std::fs::canonicalize(dir).ok())
+            .is_some_and(|dir| dir.starts_with(root));
+        if !inside || !path.starts_with(root) {
+            return Err(Error::refused(format!(
+                "copy/symlink pattern {pattern:?} reaches {} outside the main worktree \
+                 (through a symlink); nothing was created",
+                path.display()
+            )));
+        }
+        found.push(path);
+    }
+    Ok(found)
 }
 
-fn copy_recursive(source: &Path, target: &Path) -> std::io::Result<()> {
-    if source.is_dir() {
+/// Copies a file or directory tree without following symlinks: a link is copied as the link it
+/// is (so nothing outside is read, and a link loop is not entered).
+fn copy_tree(source: &Path, target: &Path) -> std::io::Result<()> {
+    let kind = std::fs::symlink_metadata(source)?.file_type();
+    if kind.is_symlink() {
+        std::os::unix::fs::symlink(std::fs::read_link(source)?, target)
+    } else if kind.is_dir() {
         std::fs::create_dir_all(target)?;
         for entry in std::fs::read_dir(source)? {
             let entry = entry?;
-            copy_recursive(&entry.path(), &target.join(entry.file_name()))?;
+            copy_tree(&entry.path(), &target.join(entry.file_name()))?;
         }
         Ok(())
     } else {

@@ -8,6 +8,19 @@ use crate::core::branch;
 use crate::core::check::CheckState;
 use crate::core::worktree::{Detail, Row};
 
+/// A core error as the popup says it.
+pub fn error_text(error: &crate::core::Error) -> String {
+    match error {
+        crate::core::Error::Untrusted { file, keys } => format!(
+            "not run: {} has commands ({}) you have not trusted yet; review them, then run \
+             `wtmux trust` in a shell there",
+            file.display(),
+            keys.join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
 /// What a merge would do, as the confirmation shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MergeView {

@@ -301,7 +301,8 @@ fn run_effect(project: &Project, effect: Effect, tx: &UnboundedSender<Msg>) {
     let project = project.clone();
     let tx = tx.clone();
     tokio::task::spawn_blocking(move || {
-        let action = perform(&project, effect).unwrap_or_else(|e| Action::Failed(e.to_string()));
+        let action = perform(&project, effect)
+            .unwrap_or_else(|e| Action::Failed(super::app::error_text(&e)));
         let _ = tx.send(Msg::Action(Box::new(action)));
     });
 }

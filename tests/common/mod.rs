@@ -26,6 +26,8 @@ pub fn sandbox(command: &mut Command, home: &Path) {
     command
         .env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_AUTHOR_NAME", "Test")
@@ -83,12 +85,26 @@ impl TestRepo {
         repo
     }
 
-    /// A repository whose `.wtmux.toml` (committed) holds `config`.
+    /// A repository whose `.wtmux.toml` (committed) holds `config`, its commands trusted (as
+    /// by a user who read them and ran `wtmux trust`).
     pub fn with_config(config: &str) -> TestRepo {
+        let repo = TestRepo::with_untrusted_config(config);
+        repo.trust();
+        repo
+    }
+
+    /// A repository whose `.wtmux.toml` (committed) holds `config`, as a clone brings it: its
+    /// commands not trusted.
+    pub fn with_untrusted_config(config: &str) -> TestRepo {
         let repo = TestRepo::new();
         repo.write(".wtmux.toml", config);
         repo.commit_all("configure wtmux");
         repo
+    }
+
+    /// `wtmux trust`: trusts the commands `.wtmux.toml` defines now.
+    pub fn trust(&self) {
+        self.wtmux(&["trust"]).ok();
     }
 
     /// Writes the user's own configuration file (trusted, unlike a repository's).

@@ -177,6 +177,9 @@ impl MergePlan {
 
 /// Works out a merge of `name` (a branch or worktree; default: the current worktree's branch).
 pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Result<MergePlan> {
+    if project.config.post_merge.is_some() {
+        project.config.require_trusted("post_merge")?;
+    }
     let repo = project.repo()?;
     let all = worktree::worktrees(project)?;
     let (branch, branch_worktree) = match name {
