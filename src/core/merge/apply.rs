@@ -510,7 +510,7 @@ pub fn recover(project: &Project, lock: &OpLock, record: &Record) -> Result<Stri
     let mut sink = Vec::new();
     let after = after_swap(project, lock, &intent, rebased, &done, None, &mut sink);
     if interrupted_post_merge {
-        notes.push("post_merge had started and was not run again".into());
+        notes.push("post_merge was interrupted (it may not have run; it never runs twice)".into());
     } else if let Some(job) = &after.post_merge {
         notes.push(format!("post_merge ran (log: {})", job.log.display()));
     }
