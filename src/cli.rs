@@ -123,7 +123,7 @@ pub enum Command {
         #[arg(long, value_enum)]
         until: UntilArg,
         /// Give up after this long (e.g. 30s, 10m): exit 1.
-        #[arg(long, value_parser = humantime::parse_duration)]
+        #[arg(long, value_parser = config::parse_duration)]
         timeout: Option<std::time::Duration>,
     },
     /// For agents' hooks: record that the agent of this worktree is working, waiting or done.
@@ -265,7 +265,18 @@ impl From<StrategyArg> for MergeStrategy {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
     crate::tui::STARTED.get_or_init(std::time::Instant::now);
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => {
+            // --help, --version
+            let _ = write!(Stdout, "{}", error.render());
+            return 0;
+        }
+        Err(error) => {
+            warn!("{}", shown(&usage_error_line(&error.render().to_string())));
+            return 2;
+        }
+    };
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -273,6 +284,20 @@ pub fn main() -> i32 {
             1
         }
     }
+}
+
+/// clap's usage error on one line: its message without the usage block, the `--help` hint or
+/// line breaks.
+fn usage_error_line(rendered: &str) -> String {
+    let message = rendered
+        .split("\n\nUsage:")
+        .next()
+        .unwrap_or(rendered)
+        .split("\n\nFor more information")
+        .next()
+        .unwrap_or(rendered);
+    let message = message.strip_prefix("error: ").unwrap_or(message);
+    message.split_whitespace().collect::<Vec<_>>().join(" ") + " (see --help)"
 }
 
 /// A core error as the CLI says it.
@@ -578,6 +603,12 @@ fn run(cli: Cli) -> Result<i32> {
             let project = project()?;
             if prune {
                 let days = older_than.unwrap_or(project.config.trash_days);
+                if days > config::MAX_TRASH_DAYS {
+                    return Err(Error::refused(format!(
+                        "--older-than {days} is more than {} days",
+                        config::MAX_TRASH_DAYS
+                    )));
+                }
                 let dropped = trash::prune(&project, days)?;
                 say!(
                     "pruned {} saved state{}",

@@ -171,3 +171,237 @@ fn copying_never_follows_symlinks_and_a_loop_does_not_recurse() {
         std::path::PathBuf::from("..")
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Validation: one line, a non-zero exit, nothing changed.
+
+/// Asserts the run failed with one line (exit 1, or 2 for usage) and no panic; returns the line.
+fn one_line_failure(run: &common::Run, what: &str) -> String {
+    let stderr = run.stderr();
+    assert!(
+        matches!(run.code(), 1 | 2),
+        "{what}: exit {}\n{stderr}",
+        run.code()
+    );
+    assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{what}: {stderr:?}");
+    stderr
+}
+
+#[test]
+fn each_bad_config_value_is_one_line_and_changes_nothing() {
+    let cases = [
+        ("worktree_dir = \".\"", "worktree_dir"),
+        ("worktree_dir = \"./\"", "worktree_dir"),
+        ("worktree_dir = \".git\"", "worktree_dir"),
+        ("worktree_dir = \".git/wt\"", "worktree_dir"),
+        ("worktree_dir = \"../x\"", "worktree_dir"),
+        ("worktree_dir = \"/tmp/x\"", "worktree_dir"),
+        ("worktree_dir = \"src\"", "tracked files"),
+        ("worktree_dir = \"./src/\"", "tracked files"),
+        ("worktree_dir = \"README.md\"", "tracked files"),
+        ("worktree_dir = \"linked\"", "outside the main worktree"),
+        (
+            "worktree_dir = \"occupied\"",
+            "no worktree of this repository",
+        ),
+        ("agent_quiet = \"0s\"", "greater than zero"),
+        ("agent_hook_stale = \"400days\"", "longer than"),
+        ("agent_quiet = \"99999999999999999years\"", "agent_quiet"),
+        ("trash_days = 9223372036854775807", "trash_days"),
+        ("check_jobs = 0", "check_jobs"),
+        ("copy = [\"../x\"]", "copy"),
+        ("merge_strategy = \"yolo\"", "merge_strategy"),
+        ("base = \"\"", "base"),
+        (
+            "[[check]]\nname = \"t\"\nrun = \"true\"\ntimeout = \"0s\"",
+            "timeout",
+        ),
+        (
+            "[[check]]\nname = \"t\"\nrun = \"true\"\ntimeout = \"1000000h\"",
+            "timeout",
+        ),
+    ];
+    for (config, expected) in cases {
+        let repo = TestRepo::with_untrusted_config(&format!("{config}\n"));
+        let outside = repo.dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, repo.path("linked")).unwrap();
+        common::write_file(&repo.path("occupied/notes.txt"), "mine\n");
+        let before = repo.snapshot();
+        let run = repo.wtmux(&["add", "feat", "--no-window"]);
+        let line = one_line_failure(&run, config);
+        assert!(line.contains(expected), "{config}: {line}");
+        assert_eq!(repo.snapshot(), before, "{config} changed something");
+        assert!(!repo.path("src/feat").exists() && !repo.path("feat").exists());
+    }
+}
+
+#[test]
+fn an_existing_worktree_dir_used_by_wtmux_stays_usable() {
+    let repo = TestRepo::with_config("worktree_dir = \"./wt/\"\n");
+    repo.wtmux(&["add", "one", "--no-window"]).ok();
+    repo.wtmux(&["add", "two", "--no-window"]).ok();
+    assert!(repo.path("wt/two").is_dir());
+}
+
+#[test]
+fn huge_ages_and_timeouts_are_refused_not_overflowed() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "feat", "--no-window"]).ok();
+    common::write_file(&repo.worktree("feat").join("work.txt"), "work\n");
+    repo.wtmux(&["remove", "feat", "--force"]).ok();
+    for days in ["18446744073709551615", "36501"] {
+        let run = repo.wtmux(&["trash", "--prune", "--older-than", days]);
+        one_line_failure(&run, days);
+    }
+    let run = repo.wtmux(&["trash", "--prune", "--older-than", "36500"]);
+    assert!(run.ok().contains("pruned 0"), "a two-second-old save stays");
+    assert!(repo.wtmux(&["trash"]).ok().contains("feat"));
+
+    for timeout in ["0s", "99999999999999999years", "31days"] {
+        let run = repo.wtmux(&["wait", "feat", "--until", "done", "--timeout", timeout]);
+        one_line_failure(&run, timeout);
+        assert_eq!(run.code(), 2);
+    }
+}
+
+#[test]
+fn reftable_and_sha256_repositories_are_named_as_unsupported() {
+    for (flag, named) in [
+        ("--ref-format=reftable", "reftable"),
+        ("--object-format=sha256", "SHA-256"),
+    ] {
+        let repo = TestRepo::new();
+        let dir = repo.dir.path().join("other");
+        let init = std::process::Command::new("git")
+            .args(["init", "-q", flag])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        if !init.status.success() {
+            eprintln!("skipped: this git cannot make a {named} repository");
+            continue;
+        }
+        let line = one_line_failure(&repo.wtmux_in(&dir, &["list"]), flag);
+        assert!(
+            line.contains(named) && !line.contains("not inside a git repository"),
+            "{line}"
+        );
+    }
+}
+
+/// xorshift64*: a seeded generator for the randomized tests (no crate needed for this).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn a_corrupt_index_is_one_line_and_never_a_panic() {
+    let seed: u64 = std::env::var("WTMUX_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_1d3c);
+    let repo = TestRepo::new();
+    for i in 0..20 {
+        repo.write(&format!("dir{}/file{i}.txt", i % 4), "x\n");
+    }
+    repo.commit_all("files");
+    let index = repo.path(".git/index");
+    let good = std::fs::read(&index).unwrap();
+    let mut rng = Rng(seed | 1);
+    for round in 0..60 {
+        let mut bad = good.clone();
+        match round % 4 {
+            0 => bad.truncate(rng.below(good.len())),
+            1 => {
+                // The entry count, or an entry's flags (name length).
+                let at = if rng.below(2) == 0 { 8 } else { 12 + 60 };
+                bad[at] = 0xff;
+            }
+            _ => {
+                for _ in 0..1 + rng.below(6) {
+                    let at = rng.below(bad.len());
+                    bad[at] = rng.next() as u8;
+                }
+            }
+        }
+        std::fs::write(&index, &bad).unwrap();
+        for args in [&["list"][..], &["list", "--json"], &["conflicts"]] {
+            let run = repo.wtmux(args);
+            let stderr = run.stderr();
+            assert!(
+                matches!(run.code(), 0 | 1)
+                    && !stderr.contains("panicked")
+                    && stderr.trim_end().lines().count() <= 1,
+                "seed {seed:#x} round {round}: wtmux {args:?} exited {} with {stderr:?}",
+                run.code()
+            );
+        }
+    }
+    std::fs::write(&index, &good).unwrap();
+}
+
+#[test]
+fn bad_command_line_input_is_one_line_never_a_panic() {
+    let repo = TestRepo::new();
+    let long = "a".repeat(300);
+    let cases: Vec<Vec<String>> = vec![
+        vec!["add".into(), long.clone()],
+        vec!["add".into(), "--".into(), "-rf".into()],
+        vec!["add".into(), "x\ny".into()],
+        vec!["add".into(), "x#(touch pwned)".into()],
+        vec!["add".into(), "x;rm -rf ~".into()],
+        vec!["add".into(), "$(touch pwned)".into()],
+        vec![
+            "add".into(),
+            "ok".into(),
+            "--base".into(),
+            "no-such-ref\u{1b}[2J".into(),
+        ],
+        vec![
+            "add".into(),
+            "ok".into(),
+            "--prompt-file".into(),
+            "/nonexistent".into(),
+        ],
+        vec!["add".into(), "ok".into(), "--scope".into(), "[".into()],
+        vec!["open".into(), long.clone()],
+        vec!["send".into(), "nope".into(), "text".into()],
+        vec!["restore".into(), "nope".into()],
+        vec!["remove".into(), "main".into()],
+        vec!["merge".into(), "nope".into()],
+        vec!["check".into(), "nope".into()],
+        vec![
+            "wait".into(),
+            "nope".into(),
+            "--until".into(),
+            "done".into(),
+        ],
+        vec!["completions".into(), "nosh".into()],
+        vec!["agent-status".into(), "sleeping".into()],
+        vec!["init".into(), "extra".into()],
+    ];
+    let before = repo.snapshot();
+    for args in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = repo.wtmux(&args);
+        let line = one_line_failure(&run, &format!("{args:?}"));
+        assert!(
+            !line.chars().any(|c| c.is_control() && c != '\n'),
+            "{args:?}: {line:?}"
+        );
+    }
+    assert_eq!(repo.snapshot(), before);
+    assert!(!repo.root.join("pwned").exists() && !repo.home.join("pwned").exists());
+}

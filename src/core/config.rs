@@ -11,6 +11,53 @@ use super::trust::{self, RepoCommands};
 
 pub const REPO_CONFIG_FILE: &str = ".wtmux.toml";
 
+/// The longest duration a setting may hold (timeouts, agent_quiet, agent_hook_stale): longer
+/// ones are mistakes, and deadlines computed from them must not overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// The most days `trash_days` (and `trash --prune --older-than`) may hold: a century.
+pub const MAX_TRASH_DAYS: u64 = 36_500;
+
+/// A duration setting: parsed, greater than zero and at most [`MAX_DURATION`]; the error is the
+/// reason, for a one-line message.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let duration =
+        humantime::parse_duration(text).map_err(|e| format!("{text:?} is not a duration ({e})"))?;
+    if duration.is_zero() {
+        return Err(format!("{text:?} must be greater than zero"));
+    }
+    if duration > MAX_DURATION {
+        return Err(format!(
+            "{text:?} is longer than {}",
+            humantime::format_duration(MAX_DURATION)
+        ));
+    }
+    Ok(duration)
+}
+
+/// The reason `dir` cannot hold worktrees, judged from the text alone (the repository's view —
+/// tracked files, symlinks — is [`crate::core::worktree`]'s): it must be a relative path inside
+/// the main worktree, not the main worktree itself, and not inside `.git`.
+pub fn worktree_dir_problem(dir: &Path) -> Option<&'static str> {
+    use std::path::Component;
+    if dir.is_absolute()
+        || dir.components().any(|c| {
+            matches!(
+                c,
+                Component::ParentDir | Component::RootDir | Component::Prefix(_)
+            )
+        })
+    {
+        return Some("must be a relative path inside the main worktree");
+    }
+    let mut normal = dir.components().filter(|c| !matches!(c, Component::CurDir));
+    match normal.next() {
+        None => Some("must be a directory below the main worktree, not the main worktree itself"),
+        Some(first) if first.as_os_str() == ".git" => Some("must not be inside .git"),
+        Some(_) => None,
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MergeStrategy {
@@ -272,21 +319,17 @@ impl Config {
             self.base = Some(base);
         }
         if let Some(dir) = layer.worktree_dir {
-            let escapes = dir.is_absolute()
-                || dir.components().any(|c| {
-                    matches!(
-                        c,
-                        std::path::Component::ParentDir | std::path::Component::RootDir
-                    )
-                })
-                || dir.as_os_str().is_empty();
-            if escapes {
+            if let Some(problem) = worktree_dir_problem(&dir) {
                 return Err(invalid(
                     "worktree_dir",
-                    "must be a relative path inside the main worktree".into(),
+                    format!("{:?} {problem}", dir.display().to_string()),
                 ));
             }
-            self.worktree_dir = dir;
+            // `./x/` and `x` are the same place (and the same info/exclude entry).
+            self.worktree_dir = dir
+                .components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .collect();
         }
         if let Some(agent) = layer.agent {
             self.agent = agent;
@@ -334,6 +377,12 @@ impl Config {
             self.check_jobs = jobs;
         }
         if let Some(days) = layer.trash_days {
+            if days > MAX_TRASH_DAYS {
+                return Err(invalid(
+                    "trash_days",
+                    format!("{days} is more than {MAX_TRASH_DAYS} days"),
+                ));
+            }
             self.trash_days = days;
         }
         if let Some(agents) = layer.agents {
@@ -364,8 +413,7 @@ impl Config {
             ),
         ] {
             if let Some(text) = value {
-                *target = humantime::parse_duration(&text)
-                    .map_err(|e| invalid(key, format!("{text:?} is not a duration ({e})")))?;
+                *target = parse_duration(&text).map_err(|reason| invalid(key, reason))?;
             }
         }
         if let Some(checks) = layer.check {
@@ -385,9 +433,9 @@ impl Config {
                 }
                 let timeout = match check.timeout {
                     None => None,
-                    Some(text) => Some(humantime::parse_duration(&text).map_err(|e| {
-                        invalid("timeout", format!("{text:?} is not a duration ({e})"))
-                    })?),
+                    Some(text) => {
+                        Some(parse_duration(&text).map_err(|reason| invalid("timeout", reason))?)
+                    }
                 };
                 specs.push(CheckSpec {
                     name: check.name,

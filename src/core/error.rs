@@ -23,6 +23,11 @@ pub enum Error {
         if *configured { " (fix `base` in .wtmux.toml)" } else { " (it has no commit yet, or set `base` in .wtmux.toml)" }
     )]
     MissingBase { base: String, configured: bool },
+    #[error(
+        "{} is a git repository wtmux cannot read: it uses {what} (wtmux reads SHA-1 repositories with the files ref format)",
+        .path.display()
+    )]
+    UnsupportedRepository { path: PathBuf, what: String },
     #[error("{0}")]
     Config(String),
     #[error("invalid branch name {name:?}: {reason}")]

@@ -64,8 +64,7 @@ impl Project {
         user_config: Option<PathBuf>,
         tmux: Option<Tmux>,
     ) -> Result<Project> {
-        let repo = git2::Repository::discover(cwd)
-            .map_err(|_| Error::NotARepository(cwd.to_path_buf()))?;
+        let repo = git2::Repository::discover(cwd).map_err(|e| not_readable(cwd, e))?;
         let common_dir = canonical(repo.commondir());
         let main_repo = git2::Repository::open(&common_dir)?;
         let main_worktree = match main_repo.workdir() {
@@ -136,6 +135,38 @@ impl Project {
     pub fn require_tmux(&self) -> Result<&Tmux> {
         self.tmux.as_ref().ok_or(Error::NoTmux)
     }
+}
+
+/// Why git2 could not open the repository at `cwd`, asking git itself: a directory git does not
+/// know is not a repository; one git knows but libgit2 cannot read (reftable refs, SHA-256
+/// objects) is named as unsupported.
+fn not_readable(cwd: &Path, error: git2::Error) -> Error {
+    let Ok(out) = git::Git::new(cwd)
+        .args([
+            "rev-parse",
+            "--show-toplevel",
+            "--show-object-format",
+            "--show-ref-format",
+        ])
+        .run()
+    else {
+        return Error::NotARepository(cwd.to_path_buf());
+    };
+    let mut lines = out.lines();
+    let top = PathBuf::from(lines.next().unwrap_or_default());
+    let mut formats = Vec::new();
+    if lines.next() == Some("sha256") {
+        formats.push("SHA-256 object ids");
+    }
+    if lines.next() == Some("reftable") {
+        formats.push("the reftable ref format");
+    }
+    let what = if formats.is_empty() {
+        error.message().to_string()
+    } else {
+        formats.join(" and ")
+    };
+    Error::UnsupportedRepository { path: top, what }
 }
 
 /// This wtmux executable.

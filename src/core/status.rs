@@ -746,7 +746,9 @@ fn parse_index(bytes: &[u8]) -> Option<ParsedIndex> {
     let count = be32(bytes, 8)? as usize;
     let end = bytes.len() - HASH;
     let mut at = 12;
-    let mut entries = Vec::with_capacity(count);
+    // The count is read from the file: a corrupt one must not size an allocation (an entry
+    // takes at least 62 bytes, so the file itself bounds how many there can be).
+    let mut entries = Vec::with_capacity(count.min(bytes.len() / 62));
     let mut previous: Vec<u8> = Vec::new();
     for _ in 0..count {
         let start = at;

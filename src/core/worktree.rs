@@ -473,6 +473,7 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
     let repo = project.repo()?;
     let path = project.worktree_dir().join(branch::slug(branch_name));
     let all = worktrees(project)?;
+    check_worktree_dir(project, &repo, &all)?;
     if let Some(existing) = all
         .iter()
         .find(|w| w.branch.as_deref() == Some(branch_name))
@@ -571,6 +572,53 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
     }
     added.window = Some(window);
     Ok(added)
+}
+
+/// `worktree_dir` as the repository sees it, before anything is created there: not tracked
+/// (once excluded, new files there would vanish from status), not leading out of the main
+/// worktree through a symlink, and — when it exists already and is not empty — already holding
+/// worktrees of this repository (not somebody's build output).
+fn check_worktree_dir(project: &Project, repo: &Repository, all: &[Worktree]) -> Result<()> {
+    let setting = &project.config.worktree_dir;
+    let refuse = |why: String| {
+        Error::Config(format!(
+            "worktree_dir {:?} {why}",
+            setting.display().to_string()
+        ))
+    };
+    let relative = setting.to_string_lossy();
+    let prefix = format!("{}/", relative.trim_end_matches('/'));
+    let tracked = repo.index()?.iter().any(|entry| {
+        entry.path.starts_with(prefix.as_bytes())
+            || entry.path == prefix.as_bytes()[..prefix.len() - 1]
+    });
+    if tracked {
+        return Err(refuse(
+            "holds tracked files: choose a directory of its own (e.g. \".worktrees\")".into(),
+        ));
+    }
+    let dir = project.worktree_dir();
+    if std::fs::symlink_metadata(&dir).is_err() {
+        return Ok(()); // new
+    }
+    if !canonical(&dir).starts_with(&project.main_worktree) {
+        return Err(refuse("leads outside the main worktree (a symlink)".into()));
+    }
+    let entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::io(&dir, e))?
+        .flatten()
+        .map(|e| canonical(&e.path()))
+        .collect();
+    let used = entries
+        .iter()
+        .any(|path| all.iter().any(|w| &w.path == path));
+    if let Some(first) = entries.first().filter(|_| !used) {
+        return Err(refuse(format!(
+            "already holds {} and no worktree of this repository: choose a new directory",
+            first.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Copies and symlinks the configured untracked files, then runs post_create.
