@@ -6,6 +6,28 @@ if [ "$1" = "--fail" ]; then
   echo "fake-agent: cannot reach the model" >&2
   exit 3
 fi
+if [ "$1" = "--scale" ]; then
+  # For the scale benchmark. "$2" is "<phase> <slot> <log> <stop>": after <phase> seconds it
+  # prints a line every 5 s and, in every twelfth of those (the one numbered <slot>), asks a
+  # question instead and waits 10 s for nothing, logging the time it asked (ns) to <log>. Once
+  # the file <stop> exists it goes silent for good.
+  set -- $2
+  phase=$1 slot=$2 log=$3 stop=$4
+  sleep "$phase"
+  n=0
+  while [ ! -e "$stop" ]; do
+    n=$((n + 1))
+    if [ $((n % 12)) -eq "$slot" ]; then
+      date +%s%N >>"$log"
+      printf 'Apply the change to src/lib.rs? (y/n) '
+      sleep 10
+      echo
+    fi
+    echo "fake-agent: working, step $n"
+    sleep 5
+  done
+  exec sleep 100000
+fi
 if [ "$1" = "--ask-when" ]; then
   # Says one line, then stays quiet until the file "$2" exists, then asks; for the tests that
   # decide exactly when the question appears. Then finishes like the ordinary agent.

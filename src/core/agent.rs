@@ -626,7 +626,9 @@ pub fn push(project: &Project, state: AgentState) -> Result<AgentStatus> {
     })?;
     let panes = project.tmux.as_ref().and_then(|t| t.panes().ok());
     let status = evaluate(project, &record, panes.as_ref());
-    announce(project, &record, &status, panes.as_ref(), None)?;
+    let mut telling = Telling::default();
+    announce(project, &record, &status, panes.as_ref(), None, &mut telling)?;
+    telling.send(project);
     Ok(status)
 }
 
@@ -648,15 +650,52 @@ fn pane_worktree(project: &Project) -> Result<Option<Worktree>> {
     Ok(None)
 }
 
+/// What state changes ask of tmux (window options, a message), gathered so that one tmux call
+/// carries them all.
+#[derive(Default)]
+struct Telling {
+    commands: Vec<Vec<String>>,
+    messages: Vec<String>,
+}
+
+impl Telling {
+    fn set_window_option(&mut self, window: &str, name: &str, value: Option<&str>) {
+        let command = match value {
+            Some(value) => vec!["set-option", "-w", "-t", window, name, value],
+            None => vec!["set-option", "-w", "-u", "-t", window, name],
+        };
+        self.commands
+            .push(command.into_iter().map(str::to_string).collect());
+    }
+
+    /// Runs it all in one tmux call (one message for several changes: tmux shows only one).
+    fn send(mut self, project: &Project) {
+        let Some(tmux) = &project.tmux else { return };
+        if !self.messages.is_empty() {
+            let mut command = vec!["display-message".to_string()];
+            if let Some(client) = &tmux.client {
+                command.extend(["-c".to_string(), client.clone()]);
+            }
+            command.extend([
+                "--".to_string(),
+                super::tmux::format_literal(&self.messages.join("; ")),
+            ]);
+            self.commands.push(command);
+        }
+        let _ = tmux.run_sequence(&self.commands);
+    }
+}
+
 /// Records a changed state (and what was learned of the pane, when given), shows it on the
-/// window, and tells the user about the turns that need them: once per change, however many
-/// processes look at the agent.
+/// window (through `telling`), and tells the user about the turns that need them: once per
+/// change, however many processes look at the agent.
 fn announce(
     project: &Project,
     record: &AgentRecord,
     status: &AgentStatus,
     panes: Option<&std::collections::HashMap<String, Pane>>,
     observed: Option<&Observation>,
+    telling: &mut Telling,
 ) -> Result<()> {
     let changed = modify(project, &record.worktree, |slot| {
         let Some(stored) = slot else { return false };
@@ -670,12 +709,12 @@ fn announce(
     if !changed {
         return Ok(());
     }
-    let Some(tmux) = &project.tmux else {
+    if project.tmux.is_none() {
         return Ok(());
-    };
+    }
     if let Some(window) = &record.window {
-        let _ = tmux.set_window_option(window, "@wtmux_state", Some(status.state.as_str()));
-        let _ = tmux.set_window_option(window, "@wtmux_mark", status.state.mark());
+        telling.set_window_option(window, "@wtmux_state", Some(status.state.as_str()));
+        telling.set_window_option(window, "@wtmux_mark", status.state.mark());
     }
     let message = match status.state {
         AgentState::Waiting => format!("wtmux: {} is waiting for you", record.branch),
@@ -690,7 +729,7 @@ fn announce(
         ),
         _ => return Ok(()),
     };
-    let _ = tmux.display_message(&message);
+    telling.messages.push(message.clone());
     if project.config.bell
         && let Some(pane) = record.pane.as_ref().and_then(|p| panes?.get(p))
     {
@@ -704,7 +743,7 @@ fn announce(
         && project.config.require_trusted("notify").is_ok()
     {
         // The message is "$1" of the notify command, never part of its text.
-        let _ = Command::new("sh")
+        let child = Command::new("sh")
             .arg("-c")
             .arg(format!("{notify} \"$1\""))
             .arg("wtmux-notify")
@@ -713,6 +752,11 @@ fn announce(
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn();
+        // Reaped when it ends (the monitor lives long: no zombie per notification), without
+        // waiting for it here.
+        if let Ok(mut child) = child {
+            std::thread::spawn(move || child.wait());
+        }
     }
     Ok(())
 }
@@ -736,7 +780,8 @@ pub fn ensure_monitor(project: &Project) -> Result<()> {
 
 /// Watches every agent once a second until none is left running: records state changes,
 /// marks windows, notifies, and clears a window's marker once someone looks at it. A tick is
-/// one tmux call while no agent's pane changed, and at most two when some did.
+/// one tmux call while no agent's pane changed, and at most three when some did (their screens
+/// read in one, what changed told in one), however many agents there are.
 pub fn run_monitor(project: &Project) -> Result<()> {
     let dir = project.state.dir("agents")?;
     let Some(_lock) = try_hold(&dir.join("monitor.lock"))? else {
@@ -757,6 +802,11 @@ pub fn run_monitor(project: &Project) -> Result<()> {
             .filter(|r| r.last_state != AgentState::Exited)
             .collect();
         let mut live = 0;
+        let mut telling = Telling::default();
+        // The next look comes a period later, or when a working agent's quiet period will
+        // have passed, if that is sooner: "waiting" is then told without a period's delay.
+        let mut next = tick + period;
+        let quiet_ms = project.config.agent_quiet.as_millis() as u64 + 1000;
         for (record, (status, look)) in
             watched
                 .iter()
@@ -764,6 +814,12 @@ pub fn run_monitor(project: &Project) -> Result<()> {
         {
             if status.state != AgentState::Exited {
                 live += 1;
+            }
+            if let Sight::Alive { output_ms, .. } = look.sight
+                && status.state == AgentState::Working
+                && let Some(until) = (output_ms + quiet_ms).checked_sub(now_ms())
+            {
+                next = next.min(std::time::Instant::now() + Duration::from_millis(until + 1));
             }
             let learned = look
                 .observation
@@ -775,6 +831,7 @@ pub fn run_monitor(project: &Project) -> Result<()> {
                     &status,
                     Some(&snapshot.panes),
                     learned.as_ref(),
+                    &mut telling,
                 )?;
             }
             if let (Some(window), Some(pane)) = (
@@ -784,14 +841,15 @@ pub fn run_monitor(project: &Project) -> Result<()> {
                 && snapshot.marked.contains(window)
                 && status.state != AgentState::Working
             {
-                let _ = tmux.set_window_option(window, "@wtmux_mark", None);
+                telling.set_window_option(window, "@wtmux_mark", None);
             }
         }
+        telling.send(project);
         idle_rounds = if live == 0 { idle_rounds + 1 } else { 0 };
         if idle_rounds >= 10 {
             return Ok(());
         }
-        std::thread::sleep(period.saturating_sub(tick.elapsed()));
+        std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
     }
 }
 

@@ -226,6 +226,33 @@ impl Tmux {
         Ok(reads)
     }
 
+    /// Several commands in one tmux call (`a ; b ; c`). tmux drops the rest of a sequence after
+    /// a failing command, so then each is tried alone: one closed window does not hide the
+    /// others' changes.
+    pub fn run_sequence(&self, commands: &[Vec<String>]) -> Result<()> {
+        if commands.is_empty() {
+            return Ok(());
+        }
+        let mut args: Vec<String> = Vec::new();
+        for command in commands {
+            if !args.is_empty() {
+                args.push(";".into());
+            }
+            // An argument ending in `;` would end the command: `\;` is tmux's literal one.
+            args.extend(command.iter().map(|arg| match arg.strip_suffix(';') {
+                Some(rest) => format!("{rest}\\;"),
+                None => arg.clone(),
+            }));
+        }
+        if self.run(&args).is_ok() || commands.len() == 1 {
+            return Ok(());
+        }
+        for command in commands {
+            let _ = self.run(command);
+        }
+        Ok(())
+    }
+
     /// The visible text of a pane.
     pub fn capture(&self, pane: &str) -> Result<String> {
         self.run(&["capture-pane", "-p", "-t", pane])

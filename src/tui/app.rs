@@ -216,6 +216,15 @@ pub struct Model {
     pub scope: Option<crate::core::scope::Report>,
 }
 
+/// Two rows of a worktree agree on what the scope guard reads (all but agent and window).
+fn same_content(a: &Row, b: &Row) -> bool {
+    Row {
+        agent: b.agent.clone(),
+        window: b.window.clone(),
+        ..a.clone()
+    } == *b
+}
+
 impl Model {
     pub fn new(base: String, rows: Vec<Row>, now: i64) -> Model {
         Model {
@@ -340,15 +349,27 @@ impl Model {
                 let touched =
                     |path: &PathBuf| rows.iter().any(|r| &r.path == path) || gone.contains(path);
                 let reload = selected.as_ref().is_some_and(touched);
+                // The scope guard reads content and commits: an agent's or a window's change
+                // alone does not ask for it again.
+                let mut analyze = !gone.is_empty();
                 for row in rows {
                     match self.rows.iter_mut().find(|r| r.path == row.path) {
-                        Some(existing) => *existing = row,
-                        None => self.rows.push(row),
+                        Some(existing) => {
+                            analyze |= !same_content(existing, &row);
+                            *existing = row;
+                        }
+                        None => {
+                            analyze = true;
+                            self.rows.push(row);
+                        }
                     }
                 }
                 self.rows.retain(|r| !gone.contains(&r.path));
                 self.clamp_selection();
-                let mut effects = vec![Effect::Analyze];
+                let mut effects = Vec::new();
+                if analyze {
+                    effects.push(Effect::Analyze);
+                }
                 if reload || self.selected_row().map(|r| &r.path) != selected.as_ref() {
                     effects.extend(
                         self.selected_row()
