@@ -11,62 +11,11 @@ use crate::core::merge::{self, MergeOptions};
 use crate::core::oplock::OpLock;
 use crate::core::worktree::{self, AddOptions, RemoveOptions};
 use crate::core::{Error, Project, Result, journal, scope, trash, trust};
-use crate::printable::{EscapingLines, printable};
+use crate::printable::EscapingLines;
 
-/// Standard output of every command. A closed pipe (`wtmux list --json | head -1`) discards the
-/// rest silently instead of panicking, and the command ends as it would have.
-struct Stdout;
-
-impl Write for Stdout {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        ignore_closed_pipe(std::io::stdout().write(buf), buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        ignore_closed_pipe(std::io::stdout().flush(), ())
-    }
-}
-
-/// Standard error, likewise.
-struct Stderr;
-
-impl Write for Stderr {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        ignore_closed_pipe(std::io::stderr().write(buf), buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        ignore_closed_pipe(std::io::stderr().flush(), ())
-    }
-}
-
-fn ignore_closed_pipe<T>(result: std::io::Result<T>, discarded: T) -> std::io::Result<T> {
-    match result {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(discarded),
-        other => other,
-    }
-}
-
-/// A line on standard output (outside text in it goes through [`shown`]).
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(Stdout, $($arg)*);
-    }};
-}
-
-/// A `wtmux: ` line on standard error.
-macro_rules! warn {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(Stderr, "wtmux: {}", format_args!($($arg)*));
-    }};
-}
-
-/// Outside text (branch names, paths, subjects, file names, commands) as it may be printed.
-fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    printable(text)
-}
-
-fn shown_path(path: &std::path::Path) -> String {
-    printable(&path.display().to_string()).into_owned()
-}
+#[macro_use]
+mod output;
+use output::{Stdout, message, print_json, shown, shown_path, usage_error_line};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -283,28 +232,6 @@ pub fn main() -> i32 {
             warn!("{}", shown(&message(&error)));
             1
         }
-    }
-}
-
-/// clap's usage error on one line: its message without the usage block, the `--help` hint or
-/// line breaks.
-fn usage_error_line(rendered: &str) -> String {
-    let message = rendered
-        .split("\n\nUsage:")
-        .next()
-        .unwrap_or(rendered)
-        .split("\n\nFor more information")
-        .next()
-        .unwrap_or(rendered);
-    let message = message.strip_prefix("error: ").unwrap_or(message);
-    message.split_whitespace().collect::<Vec<_>>().join(" ") + " (see --help)"
-}
-
-/// A core error as the CLI says it.
-fn message(error: &Error) -> String {
-    match error {
-        Error::Untrusted { .. } => format!("{error}: review them, then run `wtmux trust`"),
-        other => other.to_string(),
     }
 }
 
@@ -910,17 +837,6 @@ fn print_removed(removed: &worktree::Removed) {
         shown(&removed.trash.reference),
         shown(removed.branch.as_deref().unwrap_or("<branch>"))
     );
-}
-
-/// JSON output: exact (serde_json escapes control characters itself), and a closed pipe ends
-/// it silently.
-fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::CommandFailed {
-        command: "JSON output".into(),
-        detail: e.to_string(),
-    })?;
-    say!("{text}");
-    Ok(())
 }
 
 /// A check state in a few characters, for tables.

@@ -77,6 +77,18 @@ fn a_repository_at_a_hostile_path_opens_windows_there_checks_and_merges_and_runs
     let worktree = repo.worktree("feat-x");
     let window = repo.row("feat/x")["window"].as_str().unwrap().to_string();
     wait_for_pane_in(&tmux, &window, &worktree);
+    // The window's environment (new-window -e, which tmux does not expand) holds the path.
+    tmux.run(&[
+        "send-keys",
+        "-t",
+        &window,
+        "printf '%s\\n' \"$WTMUX_WORKTREE\" > \"$HOME/env-in-window\"",
+        "Enter",
+    ]);
+    wait_until(10, "the window's shell to report its environment", || {
+        std::fs::read_to_string(repo.home.join("env-in-window"))
+            .is_ok_and(|s| s == format!("{}\n", worktree.display()))
+    });
 
     // Checks run (under tmux's run-shell) in the worktree.
     repo.wtmux(&["check", "feat/x", "--wait"]).ok();
@@ -132,6 +144,41 @@ fn a_branch_made_with_plain_git_names_windows_and_messages_literally() {
 }
 
 #[test]
+fn hostile_config_values_and_long_names_open_windows_in_place_and_run_nothing() {
+    let mut repo = TestRepo::new_at(&format!("-{}", hostile("long")));
+    repo.user_config(
+        "worktree_dir = \"-w #(cd;touch pwned-wtdir) #{pane_id} ;$(cd;touch pwned-wtdir-sh)\"\n\
+         [[check]]\nname = \"#(cd;touch pwned-checkname) `cd;touch pwned-checkname-bt`\"\n\
+         run = \"pwd > \\\"$HOME/check-ran-in\\\"\"\n",
+    );
+    let tmux = repo.start_tmux();
+    let _client = Client::attach(&repo, &tmux);
+    // The longest branch name wtmux takes (200), and 300 characters, refused in one line.
+    let long = format!("feat/{}", "a".repeat(195));
+    let err = repo
+        .wtmux(&["add", &"b".repeat(300), "--no-agent"])
+        .refused();
+    assert!(err.len() < 600, "{err}");
+    repo.wtmux(&["add", &long, "--no-agent"]).ok();
+    let row = repo.row(&long);
+    let worktree = std::path::PathBuf::from(row["path"].as_str().unwrap());
+    assert!(
+        worktree.starts_with(
+            repo.root
+                .join("-w #(cd;touch pwned-wtdir) #{pane_id} ;$(cd;touch pwned-wtdir-sh)")
+        )
+    );
+    let window = row["window"].as_str().unwrap().to_string();
+    wait_for_pane_in(&tmux, &window, &worktree);
+    repo.wtmux(&["check", &long, "--wait"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(repo.home.join("check-ran-in")).unwrap(),
+        format!("{}\n", worktree.display())
+    );
+    assert_nothing_ran(&repo, &tmux);
+}
+
+#[test]
 fn the_plugin_opens_the_popup_from_a_hostile_repository_path_with_a_hostile_binary_path() {
     let mut repo = TestRepo::new_at(&hostile("popup"));
     let tmux = repo.start_tmux();
@@ -169,6 +216,16 @@ fn send_types_only_into_the_pane_proven_to_be_the_agents() {
     let window = repo.row("feat")["window"].as_str().unwrap().to_string();
     let pane = tmux.run(&["display-message", "-p", "-t", &window, "#{pane_id}"]);
 
+    // Into the agent's own pane, hostile text arrives as it is, and nothing runs.
+    repo.wtmux(&["wait", "feat", "--until", "waiting", "--timeout", "30s"])
+        .ok();
+    let text = "#(cd;touch pwned-typed) #{pane_id} $(cd;touch pwned-typed-sh) ;";
+    repo.wtmux(&["send", "feat", text]).ok();
+    wait_until(10, "the text to reach the agent", || {
+        tmux.capture(&window)
+            .contains(&format!("answer was '{text}'"))
+    });
+
     // tmux restarts (a new server, here on a socket of its own so the old one's leftovers
     // cannot race it): the same pane id now names somebody else's shell.
     drop(tmux);
@@ -187,7 +244,13 @@ fn send_types_only_into_the_pane_proven_to_be_the_agents() {
     let err = repo.wtmux(&["send", "feat", "touch pwned-send"]).refused();
     assert!(err.contains("no longer"), "{err}");
     assert!(!tmux.capture(&pane).contains("pwned-send"));
-    assert!(!repo.home.join("pwned-send").exists());
+    let fired: Vec<_> = std::fs::read_dir(&repo.home)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pwned"))
+        .map(|e| e.file_name())
+        .collect();
+    assert!(fired.is_empty(), "{fired:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
