@@ -143,9 +143,42 @@ fn copy_and_symlink_globs_outside_the_main_worktree_are_refused() {
     repo.git(&["commit", "-q", "--allow-empty", "-m", "x"]);
     let before = repo.snapshot();
     let err = repo.wtmux(&["add", "feat", "--no-window"]).refused();
-    assert!(err.contains("outside the main worktree"), "{err}");
+    assert!(
+        err.contains("a symlink leading outside the main worktree"),
+        "{err}"
+    );
     assert_eq!(repo.snapshot(), before);
     assert!(!repo.worktree("feat").exists());
+}
+
+#[test]
+fn recursive_globs_do_not_follow_committed_symlink_loops() {
+    // Two committed links to the repository root: a walk that followed them would branch
+    // twice per level until the kernel's symlink limit (2^40 paths).
+    let repo = TestRepo::with_config("copy = [\"**/*.env\"]\nsymlink = [\"**/cache\"]\n");
+    std::os::unix::fs::symlink(".", repo.path("a")).unwrap();
+    std::os::unix::fs::symlink(".", repo.path("b")).unwrap();
+    repo.write(".gitignore", "*.env\ncache/\n");
+    repo.commit_all("links and ignores");
+    repo.write("deep/er/secret.env", "S=1\n");
+    repo.write("tools/cache/blob", "x\n");
+    repo.wtmux(&["add", "feat", "--no-window"]).ok();
+    let worktree = repo.worktree("feat");
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("deep/er/secret.env")).unwrap(),
+        "S=1\n"
+    );
+    assert!(
+        std::fs::symlink_metadata(worktree.join("tools/cache"))
+            .unwrap()
+            .is_symlink()
+    );
+    // The links themselves are checked out by git, as links.
+    assert!(
+        std::fs::symlink_metadata(worktree.join("a"))
+            .unwrap()
+            .is_symlink()
+    );
 }
 
 #[test]

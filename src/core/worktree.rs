@@ -629,7 +629,7 @@ fn provision(project: &Project, branch_name: &str, path: &Path) -> Result<()> {
         (&project.config.symlink, true),
     ] {
         for pattern in patterns {
-            for source in matches(main, pattern)? {
+            for source in matches(main, &project.config.worktree_dir, pattern)? {
                 let relative = source.strip_prefix(main).unwrap_or(&source);
                 let target = path.join(relative);
                 if target.exists() || target.is_symlink() {
@@ -685,27 +685,75 @@ fn provision(project: &Project, branch_name: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The paths a copy/symlink glob matches, every one inside the main worktree `root` (the
-/// config already refuses absolute patterns and `..`): a match reached through a symlinked
-/// directory that leads out is refused.
-fn matches(root: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
-    let full = root.join(pattern);
-    let paths = glob::glob(&full.to_string_lossy())
+/// The paths a copy/symlink glob matches, found by walking the main worktree `root` without
+/// following symlinks (glob's own walk follows them: a committed link loop would make `**`
+/// explode), skipping `.git` and the worktrees. A matched directory is taken whole. Every match
+/// is inside the main worktree (the config refuses absolute patterns and `..`, and a pattern
+/// naming a directory that is a symlink leading out is refused); a matched symlink is handled
+/// as the link it is.
+fn matches(root: &Path, worktree_dir: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
+    let compiled = glob::Pattern::new(pattern)
         .map_err(|e| Error::Config(format!("copy/symlink pattern {pattern:?}: {e}")))?;
-    let mut found = Vec::new();
-    for path in paths.flatten() {
-        let inside = path
-            .parent()
-            .and_then(|dir| std::fs::canonicalize(dir).ok())
-            .is_some_and(|dir| dir.starts_with(root));
-        if !inside || !path.starts_with(root) {
+    let options = glob::MatchOptions {
+        require_literal_separator: true,
+        ..glob::MatchOptions::new()
+    };
+    let components: Vec<&str> = pattern
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    let recursive = components.contains(&"**");
+    // Start below the pattern's literal leading directories; without `**`, a match is never
+    // deeper than the pattern.
+    let literal = components
+        .iter()
+        .take_while(|c| !c.contains(['*', '?', '[']))
+        .count()
+        .min(components.len().saturating_sub(1));
+    let start: PathBuf = components[..literal].iter().collect();
+    for depth in 1..=literal {
+        let on_the_way = root.join(components[..depth].iter().collect::<PathBuf>());
+        let is_link = std::fs::symlink_metadata(&on_the_way).is_ok_and(|m| m.is_symlink());
+        if is_link && !canonical(&on_the_way).starts_with(root) {
             return Err(Error::refused(format!(
-                "copy/symlink pattern {pattern:?} reaches {} outside the main worktree \
-                 (through a symlink); nothing was created",
-                path.display()
+                "copy/symlink pattern {pattern:?} goes through {}, a symlink leading outside the \
+                 main worktree",
+                on_the_way.display()
             )));
         }
-        found.push(path);
+    }
+    let max_depth = if recursive {
+        usize::MAX
+    } else {
+        components.len()
+    };
+    let skip = [PathBuf::from(".git"), worktree_dir.to_path_buf()];
+    let mut found = Vec::new();
+    let mut todo = vec![start];
+    while let Some(dir) = todo.pop() {
+        let full = root.join(&dir);
+        if !std::fs::symlink_metadata(&full).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        let mut entries: Vec<_> = std::fs::read_dir(&full)
+            .map_err(|e| Error::io(&full, e))?
+            .flatten()
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let relative = dir.join(entry.file_name());
+            if skip.contains(&relative) {
+                continue;
+            }
+            if compiled.matches_path_with(&relative, options) {
+                found.push(root.join(&relative));
+                continue;
+            }
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir()); // not a symlink's target
+            if is_dir && relative.components().count() < max_depth {
+                todo.push(relative);
+            }
+        }
     }
     Ok(found)
 }
