@@ -776,3 +776,68 @@ fn a_stopped_merge_or_rebase_is_shown_and_never_committed() {
     let err = repo.wtmux(&["merge", "feat"]).refused();
     assert!(err.contains("a rebase is in progress"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// add
+
+/// `kill -9` of `wtmux add` at `step` (a pause point, or "post_create": inside that command).
+fn kill_add_at(step: &str, existing_branch: bool) {
+    let context = format!("add killed at {step} (existing branch: {existing_branch})");
+    let repo = TestRepo::with_config(
+        "post_create = [\"test -z \\\"$HOLD\\\" || { echo $$ > \\\"$HOLD\\\"; cat \\\"$HOLD\\\" > /dev/null; }\"]\n",
+    );
+    if existing_branch {
+        repo.git(&["branch", "feat"]);
+    }
+    let before = repo.snapshot();
+    let pause = Pause::new(&repo, "add");
+    let fifo = pause.fifo.display().to_string();
+    let env: Vec<(&str, String)> = if step == "post_create" {
+        vec![("HOLD", fifo)]
+    } else {
+        vec![("WTMUX_TEST_PAUSE", pause.at(step))]
+    };
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut child = spawn_with(&repo, &repo.root, &env, &["add", "feat", "--no-window"]);
+    let reached = pause.reached(&mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let next = repo.wtmux(&["list", "--json"]);
+    next.ok();
+    if step == "post_create" {
+        wait_until(10, "the orphaned post_create to be stopped", || {
+            process_gone(&reached)
+        });
+    }
+    let stderr = next.stderr();
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("interrupted add of feat"))
+        .collect();
+    assert_eq!(said.len(), 1, "{context}: {}", next.stderr());
+    assert_consistent(&repo, &context);
+    if step == "add.provisioned" {
+        assert!(said[0].contains("nothing to do"), "{context}: {}", said[0]);
+        assert!(repo.worktree("feat").exists());
+        return;
+    }
+    assert!(said[0].contains("rolled back"), "{context}: {}", said[0]);
+    assert_eq!(repo.snapshot(), before, "{context}: as before the add");
+    assert!(!repo.worktree("feat").exists(), "{context}");
+    repo.wtmux(&["add", "feat", "--no-window"]).ok();
+}
+
+#[test]
+fn kill_9_at_every_step_of_add() {
+    for existing in [false, true] {
+        for step in [
+            "add.begin",
+            "add.worktree-added",
+            "post_create",
+            "add.provisioned",
+        ] {
+            kill_add_at(step, existing);
+        }
+    }
+}

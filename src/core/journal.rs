@@ -4,11 +4,14 @@
 //! An operation that moves base or deletes holds the [`OpLock`] and writes
 //! `<git common dir>/wtmux/journal/<id>.json`: first its intent (what it is about to do, with
 //! every fact needed to undo it: old ref values, paths), then each step as it completes, each
-//! time as a whole new file renamed into place. On success it removes the file. A journal file
-//! that exists while nobody holds the [`OpLock`] therefore belongs to a process that died.
+//! time as a whole new file renamed into place. On success it removes the file. The
+//! operation also holds an `flock` on `<id>.lock` for as long as its process lives, so a
+//! journal file whose lock is free belongs to a process that died.
 //!
 //! API:
-//! - [`Journal::begin`]`(project, &lock, "merge", "merge feat/x", &intent)`, then
+//! - [`Journal::begin`]`(project, &lock, "merge", "merge feat/x", &intent)` (or
+//!   [`Journal::begin_unlocked`] for an operation that does not hold the lock: each journal
+//!   also holds `<id>.lock` while its process lives, and recovery skips a live one), then
 //!   [`Journal::step`]`("swapped")` / [`Journal::step_with`]`("built", &data)` after each step,
 //!   and [`Journal::finish`] at the end (also after a rollback the operation did itself).
 //! - Each kind registers its recovery in [`KINDS`]: `fn(&Project, &OpLock, &Record) ->
@@ -29,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
 use super::oplock::OpLock;
-use super::state::{read_json, write_json};
+use super::state::{read_json, try_hold, write_json};
 use super::{Project, now_unix, testpoint};
 
 /// How one kind of operation is finished or rolled back after its process died: returns one
@@ -37,7 +40,10 @@ use super::{Project, now_unix, testpoint};
 pub type RecoverFn = fn(&Project, &OpLock, &Record) -> Result<String>;
 
 /// Every kind of journaled operation and its recovery.
-pub const KINDS: &[(&str, RecoverFn)] = &[(super::merge::KIND, super::merge::recover)];
+pub const KINDS: &[(&str, RecoverFn)] = &[
+    (super::merge::KIND, super::merge::recover),
+    (super::add_rollback::KIND, super::add_rollback::recover),
+];
 
 /// One completed step, with whatever facts it learned (new object ids, paths).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,7 +102,10 @@ impl Record {
 pub struct Journal<'l> {
     path: PathBuf,
     record: Record,
-    _lock: &'l OpLock,
+    /// Held while the operation's process lives (`<id>.lock`): recovery leaves a journal whose
+    /// process is alive alone, whoever holds the operation lock.
+    _alive: std::fs::File,
+    _lock: Option<&'l OpLock>,
 }
 
 fn journal_dir(project: &Project) -> Result<PathBuf> {
@@ -104,7 +113,7 @@ fn journal_dir(project: &Project) -> Result<PathBuf> {
 }
 
 impl<'l> Journal<'l> {
-    /// Writes the intent of a new operation of `kind`.
+    /// Writes the intent of a new operation of `kind`, which holds the operation lock.
     pub fn begin<T: Serialize>(
         project: &Project,
         lock: &'l OpLock,
@@ -112,20 +121,46 @@ impl<'l> Journal<'l> {
         operation: &str,
         intent: &T,
     ) -> Result<Journal<'l>> {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static SEQUENCE: AtomicU32 = AtomicU32::new(0);
         debug_assert!(
             lock.covers(project),
             "a journal needs this repository's lock"
         );
+        Self::start(project, Some(lock), kind, operation, intent)
+    }
+
+    /// Writes the intent of an operation that does not hold the operation lock (it moves no
+    /// base and deletes nothing a user made, as `add` until it succeeds); its recovery runs
+    /// under the lock once its process is gone.
+    pub fn begin_unlocked<T: Serialize>(
+        project: &Project,
+        kind: &str,
+        operation: &str,
+        intent: &T,
+    ) -> Result<Journal<'static>> {
+        Journal::start(project, None, kind, operation, intent)
+    }
+
+    fn start<T: Serialize>(
+        project: &Project,
+        lock: Option<&'l OpLock>,
+        kind: &str,
+        operation: &str,
+        intent: &T,
+    ) -> Result<Journal<'l>> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static SEQUENCE: AtomicU32 = AtomicU32::new(0);
         let started_at = now_unix();
         let pid = std::process::id();
         let id = format!(
             "{started_at:012}-{pid}-{}",
             SEQUENCE.fetch_add(1, Ordering::Relaxed)
         );
+        let dir = journal_dir(project)?;
+        let alive = try_hold(&dir.join(format!("{id}.lock")))?.ok_or_else(|| {
+            Error::refused(format!("the journal {id} is in use by another process"))
+        })?;
         let journal = Journal {
-            path: journal_dir(project)?.join(format!("{id}.json")),
+            path: dir.join(format!("{id}.json")),
             record: Record {
                 id,
                 kind: kind.to_string(),
@@ -135,6 +170,7 @@ impl<'l> Journal<'l> {
                 intent: serde_json::to_value(intent).expect("intent serializes"),
                 steps: Vec::new(),
             },
+            _alive: alive,
             _lock: lock,
         };
         write_json(&journal.path, &journal.record)?;
@@ -164,11 +200,13 @@ impl<'l> Journal<'l> {
 
     /// The operation is over (done, or undone by itself): nothing is left to recover.
     pub fn finish(self) -> Result<()> {
-        match std::fs::remove_file(&self.path) {
+        let removed = match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(&self.path, e)),
-        }
+        };
+        let _ = std::fs::remove_file(self.path.with_extension("lock"));
+        removed
     }
 }
 
@@ -239,6 +277,11 @@ fn recover_with(
 ) -> Result<Vec<Recovered>> {
     let mut recovered = Vec::new();
     for path in pending(&project.state.root().join("journal")) {
+        // A journal whose process still runs (one that does not hold the operation lock) is
+        // not interrupted; holding its liveness lock keeps that so while it is recovered.
+        let Some(_alive) = try_hold(&path.with_extension("lock"))? else {
+            continue;
+        };
         let Some(record) = read_json::<Record>(&path) else {
             recovered.push(Recovered {
                 kind: "?".into(),
@@ -258,6 +301,7 @@ fn recover_with(
         let stop = match &outcome {
             Ok(_) => {
                 let _ = std::fs::remove_file(&path);
+                let _ = std::fs::remove_file(path.with_extension("lock"));
                 false
             }
             // Later operations may build on this one's state: leave them for after it is fixed.

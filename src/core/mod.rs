@@ -4,6 +4,7 @@
 //! no action has a second implementation. Functions take plain values and return typed results
 //! and typed errors; nothing here prints or reads the terminal.
 
+pub mod add_rollback;
 pub mod agent;
 pub mod branch;
 pub mod check;

@@ -11,11 +11,12 @@ use super::agent::{self, AgentStatus};
 use super::check::{self, CheckStatus};
 use super::error::{Error, Result, list_for_message};
 use super::git::{self, Git};
+use super::journal::Journal;
 use super::operation::{self, Operation};
 use super::oplock::OpLock;
 use super::tmux::{KillOutcome, Window};
 use super::trash::{self, TrashEntry};
-use super::{Project, branch, canonical, parallel_map, scope, state, status};
+use super::{Project, add_rollback, branch, canonical, parallel_map, scope, state, status};
 
 /// A worktree of the repository, as git records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -504,6 +505,20 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
     };
 
     ensure_excluded(project)?;
+    // A dead add of the same name must be taken back before this one makes anything (the CLI
+    // has done it already; a long-lived popup may not have).
+    let _ = super::journal::recover(project);
+    let intent = add_rollback::Intent {
+        branch: branch_name.to_string(),
+        path: path.clone(),
+        created_at: start_point.map(|s| s.to_string()),
+    };
+    let mut journal = Journal::begin_unlocked(
+        project,
+        add_rollback::KIND,
+        &format!("add of {branch_name}"),
+        &intent,
+    )?;
     let mut add = Git::new(&project.main_worktree).args(["worktree", "add"]);
     add = match start_point {
         Some(start) => add
@@ -512,8 +527,16 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
             .arg(start.to_string()),
         None => add.arg(&path).arg(branch_name),
     };
-    add.run()?;
-    let path = canonical(&path);
+    let path = match add.run() {
+        Ok(_) => canonical(&path),
+        Err(error) => {
+            // git cleans up after itself; a branch it made before failing is taken back.
+            let _ = add_rollback::roll_back(project, &intent);
+            journal.finish()?;
+            return Err(error);
+        }
+    };
+    journal.step("worktree-added")?;
 
     let undo = |error: Error| -> Error {
         // Deleting is done under the operation lock, like every deletion (unless this process
@@ -528,22 +551,18 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
             )
             .ok()
         };
-        let _ = Git::new(&project.main_worktree)
-            .args(["worktree", "remove", "--force"])
-            .arg(&path)
-            .run();
-        if start_point.is_some() {
-            let _ = Git::new(&project.main_worktree)
-                .args(["branch", "-D", branch_name])
-                .run();
-        }
+        let _ = add_rollback::roll_back(project, &intent);
         error
     };
     if let Err(error) = provision(project, branch_name, &path)
         .and_then(|()| scope::declare(project, &path, &options.scope))
     {
-        return Err(undo(error));
+        let error = undo(error);
+        journal.finish()?;
+        return Err(error);
     }
+    journal.step("provisioned")?;
+    journal.finish()?;
 
     let mut added = Added {
         branch: branch_name.to_string(),

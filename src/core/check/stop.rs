@@ -85,8 +85,9 @@ pub fn remove_scratch(project: &Project, scratch: &Path) {
         .run();
 }
 
-/// Kills every process of this user whose working directory is in `dir`.
-fn stop_processes_in(dir: &Path) {
+/// Kills every process of this user whose working directory is in `dir` (what a dead wtmux
+/// left running in a directory it made: a gate's check, a `post_create`).
+pub fn stop_processes_in(dir: &Path) {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return;
     };
