@@ -46,20 +46,16 @@ fn assert_nothing_ran(repo: &TestRepo, tmux: &TmuxServer) {
     assert!(fired.is_empty(), "hostile text ran: {fired:?}");
 }
 
-fn pane_path(tmux: &TmuxServer, window: &str) -> String {
-    tmux.run(&[
-        "display-message",
-        "-p",
-        "-t",
-        window,
-        "#{pane_current_path}",
-    ])
+/// The working directory of a window's shell, from the kernel (tmux prints control characters
+/// in paths as `_` under the C locale).
+fn pane_dir(tmux: &TmuxServer, window: &str) -> Option<std::path::PathBuf> {
+    let pid = tmux.run(&["display-message", "-p", "-t", window, "#{pane_pid}"]);
+    std::fs::read_link(format!("/proc/{pid}/cwd")).ok()
 }
 
 fn wait_for_pane_in(tmux: &TmuxServer, window: &str, dir: &Path) {
-    let want = dir.to_string_lossy().into_owned();
     wait_until(10, "the window's shell to start in its directory", || {
-        pane_path(tmux, window) == want
+        pane_dir(tmux, window).as_deref() == Some(dir)
     });
 }
 
@@ -113,6 +109,23 @@ fn a_repository_at_a_hostile_path_opens_windows_there_checks_and_merges_and_runs
         std::fs::read_to_string(repo.home.join("post-merge-ran-in"))
             .is_ok_and(|s| s == format!("{}\n", repo.root.display()))
     });
+    assert_nothing_ran(&repo, &tmux);
+}
+
+#[test]
+fn a_repository_path_with_a_newline_and_escapes_keeps_its_windows() {
+    let mut repo = TestRepo::new_at("r\nx\x1b[31m #(cd;touch pwned-newline)");
+    let tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--no-agent"]).ok();
+    let window = repo.row("feat")["window"]
+        .as_str()
+        .expect("the window is found by its tag")
+        .to_string();
+    wait_for_pane_in(&tmux, &window, &repo.worktree("feat"));
+    tmux.run(&["kill-window", "-t", &window]);
+    assert!(repo.wtmux(&["open", "feat"]).ok().contains("(created)"));
+    let out = repo.wtmux(&["open", "feat"]).ok();
+    assert!(!out.contains("(created)"), "found again by its tag: {out}");
     assert_nothing_ran(&repo, &tmux);
 }
 

@@ -121,13 +121,16 @@ impl Tmux {
     /// Every pane and every tagged window, in one call: what a monitor tick or one refresh
     /// pass needs of tmux. The window tag (a path, which may hold spaces) comes last.
     pub fn snapshot(&self) -> Result<Snapshot> {
+        // The tag may hold a newline: records end with a token of this call, not at a newline
+        // (see `tagged_windows`).
+        let end = record_end_token();
         let format = format!(
-            "#{{pane_id}} #{{window_id}} #{{session_id}} #{{window_activity}} #{{pane_dead}} #{{pane_dead_status}} #{{window_active}} #{{session_attached}} #{{pane_tty}} #{{?@wtmux_mark,1,0}} #{{{WORKTREE_TAG}}}"
+            "#{{pane_id}} #{{window_id}} #{{session_id}} #{{window_activity}} #{{pane_dead}} #{{pane_dead_status}} #{{window_active}} #{{session_attached}} #{{pane_tty}} #{{?@wtmux_mark,1,0}} #{{{WORKTREE_TAG}}}{end}"
         );
         let out = self.run(&["list-panes", "-a", "-F", &format])?;
         let mut snapshot = Snapshot::default();
-        for line in out.lines() {
-            let fields: Vec<&str> = line.splitn(11, ' ').collect();
+        for record in out.split(&format!("{end}\n")) {
+            let fields: Vec<&str> = record.trim_start_matches('\n').splitn(11, ' ').collect();
             let [
                 id,
                 window,
@@ -317,12 +320,15 @@ impl Tmux {
     /// Every window tagged with a worktree, keyed by the worktree path.
     pub fn tagged_windows(&self) -> Result<HashMap<PathBuf, Window>> {
         // Spaces separate the fields: ids never hold one, and the tag (a path that may) comes
-        // last. Tabs would do, but tmux prints them as `_` under a non-UTF-8 locale.
-        let format = format!("#{{window_id}} #{{session_id}} #{{{WORKTREE_TAG}}}");
+        // last. Tabs would do, but tmux prints them as `_` under a non-UTF-8 locale. A path may
+        // hold a newline too, so each record ends with a token of this call (random, so no
+        // path can forge a record end) instead of at a newline.
+        let end = record_end_token();
+        let format = format!("#{{window_id}} #{{session_id}} #{{{WORKTREE_TAG}}}{end}");
         let out = self.run(&["list-windows", "-a", "-F", &format])?;
         let mut windows = HashMap::new();
-        for line in out.lines() {
-            let mut parts = line.splitn(3, ' ');
+        for record in out.split(&format!("{end}\n")) {
+            let mut parts = record.trim_start_matches('\n').splitn(3, ' ');
             let (Some(id), Some(session), Some(tag)) = (parts.next(), parts.next(), parts.next())
             else {
                 continue;
@@ -476,6 +482,19 @@ impl Tmux {
         args.extend(["--", &text]);
         self.run(&args).map(|_| ())
     }
+}
+
+/// A token no path can contain by design: random per call.
+fn record_end_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    format!("<wtmux-{:016x}>", hasher.finish())
 }
 
 fn process_alive(pid: u32) -> bool {
