@@ -598,3 +598,21 @@ mod end_to_end {
         client.wait_for("q to close the popup", |screen| !screen.contains("BRANCH"));
     }
 }
+
+#[test]
+fn frame_a_stopped_rebase_is_shown_on_its_row_and_in_the_detail() {
+    let mut stopped = row("feat/rebasing", CheckState::Stale, None);
+    stopped.changed = 2;
+    stopped.operation = Some(wtmux::core::operation::Operation {
+        kind: "rebase".into(),
+        conflicted: 1,
+    });
+    let mut model = Model::new(
+        "main".into(),
+        vec![row("main", CheckState::Passed, None), stopped],
+        NOW,
+    );
+    model.loading = false;
+    press(&mut model, "j");
+    insta::assert_snapshot!(render(&model, 90, 12));
+}
