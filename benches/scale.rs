@@ -276,7 +276,10 @@ fn question_latencies(bench: &Bench, agents: usize) -> (Vec<f64>, usize) {
                 .duration_since(std::time::UNIX_EPOCH)
                 .ok()?
                 .as_nanos();
-            Some((time, std::fs::read_to_string(e.path()).ok()?.trim().to_string()))
+            Some((
+                time,
+                std::fs::read_to_string(e.path()).ok()?.trim().to_string(),
+            ))
         })
         .collect();
     let mut latencies = Vec::new();
@@ -307,7 +310,10 @@ fn question_latencies(bench: &Bench, agents: usize) -> (Vec<f64>, usize) {
 fn measure(agents: usize) {
     let setup = Instant::now();
     let bench = start(agents);
-    let server: u32 = bench.tmux(&["display-message", "-p", "#{pid}"]).parse().unwrap();
+    let server: u32 = bench
+        .tmux(&["display-message", "-p", "#{pid}"])
+        .parse()
+        .unwrap();
     eprintln!(
         "{agents} agents started in {:.1} s",
         setup.elapsed().as_secs_f64()
@@ -343,7 +349,12 @@ fn measure(agents: usize) {
         .unwrap();
     let a = sample(&bench, server);
     for n in 0..20 {
-        bench.tmux(&["send-keys", "-t", "popup", if n % 2 == 0 { "j" } else { "k" }]);
+        bench.tmux(&[
+            "send-keys",
+            "-t",
+            "popup",
+            if n % 2 == 0 { "j" } else { "k" },
+        ]);
         std::thread::sleep(Duration::from_millis(150));
     }
     std::thread::sleep(OPEN.saturating_sub(Duration::from_secs(3)));
@@ -371,7 +382,10 @@ fn measure(agents: usize) {
         .filter_map(|l| l.strip_prefix("key_to_frame ")?.parse().ok())
         .collect();
     keys.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let passes = text.lines().filter(|l| l.starts_with("refresh_pass")).count();
+    let passes = text
+        .lines()
+        .filter(|l| l.starts_with("refresh_pass"))
+        .count();
     let early = latencies.iter().filter(|l| **l < 3.0).count();
     println!(
         "{agents} agents:\n  \

@@ -841,3 +841,101 @@ fn kill_9_at_every_step_of_add() {
         }
     }
 }
+
+#[test]
+fn an_interrupted_recovery_is_recovered_again_and_post_merge_still_runs_at_most_once() {
+    let repo = TestRepo::with_config(&format!(
+        "post_merge = \"echo deployed >> ../deploys.txt\"\n{CHECKED}"
+    ));
+    feature(&repo, "feat", &[("f1.txt", "1")]);
+    let pause = Pause::new(&repo, "twice");
+    let mut merge = spawn_with(
+        &repo,
+        &repo.root,
+        &[("WTMUX_TEST_PAUSE", &pause.at("merge.followed"))],
+        &["merge", "feat"],
+    );
+    pause.reached(&mut merge);
+    merge.kill().unwrap();
+    merge.wait().unwrap();
+    // The recovery itself dies once it has recorded that post_merge starts.
+    let mut recovery = spawn_with(
+        &repo,
+        &repo.root,
+        &[("WTMUX_TEST_PAUSE", &pause.at("recover.merge.post-merge"))],
+        &["list"],
+    );
+    pause.reached(&mut recovery);
+    recovery.kill().unwrap();
+    recovery.wait().unwrap();
+    let next = repo.wtmux(&["list", "--json"]);
+    next.ok();
+    assert!(
+        next.stderr().contains("finished") && next.stderr().contains("post_merge was interrupted"),
+        "{}",
+        next.stderr()
+    );
+    assert_eq!(deploys(&repo), 0, "never twice, even across recoveries");
+    assert_consistent(&repo, "recovery killed");
+    assert!(!repo.branches().contains(&"feat".to_string()), "cleaned up");
+    assert!(files_of(&repo, "main").contains(&"f1.txt".to_string()));
+}
+
+#[test]
+fn base_moved_by_hand_during_the_merge_is_never_overwritten() {
+    let repo = TestRepo::with_config(&format!("gate = \"merged\"\n{CHECKED}"));
+    feature(&repo, "feat", &[("f1.txt", "1")]);
+    let tip = rev(&repo, "refs/heads/feat");
+    let pause = Pause::new(&repo, "hand");
+    let mut merge = spawn_with(
+        &repo,
+        &repo.root,
+        &[("WTMUX_TEST_PAUSE", &pause.at("merge.gated"))],
+        &["merge", "feat"],
+    );
+    pause.reached(&mut merge);
+    // Somebody commits on base by hand while the merge result is being checked.
+    repo.write("by-hand.txt", "mine");
+    repo.commit_all("by hand");
+    let by_hand = rev(&repo, "main");
+    pause.release();
+    let out = finish(merge, 60);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("main moved while the merge was prepared"),
+        "{stderr}"
+    );
+    assert_eq!(rev(&repo, "main"), by_hand, "the commit by hand stands");
+    assert_eq!(rev(&repo, "refs/heads/feat"), tip);
+    assert_consistent(&repo, "base moved by hand");
+}
+
+#[test]
+fn when_the_base_worktree_cannot_follow_the_undo_takes_back_only_this_merge() {
+    let repo = TestRepo::with_config(CHECKED);
+    feature(&repo, "feat", &[("f1.txt", "from the branch")]);
+    let old_base = rev(&repo, "main");
+    let pause = Pause::new(&repo, "undo");
+    let mut merge = spawn_with(
+        &repo,
+        &repo.root,
+        &[("WTMUX_TEST_PAUSE", &pause.at("merge.swap-unrecorded"))],
+        &["merge", "feat"],
+    );
+    pause.reached(&mut merge);
+    // Base has moved; now an untracked file appears where the merge would write.
+    write_file(&repo.path("f1.txt"), "untracked, the user's");
+    pause.release();
+    let out = finish(merge, 60);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("could not follow"), "{stderr}");
+    assert!(stderr.contains("main is back at"), "{stderr}");
+    assert_eq!(rev(&repo, "main"), old_base);
+    assert_eq!(
+        std::fs::read_to_string(repo.path("f1.txt")).unwrap(),
+        "untracked, the user's"
+    );
+    assert!(repo.branches().contains(&"feat".to_string()));
+}

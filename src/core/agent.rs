@@ -627,7 +627,14 @@ pub fn push(project: &Project, state: AgentState) -> Result<AgentStatus> {
     let panes = project.tmux.as_ref().and_then(|t| t.panes().ok());
     let status = evaluate(project, &record, panes.as_ref());
     let mut telling = Telling::default();
-    announce(project, &record, &status, panes.as_ref(), None, &mut telling)?;
+    announce(
+        project,
+        &record,
+        &status,
+        panes.as_ref(),
+        None,
+        &mut telling,
+    )?;
     telling.send(project);
     Ok(status)
 }

@@ -17,7 +17,9 @@
 //! - Each kind registers its recovery in [`KINDS`]: `fn(&Project, &OpLock, &Record) ->
 //!   Result<String>` that rolls the operation forward or back from what the record says was done
 //!   and returns one line saying which. An operation's own failure path can call the same
-//!   function, so there is one rollback and not two.
+//!   function, so there is one rollback and not two. Recovery records what it does with
+//!   [`Record::record_step`] (a pause point `recover.<kind>.<step>`), so that an interrupted
+//!   recovery does nothing twice either.
 //! - [`recover`]`(project)` is what every command runs first (the CLI, hence the popup too):
 //!   cheap when the journal directory is empty; otherwise it takes the lock (unless a live
 //!   process holds it) and recovers every journal left, oldest first. Taking the lock with
@@ -64,6 +66,9 @@ pub struct Record {
     pub started_at: u64,
     pub intent: serde_json::Value,
     pub steps: Vec<StepDone>,
+    /// The journal file, when this record was read from one.
+    #[serde(skip)]
+    file: Option<PathBuf>,
 }
 
 impl Record {
@@ -92,6 +97,23 @@ impl Record {
 
     pub fn last_step(&self) -> Option<&str> {
         self.steps.last().map(|s| s.name.as_str())
+    }
+
+    /// For recovery: records in the journal file that `step` is now done, so that recovery
+    /// interrupted in its turn does not do it twice. (The record itself stays as it was read;
+    /// a step is done once per recovery anyway.)
+    pub fn record_step(&self, step: &str) -> Result<()> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let mut current: Record = read_json(file).unwrap_or_else(|| self.clone());
+        current.steps.push(StepDone {
+            name: step.to_string(),
+            data: serde_json::Value::Null,
+        });
+        write_json(file, &current)?;
+        testpoint::pause(&format!("recover.{}.{step}", self.kind));
+        Ok(())
     }
 }
 
@@ -169,6 +191,7 @@ impl<'l> Journal<'l> {
                 started_at,
                 intent: serde_json::to_value(intent).expect("intent serializes"),
                 steps: Vec::new(),
+                file: None,
             },
             _alive: alive,
             _lock: lock,
@@ -282,7 +305,7 @@ fn recover_with(
         let Some(_alive) = try_hold(&path.with_extension("lock"))? else {
             continue;
         };
-        let Some(record) = read_json::<Record>(&path) else {
+        let Some(mut record) = read_json::<Record>(&path) else {
             recovered.push(Recovered {
                 kind: "?".into(),
                 operation: "operation".into(),
@@ -291,6 +314,7 @@ fn recover_with(
             });
             break;
         };
+        record.file = Some(path.clone());
         let outcome = match kinds.iter().find(|(kind, _)| *kind == record.kind) {
             Some((_, recover)) => recover(project, lock, &record).map_err(|e| e.to_string()),
             None => Err(format!(

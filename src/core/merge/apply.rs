@@ -187,7 +187,7 @@ pub(super) fn execute(
         &intent,
         built.branch,
         &done,
-        Some(&mut journal),
+        &mut |step| journal.step(step),
         post_merge_output,
     );
     journal.finish()?;
@@ -357,7 +357,7 @@ fn after_swap(
     intent: &Intent,
     rebased: Option<Oid>,
     done: &dyn Fn(&str) -> bool,
-    mut journal: Option<&mut Journal>,
+    record_step: &mut dyn FnMut(&str) -> Result<()>,
     post_merge_output: &mut dyn Write,
 ) -> After {
     let mut after = After {
@@ -365,19 +365,13 @@ fn after_swap(
         removed: None,
         error: None,
     };
-    let step = |journal: &mut Option<&mut Journal>, name: &str| -> Result<()> {
-        match journal {
-            Some(journal) => journal.step(name),
-            None => Ok(()),
-        }
-    };
     let mut errors = Vec::new();
     if let Some(new_tip) = rebased
         && !done("branch-moved")
     {
         match move_branch(project, intent, new_tip) {
             Ok(()) => {
-                if let Err(e) = step(&mut journal, "branch-moved") {
+                if let Err(e) = record_step("branch-moved") {
                     errors.push(e.to_string());
                 }
             }
@@ -388,7 +382,7 @@ fn after_swap(
         && !done("post-merge")
     {
         // Recorded first: post_merge (the deploy) runs once at most.
-        match step(&mut journal, "post-merge")
+        match record_step("post-merge")
             .and_then(|()| post::run_post_merge(project, command, post_merge_output))
         {
             Ok(job) => after.post_merge = Some(job),
@@ -399,7 +393,7 @@ fn after_swap(
         match cleanup(project, lock, intent) {
             Ok(removed) => {
                 after.removed = removed;
-                if let Err(e) = step(&mut journal, "cleaned") {
+                if let Err(e) = record_step("cleaned") {
                     errors.push(e.to_string());
                 }
             }
@@ -499,16 +493,26 @@ pub fn recover(project: &Project, lock: &OpLock, record: &Record) -> Result<Stri
         ));
     };
     let mut notes = Vec::new();
-    if !record.done("followed")
-        && let Err(e) = follow_after_crash(&intent.base_worktree, old_base, new_base)
-    {
-        notes.push(format!("its worktree did not follow: {e}"));
+    if !record.done("followed") {
+        match follow_after_crash(&intent.base_worktree, old_base, new_base) {
+            Ok(()) => record.record_step("followed")?,
+            Err(e) => notes.push(format!("its worktree did not follow: {e}")),
+        }
     }
     let rebased = built.and_then(|b| b.branch).map(|b| oid(&b)).transpose()?;
     let done = |step: &str| record.done(step);
     let interrupted_post_merge = record.done("post-merge") && project.config.post_merge.is_some();
     let mut sink = Vec::new();
-    let after = after_swap(project, lock, &intent, rebased, &done, None, &mut sink);
+    // Steps done now are recorded too: recovery itself may be interrupted.
+    let after = after_swap(
+        project,
+        lock,
+        &intent,
+        rebased,
+        &done,
+        &mut |step| record.record_step(step),
+        &mut sink,
+    );
     if interrupted_post_merge {
         notes.push("post_merge was interrupted (it may not have run; it never runs twice)".into());
     } else if let Some(job) = &after.post_merge {
