@@ -438,3 +438,29 @@ fn bad_command_line_input_is_one_line_never_a_panic() {
     assert_eq!(repo.snapshot(), before);
     assert!(!repo.root.join("pwned").exists() && !repo.home.join("pwned").exists());
 }
+
+#[test]
+fn the_popup_refuses_untrusted_checks_and_says_how() {
+    let mut repo = TestRepo::with_untrusted_config(
+        "[[check]]\nname = \"test\"\nrun = \"touch \\\"$HOME/ran-check\\\"\"\n",
+    );
+    let tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--no-agent"]).ok();
+    tmux.run(&["set-option", "-g", "@wtmux-bin", common::WTMUX]);
+    tmux.run(&[
+        "run-shell",
+        &format!("{}/tmux/wtmux.tmux", env!("CARGO_MANIFEST_DIR")),
+    ]);
+    tmux.run(&["select-window", "-t", "test:0"]);
+    let client = common::Client::attach(&repo, &tmux);
+    client.keys(&["C-b", "w"]);
+    client.wait_for("the popup", |screen| {
+        screen.contains("feat") && screen.contains("BRANCH")
+    });
+    client.keys(&["v"]);
+    client.wait_for("the refusal naming `wtmux trust`", |screen| {
+        screen.contains("not trusted yet") || screen.contains("wtmux trust")
+    });
+    client.keys(&["q"]);
+    assert!(fired(&repo).is_empty(), "{:?}", fired(&repo));
+}
