@@ -939,3 +939,156 @@ fn when_the_base_worktree_cannot_follow_the_undo_takes_back_only_this_merge() {
     );
     assert!(repo.branches().contains(&"feat".to_string()));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The off-line results against git's own merge and rebase
+
+/// xorshift64*: a fixed-seed generator, so a failing history can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Commits `count` random edits in `dir`: lines changed, files added and deleted.
+fn random_commits(repo: &TestRepo, dir: &Path, rng: &mut Rng, count: u64, who: &str) {
+    for n in 0..count {
+        let file = dir.join(format!("f{}.txt", rng.below(4)));
+        match rng.below(6) {
+            0 if file.exists() => std::fs::remove_file(&file).unwrap(),
+            _ => {
+                let mut lines: Vec<String> = std::fs::read_to_string(&file)
+                    .unwrap_or_else(|_| (0..8).map(|i| format!("line {i}\n")).collect())
+                    .lines()
+                    .map(str::to_string)
+                    .collect();
+                let at = rng.below(lines.len() as u64 + 1) as usize;
+                if at < lines.len() && rng.below(2) == 0 {
+                    lines[at] = format!("{who} {n} changed this");
+                } else {
+                    lines.insert(at, format!("{who} {n} added this"));
+                }
+                std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+            }
+        }
+        repo.git_in(dir, &["add", "-A"]);
+        repo.git_in(
+            dir,
+            &["commit", "-q", "--allow-empty", "-m", &format!("{who} {n}")],
+        );
+    }
+}
+
+#[test]
+fn offline_merge_squash_and_rebase_match_git_on_random_histories() {
+    use wtmux::core::config::MergeStrategy;
+    use wtmux::core::merge::build::{NotBuilt, build};
+    // A fixed seed in the suite; WTMUX_TEST_SEED=<hex> tries others.
+    let seed = std::env::var("WTMUX_TEST_SEED")
+        .ok()
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        .unwrap_or(0x5eed_0009);
+    let mut rng = Rng(seed);
+    let repo = TestRepo::new();
+    let (mut clean, mut conflicted) = (0, 0);
+    for case in 0..24 {
+        let context = format!("seed {seed:#x}, case {case}");
+        let branch = format!("b{case}");
+        repo.git(&["checkout", "-q", "-b", &branch, "main"]);
+        let (ahead, behind) = (1 + rng.below(3), rng.below(3));
+        random_commits(&repo, &repo.root, &mut rng, ahead, &branch);
+        repo.git(&["checkout", "-q", "-b", &format!("base{case}"), "main"]);
+        random_commits(&repo, &repo.root, &mut rng, behind, "base");
+        let base = rev(&repo, "HEAD");
+        let tip = rev(&repo, &format!("refs/heads/{branch}"));
+        let oid = |s: &str| git2::Oid::from_str(s).unwrap();
+        let commits: Vec<(git2::Oid, String)> = Vec::new();
+
+        for strategy in [
+            MergeStrategy::Merge,
+            MergeStrategy::Squash,
+            MergeStrategy::Rebase,
+        ] {
+            let built = build(
+                &repo.root,
+                strategy,
+                &branch,
+                oid(&base),
+                oid(&tip),
+                &commits,
+            )
+            .unwrap();
+            // git's own answer, on a throwaway branch.
+            repo.git(&["checkout", "-q", "-B", "oracle", &base]);
+            let mut git = std::process::Command::new("git");
+            common::sandbox(&mut git, &repo.home);
+            let git = git.current_dir(&repo.root);
+            let done = match strategy {
+                MergeStrategy::Merge => git.args(["merge", "-q", "--no-edit", &tip]),
+                MergeStrategy::Squash => git.args(["merge", "-q", "--squash", &tip]),
+                MergeStrategy::Rebase => git.args(["rebase", "-q", "--onto", &base, &base, &tip]),
+            }
+            .output()
+            .unwrap();
+            let context = format!("{context}, {strategy}");
+            match built {
+                Err(NotBuilt::Conflicts { .. }) => {
+                    conflicted += 1;
+                    assert!(!done.status.success(), "{context}: git merged cleanly");
+                    for abort in [&["merge", "--abort"][..], &["rebase", "--abort"]] {
+                        let mut git = std::process::Command::new("git");
+                        common::sandbox(&mut git, &repo.home);
+                        let _ = git.current_dir(&repo.root).args(abort).output();
+                    }
+                }
+                Ok(built) => {
+                    clean += 1;
+                    assert!(
+                        done.status.success(),
+                        "{context}: git conflicted: {}",
+                        String::from_utf8_lossy(&done.stdout)
+                    );
+                    if strategy == MergeStrategy::Squash {
+                        repo.git(&["commit", "-q", "--allow-empty", "-m", "squash"]);
+                    }
+                    let expected = repo.git(&["rev-parse", "HEAD^{tree}"]);
+                    let got = repo.git(&["rev-parse", &format!("{}^{{tree}}", built.base)]);
+                    assert_eq!(got, expected, "{context}: trees differ");
+                    if strategy == MergeStrategy::Rebase {
+                        let count = |tip: &str| {
+                            repo.git(&["rev-list", "--count", &format!("{base}..{tip}")])
+                        };
+                        assert_eq!(
+                            count(&built.base.to_string()),
+                            count("HEAD"),
+                            "{context}: commits replayed"
+                        );
+                        let subjects = |tip: &str| {
+                            repo.git(&["log", "--format=%s%n%an%n%ad", &format!("{base}..{tip}")])
+                        };
+                        assert_eq!(
+                            subjects(&built.base.to_string()),
+                            subjects("HEAD"),
+                            "{context}: messages and authors kept"
+                        );
+                    }
+                }
+            }
+            repo.git(&["checkout", "-q", "-f", "main"]);
+        }
+    }
+    eprintln!("seed {seed:#x}: {clean} clean, {conflicted} conflicted");
+    // The histories must exercise both answers.
+    assert!(
+        clean >= 10 && conflicted >= 5,
+        "seed {seed:#x}: {clean} clean, {conflicted} conflicted"
+    );
+}
