@@ -132,8 +132,8 @@ fn a_repository_path_with_a_newline_and_escapes_keeps_its_windows() {
 #[test]
 fn a_branch_made_with_plain_git_names_windows_and_messages_literally() {
     let mut repo = TestRepo::new();
-    // Valid for git: no space, no `@{`, no `..`.
-    let branch = "h#(cd;touch${IFS}pwned-branch)#{pane_id}$(cd;touch${IFS}pwned-branch-sh)";
+    // Valid for git, and ending in `;` (which would end a tmux command given as argv).
+    let branch = "h#(cd;touch${IFS}pwned-branch)#{pane_id}%I$(cd;touch${IFS}pwned-branch-sh);";
     repo.git(&["branch", branch]);
     let dir = repo.path(".worktrees/h");
     repo.git(&["worktree", "add", "-q", &dir.to_string_lossy(), branch]);
@@ -426,4 +426,71 @@ fn a_closed_pipe_ends_output_silently_with_exit_0() {
             "wtmux {args:?} into a closed pipe"
         );
     }
+}
+
+/// `format_literal` and `message_literal` against tmux itself as the oracle: random strings over
+/// the characters that matter to tmux's format parser (and strftime), made literal, must come
+/// back from `display-message -p` and as a window's name exactly as they were, through wtmux's
+/// own tmux client (which keeps an argument ending in `;` whole). Fixed seed; set
+/// WTMUX_TEST_SEED to try others.
+#[test]
+fn format_literal_round_trips_through_tmux_for_random_text() {
+    let seed: u64 = std::env::var("WTMUX_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x7e57_f0a7);
+    let repo = TestRepo::new();
+    let socket = repo.dir.path().join("oracle.sock");
+    let _server = TmuxServer::start(&socket, &repo.home, &repo.home);
+    let tmux = wtmux::core::tmux::Tmux::with_socket(&socket);
+    let run = |args: &[&str]| {
+        let out = tmux.run(args).unwrap();
+        out.strip_suffix('\n').unwrap_or(&out).to_string()
+    };
+    let alphabet: Vec<char> = "##########{}()[],;;;:?=!<>|&%$'\"\\ aWHSPDTFI0-_/"
+        .chars()
+        .collect();
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..300 {
+        let len = 1 + (next() % 24) as usize;
+        let text: String = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        // display-message: formats and strftime.
+        let literal = wtmux::core::tmux::message_literal(&text);
+        let shown = run(&["display-message", "-p", "--", &literal]);
+        assert_eq!(
+            shown, text,
+            "seed {seed:#x} round {round}: {text:?} made literal as {literal:?}"
+        );
+        // new-window -n: formats only.
+        let literal = wtmux::core::tmux::format_literal(&text);
+        let window = run(&[
+            "new-window",
+            "-d",
+            "-P",
+            "-F",
+            "#{window_id}",
+            "-n",
+            &literal,
+        ]);
+        let name = run(&["display-message", "-p", "-t", &window, "#{window_name}"]);
+        run(&["kill-window", "-t", &window]);
+        assert_eq!(
+            name, text,
+            "seed {seed:#x} round {round}: window name {text:?} made literal as {literal:?}"
+        );
+    }
+    assert!(
+        !std::fs::read_dir(&repo.home)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("pwned")),
+    );
 }

@@ -685,7 +685,7 @@ impl Telling {
             }
             command.extend([
                 "--".to_string(),
-                super::tmux::format_literal(&self.messages.join("; ")),
+                super::tmux::message_literal(&self.messages.join("; ")),
             ]);
             self.commands.push(command);
         }

@@ -71,9 +71,27 @@ impl Tmux {
         finish(args, output)
     }
 
+    /// One tmux command: every argument is passed as it is (see [`argument_literal`]).
     fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
         let mut command = Command::new("tmux");
-        command.arg("-S").arg(&self.socket).args(args);
+        command
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args.iter().map(|a| argument_literal(a.as_ref())));
+        command
+    }
+
+    /// Several tmux commands in one call (`a ; b ; c`): the separators are the only arguments
+    /// ending in a bare `;`.
+    fn command_sequence(&self, commands: &[Vec<String>]) -> Command {
+        let mut command = Command::new("tmux");
+        command.arg("-S").arg(&self.socket);
+        for (i, args) in commands.iter().enumerate() {
+            if i > 0 {
+                command.arg(";");
+            }
+            command.args(args.iter().map(|a| argument_literal(a.as_ref())));
+        }
         command
     }
 
@@ -189,20 +207,23 @@ impl Tmux {
                 .map(|d| d.as_nanos())
                 .unwrap_or(0)
         );
-        let mut args: Vec<String> = Vec::new();
+        let mut commands: Vec<Vec<String>> = Vec::new();
         for pane in panes {
-            if !args.is_empty() {
-                args.push(";".into());
-            }
-            args.extend(["capture-pane", "-p", "-J", "-t", pane].map(String::from));
-            args.push(";".into());
-            args.extend(["display-message", "-p", "-t", pane].map(String::from));
-            args.push(format!("{separator} #{{pane_id}} #{{window_activity}}"));
+            commands.push(
+                ["capture-pane", "-p", "-J", "-t", pane]
+                    .map(String::from)
+                    .to_vec(),
+            );
+            let mut read = ["display-message", "-p", "-t", pane]
+                .map(String::from)
+                .to_vec();
+            read.push(format!("{separator} #{{pane_id}} #{{window_activity}}"));
+            commands.push(read);
         }
         // A pane that went away fails its capture and ends the sequence: what came before is
         // still good.
         let output = self
-            .command(&args)
+            .command_sequence(&commands)
             .stdin(Stdio::null())
             .output()
             .map_err(spawn_failed)?;
@@ -236,18 +257,12 @@ impl Tmux {
         if commands.is_empty() {
             return Ok(());
         }
-        let mut args: Vec<String> = Vec::new();
-        for command in commands {
-            if !args.is_empty() {
-                args.push(";".into());
-            }
-            // An argument ending in `;` would end the command: `\;` is tmux's literal one.
-            args.extend(command.iter().map(|arg| match arg.strip_suffix(';') {
-                Some(rest) => format!("{rest}\\;"),
-                None => arg.clone(),
-            }));
-        }
-        if self.run(&args).is_ok() || commands.len() == 1 {
+        let output = self
+            .command_sequence(commands)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(spawn_failed)?;
+        if output.status.success() || commands.len() == 1 {
             return Ok(());
         }
         for command in commands {
@@ -478,7 +493,7 @@ impl Tmux {
         if let Some(client) = &self.client {
             args.extend(["-c", client]);
         }
-        let text = format_literal(text);
+        let text = message_literal(text);
         args.extend(["--", &text]);
         self.run(&args).map(|_| ())
     }
@@ -584,6 +599,12 @@ pub fn format_literal(text: &str) -> String {
     escaped.into_string().unwrap_or_else(|_| text.to_string())
 }
 
+/// [`format_literal`] for the text of `display-message`, which tmux also passes through
+/// strftime(3) first (`%I` becomes the hour): `%` is doubled too.
+pub fn message_literal(text: &str) -> String {
+    format_literal(text).replace('%', "%%")
+}
+
 /// [`format_literal`] for paths, which need not be UTF-8: the one rule, on bytes.
 pub fn format_literal_os(text: &std::ffi::OsStr) -> std::ffi::OsString {
     use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -606,6 +627,22 @@ pub fn format_literal_os(text: &std::ffi::OsStr) -> std::ffi::OsString {
         i += run;
     }
     std::ffi::OsString::from_vec(out)
+}
+
+/// An argument as tmux's command parser must see it to keep it whole: tmux ends a command at
+/// an argument ending in `;` (so `a ; b` works in one call), and `\;` there is its literal `;`.
+/// Without this a path or name ending in `;` would cut a command short and start another.
+pub fn argument_literal(arg: &std::ffi::OsStr) -> std::ffi::OsString {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let bytes = arg.as_bytes();
+    match bytes.split_last() {
+        Some((b';', rest)) => {
+            let mut out = rest.to_vec();
+            out.extend_from_slice(b"\\;");
+            std::ffi::OsString::from_vec(out)
+        }
+        _ => arg.to_os_string(),
+    }
 }
 
 /// Single-quotes a word for sh.
