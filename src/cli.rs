@@ -138,17 +138,23 @@ pub enum Command {
         #[arg(long)]
         keep_branch: bool,
     },
-    /// List what removals saved, or prune old saves.
+    /// List what removals saved (size, age, what each holds), or prune old saves.
     Trash {
-        /// Drop saves older than `trash_days` (config; default 30).
+        /// Drop saves older than `trash_days` (config; default 30), then the oldest beyond
+        /// `trash_max_size` (default 20 GiB).
         #[arg(long)]
         prune: bool,
         /// With --prune: drop saves older than this many days instead.
         #[arg(long, value_name = "DAYS", requires = "prune")]
         older_than: Option<u64>,
     },
-    /// Bring back a removed worktree: branch, worktree and uncommitted files.
-    Restore { branch: String },
+    /// Bring back a removed worktree exactly as it was: directory, index, branch.
+    Restore {
+        branch: String,
+        /// Restore this save (an id from `wtmux trash`) instead of the branch's newest.
+        #[arg(long, value_name = "ID")]
+        from: Option<String>,
+    },
     /// Write a commented .wtmux.toml into the main worktree.
     Init,
     /// Trust the commands this repository's .wtmux.toml defines (checks, post_create,
@@ -164,6 +170,10 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
     #[command(name = check::RUNNER_COMMAND, hide = true)]
     RunChecks { key: String },
+    /// What the checks and the merge gate see of a worktree: git's changed paths and the
+    /// content fingerprint (tree and key), as JSON.
+    #[command(name = "__content", hide = true)]
+    Content { path: std::path::PathBuf },
     #[command(name = merge::POST_MERGE_COMMAND, hide = true)]
     PostMerge { key: String },
     #[command(name = agent::WRAPPER_COMMAND, hide = true)]
@@ -521,8 +531,13 @@ fn run(cli: Cli) -> Result<i32> {
             keep_branch,
         } => {
             let project = project()?;
-            let removed =
-                worktree::remove(&project, &branch, &RemoveOptions { force, keep_branch })?;
+            let lock = take_lock(&project, &format!("remove {branch}"))?;
+            let removed = worktree::remove_with(
+                &project,
+                &lock,
+                &branch,
+                &RemoveOptions { force, keep_branch },
+            )?;
             print_removed(&removed);
             Ok(0)
         }
@@ -536,7 +551,7 @@ fn run(cli: Cli) -> Result<i32> {
                         config::MAX_TRASH_DAYS
                     )));
                 }
-                let dropped = trash::prune(&project, days)?;
+                let dropped = trash::prune(&project, days, project.config.trash_max_size)?;
                 say!(
                     "pruned {} saved state{}",
                     dropped.len(),
@@ -548,27 +563,56 @@ fn run(cli: Cli) -> Result<i32> {
             if entries.is_empty() {
                 say!("the trash is empty");
             }
-            for entry in entries {
-                say!(
-                    "{}  {:<30} {} uncommitted file{}  {}  ({})",
-                    humantime::format_rfc3339_seconds(
-                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(entry.saved_at)
+            for mut entry in entries {
+                let age = std::time::Duration::from_secs(
+                    crate::core::now_unix().saturating_sub(entry.saved_at) / 60 * 60,
+                );
+                let holds = match entry.phase {
+                    trash::Phase::Restored => format!(
+                        "restored to {}",
+                        shown_path(
+                            entry
+                                .restored_to
+                                .as_deref()
+                                .unwrap_or(std::path::Path::new("?"))
+                        )
                     ),
+                    _ => format!(
+                        "{} uncommitted, {} commit{} not in {}",
+                        entry.dirty.len(),
+                        entry.unmerged.len(),
+                        worktree::plural(entry.unmerged.len()),
+                        shown(&project.base)
+                    ),
+                };
+                let size = trash::size_of(&project, &mut entry);
+                say!(
+                    "{:<28} {:>10}  {:>9} ago  {holds}  [{}]",
                     shown(entry.branch.as_deref().unwrap_or("(detached)")),
-                    entry.dirty.len(),
-                    worktree::plural(entry.dirty.len()),
-                    entry.tip.as_deref().map(|t| &t[..7]).unwrap_or("-------"),
-                    shown(&entry.reference)
+                    bytesize::ByteSize::b(size)
+                        .display()
+                        .iec_short()
+                        .to_string(),
+                    if age.is_zero() {
+                        "<1m".into()
+                    } else {
+                        humantime::format_duration(age).to_string()
+                    },
+                    shown(&entry.id)
                 );
             }
             Ok(0)
         }
-        Command::Restore { branch } => {
+        Command::Restore { branch, from } => {
             let project = project()?;
-            let restored = trash::restore(&project, &branch)?;
+            let lock = take_lock(&project, &format!("restore {branch}"))?;
+            let restored = trash::restore(&project, &lock, &branch, from.as_deref())?;
+            if let Some(was) = &restored.moved_from {
+                say!("{} is taken; restoring beside it", shown_path(was));
+            }
             say!(
-                "restored {} at {} with {} uncommitted file{}",
-                shown(&restored.branch),
+                "restored {} at {} ({} uncommitted file{} as they were)",
+                shown(restored.branch.as_deref().unwrap_or("a detached worktree")),
                 shown_path(&restored.path),
                 restored.restored_files,
                 worktree::plural(restored.restored_files)
@@ -721,6 +765,18 @@ fn run(cli: Cli) -> Result<i32> {
             check::run(&background_project()?, &key)?;
             Ok(0)
         }
+        Command::Content { path } => {
+            let project = project()?;
+            let changes = crate::core::status::changes(&path)?;
+            let content = project.content_store()?.content(&path, &changes)?;
+            let json = serde_json::json!({
+                "paths": changes.paths(),
+                "tree": content.tree.to_string(),
+                "key": content.key,
+            });
+            writeln!(out, "{json}").ok();
+            Ok(0)
+        }
         Command::PostMerge { key } => {
             let project = background_project()?;
             let mut escaped = EscapingLines::new(&mut out);
@@ -823,6 +879,17 @@ fn print_conflicts(out: &mut dyn Write, report: &scope::Report) {
 }
 
 fn print_removed(removed: &worktree::Removed) {
+    if removed.stopped_processes > 0 {
+        say!(
+            "stopped {} process{} of its window",
+            removed.stopped_processes,
+            if removed.stopped_processes == 1 {
+                ""
+            } else {
+                "es"
+            }
+        );
+    }
     say!("removed worktree {}", shown_path(&removed.path));
     if removed.branch_deleted
         && let Some(branch) = &removed.branch
@@ -832,10 +899,19 @@ fn print_removed(removed: &worktree::Removed) {
     if removed.window_closed || removed.window_deferred {
         say!("closed its window");
     }
+    if removed.branch_kept_moved
+        && let Some(branch) = &removed.branch
+    {
+        say!(
+            "kept branch {}: it moved after the worktree was saved",
+            shown(branch)
+        );
+    }
     say!(
-        "saved to {} (wtmux restore {})",
-        shown(&removed.trash.reference),
-        shown(removed.branch.as_deref().unwrap_or("<branch>"))
+        "saved to the trash as {} (wtmux restore {} --from {})",
+        shown(&removed.trash.id),
+        shown(removed.branch.as_deref().unwrap_or("<branch>")),
+        shown(&removed.trash.id)
     );
 }
 

@@ -677,17 +677,17 @@ fn remove_refuses_to_lose_work_and_force_saves_it_to_the_trash() {
     assert!(path.exists());
 
     let out = repo.wtmux(&["remove", "feat", "--force"]).ok();
-    assert!(out.contains("refs/wtmux/trash/"), "{out}");
+    assert!(out.contains("saved to the trash as"), "{out}");
     assert!(!path.exists());
     assert!(!repo.branches().contains(&"feat".to_string()));
     let trash = repo.wtmux(&["trash"]).ok();
     assert!(
-        trash.contains("feat") && trash.contains("2 uncommitted files"),
+        trash.contains("feat") && trash.contains("2 uncommitted, 1 commit not in main"),
         "{trash}"
     );
 
     let out = repo.wtmux(&["restore", "feat"]).ok();
-    assert!(out.contains("with 2 uncommitted files"), "{out}");
+    assert!(out.contains("(2 uncommitted files as they were)"), "{out}");
     assert_eq!(
         std::fs::read_to_string(path.join("untracked.txt")).unwrap(),
         "u"
@@ -705,7 +705,16 @@ fn remove_refuses_to_lose_work_and_force_saves_it_to_the_trash() {
         status.contains("M src/lib.txt") && status.contains("?? untracked.txt"),
         "{status}"
     );
-    assert_eq!(repo.wtmux(&["trash"]).ok().trim(), "the trash is empty");
+    let trash = repo.wtmux(&["trash"]).ok();
+    assert!(
+        trash.contains(&format!("restored to {}", path.display())),
+        "{trash}"
+    );
+    let again = repo.wtmux(&["restore", "feat"]).refused();
+    assert!(
+        again.contains(&format!("already restored to {}", path.display())),
+        "{again}"
+    );
 }
 
 #[test]

@@ -132,6 +132,8 @@ pub struct Config {
     pub checks: Vec<CheckSpec>,
     pub check_jobs: usize,
     pub trash_days: u64,
+    /// `trash --prune` drops the oldest saves until all together take at most this many bytes.
+    pub trash_max_size: Option<u64>,
     pub agents: Vec<AgentSpec>,
     /// Run with the message as its one argument when an agent turns waiting, done or exited.
     pub notify: Option<String>,
@@ -227,6 +229,7 @@ impl Default for Config {
                 .map(|n| n.get())
                 .unwrap_or(2),
             trash_days: 30,
+            trash_max_size: Some(20 * 1024 * 1024 * 1024),
             agents: Vec::new(),
             notify: None,
             bell: false,
@@ -253,6 +256,7 @@ struct Layer {
     check: Option<Vec<CheckLayer>>,
     check_jobs: Option<usize>,
     trash_days: Option<u64>,
+    trash_max_size: Option<String>,
     agents: Option<std::collections::BTreeMap<String, AgentLayer>>,
     notify: Option<String>,
     bell: Option<bool>,
@@ -384,6 +388,16 @@ impl Config {
                 ));
             }
             self.trash_days = days;
+        }
+        if let Some(size) = layer.trash_max_size {
+            self.trash_max_size = match size.trim() {
+                "" | "none" => None,
+                text => Some(
+                    text.parse::<bytesize::ByteSize>()
+                        .map_err(|e| invalid("trash_max_size", format!("{text:?}: {e}")))?
+                        .as_u64(),
+                ),
+            };
         }
         if let Some(agents) = layer.agents {
             for (name, agent) in agents {
@@ -587,6 +601,8 @@ gate = "content"
 
 # Days a removed worktree's saved state is kept before `wtmux trash --prune` drops it.
 trash_days = 30
+# `wtmux trash --prune` also drops the oldest saves beyond this total size ("none": no cap).
+trash_max_size = "20 GiB"
 
 # The verification loop: run in order with `sh -c` in the worktree, stopping at the first failure.
 # A merge needs these to have passed on exactly the content being merged.

@@ -88,12 +88,12 @@ struct Stored {
 /// from [`sync`]) has seen no change there since the last scan, scanned otherwise.
 pub fn changes_for_display(
     project: &Project,
-    repo: &Repository,
+    _repo: &Repository,
     path: &Path,
     session: Option<&str>,
 ) -> Result<Changes> {
     let Some(session) = session else {
-        return worktree::changes(project, repo, path);
+        return status::changes(path);
     };
     let key = worktree_key(path);
     let marker = dir(project, "clean")?.join(&key);
@@ -115,7 +115,7 @@ pub fn changes_for_display(
     );
     // The marker goes first: a change during the scan deletes it again.
     write_marker(&marker, &format!("{session} {token}"))?;
-    let changes = worktree::changes(project, repo, path)?;
+    let changes = status::changes(path)?;
     write_json(
         &stored_path,
         &Stored {

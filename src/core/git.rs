@@ -91,10 +91,16 @@ impl Git {
 
     /// Runs and returns stdout; a non-zero exit is an error carrying git's own message.
     pub fn run(self) -> Result<String> {
+        self.run_bytes()
+            .map(|out| String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// [`Git::run`], with stdout as git wrote it (paths need not be UTF-8).
+    pub fn run_bytes(self) -> Result<Vec<u8>> {
         let shown = self.display();
         let output = self.output()?;
         if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+            Ok(output.stdout)
         } else {
             Err(Error::CommandFailed {
                 command: shown,
@@ -149,20 +155,6 @@ pub fn resolve_commit(repo: &Repository, rev: &str) -> Result<Oid> {
         .map_err(|_| Error::UnknownRevision(rev.to_string()))
 }
 
-/// A commit holding a worktree's current content on top of its HEAD, written as an object only
-/// (no ref, no index, no worktree change): used to predict merges and to save trash.
-pub fn content_commit(repo: &Repository, tree: Oid, message: &str) -> Result<Oid> {
-    let tree = repo.find_tree(tree)?;
-    let parent = head_commit(repo)
-        .map(|id| repo.find_commit(id))
-        .transpose()?;
-    // A fixed time: the same content on the same HEAD is the same commit, so what is cached
-    // per commit (merge predictions) stays valid.
-    let signature = git2::Signature::new("wtmux", "wtmux@localhost", &git2::Time::new(0, 0))?;
-    let parents: Vec<&git2::Commit> = parent.iter().collect();
-    Ok(repo.commit(None, &signature, &signature, message, &tree, &parents)?)
-}
-
 /// The identity of commits wtmux writes for itself (trash, predictions), never on user branches.
 pub fn wtmux_signature() -> Result<git2::Signature<'static>> {
     Ok(git2::Signature::now("wtmux", "wtmux@localhost")?)
@@ -196,33 +188,46 @@ pub enum MergePrediction {
     Conflicts { paths: Vec<String> },
 }
 
-/// Predicts a merge exactly as git would do it, without touching any worktree, index or ref.
-pub fn predict_merge(common_dir: &Path, ours: Oid, theirs: Oid) -> Result<MergePrediction> {
-    ScratchObjects::new(common_dir)?.merge(ours, theirs)
-}
-
-/// A throwaway object directory layered over the repository's: what `merge-tree` and
-/// `commit-tree` write there vanishes with it, so predictions leave the repository as it was.
+/// A throwaway object directory layered over the repository's (and over the fingerprint
+/// store's, where the trees of uncommitted content are): what `merge-tree` and `commit-tree`
+/// write there vanishes with it, so predictions leave the repository as it was.
 pub struct ScratchObjects {
     dir: tempfile::TempDir,
     common_dir: std::path::PathBuf,
+    alternates: OsString,
 }
 
 impl ScratchObjects {
-    pub fn new(common_dir: &Path) -> Result<ScratchObjects> {
+    /// Scratch objects over the repository at `common_dir` and the object directory
+    /// `content_objects` (the fingerprint store's).
+    pub fn new(common_dir: &Path, content_objects: &Path) -> Result<ScratchObjects> {
+        let mut alternates = common_dir.join("objects").into_os_string();
+        alternates.push(":");
+        alternates.push(content_objects);
         Ok(ScratchObjects {
             dir: tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?,
             common_dir: common_dir.to_path_buf(),
+            alternates,
         })
+    }
+
+    /// The repository with these scratch objects (and the fingerprint store's) readable too.
+    pub fn repository(&self) -> Result<Repository> {
+        let repo = Repository::open(&self.common_dir)?;
+        {
+            let odb = repo.odb()?;
+            for dir in std::env::split_paths(&self.alternates).skip(1) {
+                odb.add_disk_alternate(&dir.to_string_lossy())?;
+            }
+            odb.add_disk_alternate(&self.dir.path().to_string_lossy())?;
+        }
+        Ok(repo)
     }
 
     fn git(&self) -> Git {
         Git::new(&self.common_dir)
             .env("GIT_OBJECT_DIRECTORY", self.dir.path())
-            .env(
-                "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-                self.common_dir.join("objects"),
-            )
+            .env("GIT_ALTERNATE_OBJECT_DIRECTORIES", &self.alternates)
     }
 
     /// `git merge-tree --write-tree ours theirs`.
@@ -261,16 +266,20 @@ impl ScratchObjects {
         }
     }
 
-    /// A merge commit of `tree` on `parents`, written here only: the next step of a simulated
-    /// series of merges.
+    /// A commit of `tree` on `parents`, written here only: a worktree's uncommitted content on
+    /// its HEAD, or the next step of a simulated series of merges. Its identity and time are
+    /// fixed, so the same tree on the same parents is the same commit, and what is cached per
+    /// commit (merge verdicts) stays valid from one look to the next.
     pub fn commit(&self, tree: Oid, parents: &[Oid]) -> Result<Oid> {
         let mut git = self
             .git()
             .env("GIT_AUTHOR_NAME", "wtmux")
             .env("GIT_AUTHOR_EMAIL", "wtmux@localhost")
+            .env("GIT_AUTHOR_DATE", "@0 +0000")
             .env("GIT_COMMITTER_NAME", "wtmux")
             .env("GIT_COMMITTER_EMAIL", "wtmux@localhost")
-            .args(["commit-tree", "-m", "wtmux: simulated merge"])
+            .env("GIT_COMMITTER_DATE", "@0 +0000")
+            .args(["commit-tree", "-m", "wtmux: worktree content"])
             .arg(tree.to_string());
         for parent in parents {
             git = git.arg("-p").arg(parent.to_string());

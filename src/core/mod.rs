@@ -18,6 +18,7 @@ pub mod merge;
 pub mod observe;
 pub mod operation;
 pub mod oplock;
+pub mod process;
 pub mod scope;
 pub mod state;
 pub mod status;
@@ -130,6 +131,22 @@ impl Project {
     /// `refs/heads/<base>`: refs are always named in full, so a tag named like base never wins.
     pub fn base_ref(&self) -> String {
         format!("refs/heads/{}", self.base)
+    }
+
+    /// wtmux's store for content fingerprints (its own index files and objects).
+    pub fn content_store(&self) -> Result<status::ContentStore> {
+        status::ContentStore::open(&self.common_dir, self.state.root())
+    }
+
+    /// A throwaway object directory over the repository's objects and the fingerprint store's,
+    /// for predictions that must leave the repository as it was.
+    pub fn scratch_objects(&self) -> Result<git::ScratchObjects> {
+        git::ScratchObjects::new(&self.common_dir, &self.content_store()?.objects())
+    }
+
+    /// The fingerprint of the worktree at `path` as it is now, from git's own status.
+    pub fn content_of(&self, path: &Path) -> Result<status::Content> {
+        self.content_store()?.content(path, &status::changes(path)?)
     }
 
     /// The tmux server, or an error saying that this needs tmux.

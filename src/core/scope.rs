@@ -21,7 +21,7 @@ use super::error::{Error, Result};
 use super::git::{self, MergePrediction, ScratchObjects};
 use super::state::{key_of, read_json, worktree_key, write_json};
 use super::worktree::{self, Worktree};
-use super::{Project, parallel_map, status};
+use super::{Project, parallel_map};
 
 /// What one worktree changed against base.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,27 +223,25 @@ fn diff_trees(
     Ok(())
 }
 
-/// What a worktree holds, as a commit: HEAD, or a commit object of HEAD plus its uncommitted
-/// work.
+/// What a worktree holds, as a commit — HEAD, or a commit of HEAD plus its uncommitted work
+/// written to `scratch` only — and the fingerprint key its check results are stored under.
 fn content_commit(
     project: &Project,
+    scratch: &ScratchObjects,
     worktree: &Worktree,
     monitor: Option<&str>,
-) -> Result<Option<Oid>> {
+) -> Result<Option<(Oid, String)>> {
     let repo = Repository::open(&worktree.path)?;
     let Some(head) = git::head_commit(&repo) else {
         return Ok(None);
     };
     let changes = super::fsmonitor::changes_for_display(project, &repo, &worktree.path, monitor)?;
     if changes.is_empty() {
-        return Ok(Some(head));
+        let tree = repo.find_commit(head)?.tree_id();
+        return Ok(Some((head, tree.to_string())));
     }
-    let tree = status::content_tree(&repo, &changes)?;
-    Ok(Some(git::content_commit(
-        &repo,
-        tree,
-        "wtmux: worktree content",
-    )?))
+    let content = project.content_store()?.content(&worktree.path, &changes)?;
+    Ok(Some((scratch.commit(content.tree, &[head])?, content.key)))
 }
 
 /// The full picture for every active worktree (those with a branch other than base).
@@ -254,14 +252,17 @@ pub fn analyze(project: &Project) -> Result<Report> {
         .filter(|w| !w.is_main && !w.prunable)
         .filter(|w| w.branch.as_deref().is_some_and(|b| b != project.base))
         .collect();
-    let scratch = ScratchObjects::new(&project.common_dir)?;
+    let scratch = project.scratch_objects()?;
     let monitor = super::fsmonitor::sync(project);
 
     let changed: Vec<Changed> = parallel_map(&active, |w| -> Result<Option<Changed>> {
-        let repo = project.repo()?;
-        let Some(content) = content_commit(project, w, monitor.as_deref())? else {
+        let Some((content, content_key)) =
+            content_commit(project, &scratch, w, monitor.as_deref())?
+        else {
             return Ok(None);
         };
+        // Content commits live in the scratch objects: read them through it.
+        let repo = scratch.repository()?;
         let merge_base = repo.merge_base(content, base_commit)?;
         let files = tree_files(&repo, merge_base, content)?;
         // Base moved since this branched: only then can merging into it conflict.
@@ -271,9 +272,8 @@ pub fn analyze(project: &Project) -> Result<Report> {
         } else {
             cached_merge(project, &scratch, base_commit, content)?
         };
-        let tree = repo.find_commit(content)?.tree_id();
         let green = project.config.checks.is_empty()
-            || check::result_for_tree(project, tree)?.is_some_and(|o| o.passed);
+            || check::result_for(project, &content_key)?.is_some_and(|o| o.passed);
         Ok(Some(Changed {
             branch: w.branch.clone().unwrap_or_default(),
             path: w.path.clone(),

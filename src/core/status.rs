@@ -1,41 +1,42 @@
-//! Worktree status without a git process, and faster than libgit2's.
+//! A worktree's status and content fingerprint, as git itself answers them.
 //!
-//! `wtmux list` and the popup need, for every worktree, the paths that differ from HEAD and a
-//! fingerprint of the content. libgit2's status costs about twice `git status` here (it parses
-//! the index slowly and diffs HEAD to index tree by tree), so the common case is done directly:
+//! Everything that decides (what a removal would lose, what the trash keeps, what a merge
+//! carries, which content a check result belongs to) needs git's exact answer, with every
+//! excludes source, attribute filter, `core.ignorecase`, `core.symlinks`, assume-unchanged bit,
+//! split or sparse index and submodule state that git knows of. So nothing here reads the
+//! index or walks the worktree itself: it asks `git status --porcelain=v2 -z` and, for the
+//! fingerprint, `git add -A` + `git write-tree` into an index and an object directory of
+//! wtmux's own (see [`ContentStore`]). A hand-written reader used to do this for speed; it was
+//! wrong on submodules, nested repositories, restored directory mtimes and more, and measured
+//! against git run on all cores it did not pay (see README, Benchmarks).
 //!
-//! 1. the index file is read as git writes it (versions 2 to 4);
-//! 2. every entry's stat data is compared with `lstat`, as git does; entries whose stat data
-//!    changed but whose size did not, and entries too recent to trust ("racily clean"), are
-//!    decided by content, with libgit2's filters;
-//! 3. staged changes: none when the index's cache tree says the index holds HEAD's tree, else
-//!    libgit2's tree-to-index diff;
-//! 4. untracked files: the directories that hold tracked files are read, and what the index
-//!    does not know is asked of libgit2's ignore rules.
-//!
-//! Anything unusual (split or sparse index, a SHA-256 repository, a parse surprise, many entries
-//! to decide by content) goes to libgit2's own status instead, with `update_index` so the next
-//! call is fast again — the same self-healing `git status` does when it rewrites the index.
+//! Looking never writes: `status` runs with `--no-optional-locks` (git then does not refresh
+//! the worktree's index), and the fingerprint writes only into wtmux's own store.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use git2::{FileMode, ObjectType, Oid, Repository, StatusOptions};
+use git2::Oid;
 
-use super::error::Result;
+use super::error::{Error, Result};
+use super::git::Git;
+use super::state::{key_of, lock_file, worktree_key};
 
-/// How many entries may be decided by content before libgit2 refreshes the index instead.
-const CONTENT_CHECK_LIMIT: usize = 64;
-
-/// The paths of a worktree that differ from HEAD.
+/// The paths of a worktree that differ from HEAD, as `git status` lists them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Changes {
-    /// Tracked paths whose content differs from HEAD (staged or not, deleted, conflicted).
+    /// Tracked paths whose content differs from HEAD (staged or not, deleted, conflicted, a
+    /// submodule whose commit moved or whose worktree is dirty).
     pub tracked: BTreeSet<String>,
-    /// Untracked, not ignored, paths; a directory holding nothing tracked is one `dir/` entry.
+    /// Untracked, not ignored, paths; a directory holding nothing tracked is one `dir/` entry
+    /// (so is a nested repository).
     pub untracked: BTreeSet<String>,
+    /// Submodules (among `tracked`) with modified or untracked content inside them: their own
+    /// content belongs to the fingerprint.
+    #[serde(default)]
+    pub dirty_submodules: BTreeSet<String>,
 }
 
 impl Changes {
@@ -57,794 +58,424 @@ impl Changes {
     }
 }
 
-/// What differs from HEAD in the worktree of `repo`.
-pub fn changes(repo: &Repository) -> Result<Changes> {
-    changes_with_cache(repo, &mut UntrackedCache::default())
-}
-
-/// [`changes`], reusing and updating what an earlier call learned about untracked files.
-pub fn changes_with_cache(repo: &Repository, cache: &mut UntrackedCache) -> Result<Changes> {
-    if let Some(changes) = fast_changes(repo, cache) {
-        return changes;
-    }
-    match libgit2_changes(repo, true) {
-        // libgit2 cannot read some indexes at all (a split index, say): ask git.
-        Err(_) => git_cli_changes(repo),
-        done => done,
-    }
-}
-
-/// `git status`, for the indexes neither reader here understands.
-fn git_cli_changes(repo: &Repository) -> Result<Changes> {
-    let workdir = repo.workdir().unwrap_or(Path::new("."));
-    let out = super::git::Git::new(workdir)
+/// What differs from HEAD in the worktree at `path`: `git status`, without refreshing its index.
+pub fn changes(path: &Path) -> Result<Changes> {
+    let out = Git::new(path)
         .args([
+            "--no-optional-locks",
             "status",
-            "--porcelain=v1",
+            "--porcelain=v2",
             "-z",
             "--no-renames",
-            "--ignore-submodules",
+            "--untracked-files=normal",
+            "--ignore-submodules=none",
         ])
-        .run()?;
+        .run_bytes()?;
+    parse_porcelain_v2(&out)
+}
+
+fn parse_porcelain_v2(out: &[u8]) -> Result<Changes> {
     let mut changes = Changes::default();
-    for record in out.split('\0').filter(|r| r.len() > 3) {
-        let (code, path) = record.split_at(3);
-        if code.starts_with("??") {
-            changes.untracked.insert(path.to_string());
-        } else {
-            changes.tracked.insert(path.to_string());
+    let mut records = out.split(|b| *b == 0).filter(|r| !r.is_empty());
+    let bad = |record: &[u8]| Error::CommandFailed {
+        command: "git status".into(),
+        detail: format!(
+            "unexpected output {:?}",
+            String::from_utf8_lossy(&record[..record.len().min(80)])
+        ),
+    };
+    while let Some(record) = records.next() {
+        let text = String::from_utf8_lossy(record);
+        let kind = text.as_bytes()[0];
+        // Fields before the path: ordinary 8, rename 9 (its original path is the next
+        // record), unmerged 10.
+        let fields_before_path = match kind {
+            b'1' => 8,
+            b'2' => 9,
+            b'u' => 10,
+            b'?' => {
+                changes.untracked.insert(text[2..].to_string());
+                continue;
+            }
+            b'#' | b'!' => continue,
+            _ => return Err(bad(record)),
+        };
+        let fields: Vec<&str> = text.splitn(fields_before_path + 1, ' ').collect();
+        let (Some(sub), Some(path)) = (fields.get(2), fields.get(fields_before_path)) else {
+            return Err(bad(record));
+        };
+        if kind == b'2' {
+            records.next(); // the original path of a rename
         }
+        // `S<c><m><u>`: a submodule; m and u say its own worktree is dirty.
+        let sub = sub.as_bytes();
+        if sub.first() == Some(&b'S') && (sub.get(2) == Some(&b'M') || sub.get(3) == Some(&b'U')) {
+            changes.dirty_submodules.insert(path.to_string());
+        }
+        changes.tracked.insert(path.to_string());
     }
     Ok(changes)
 }
 
-/// libgit2's own status. With `refresh`, stat data it verified is written back to the index.
-pub fn libgit2_changes(repo: &Repository, refresh: bool) -> Result<Changes> {
-    let mut options = StatusOptions::new();
-    options
-        .include_untracked(true)
-        .recurse_untracked_dirs(false)
-        .include_ignored(false)
-        .exclude_submodules(true)
-        .renames_head_to_index(false)
-        .renames_index_to_workdir(false)
-        .update_index(refresh);
-    let statuses = repo.statuses(Some(&mut options))?;
-    let mut changes = Changes::default();
-    for entry in statuses.iter() {
-        let Ok(path) = entry.path() else { continue };
-        let status = entry.status();
-        if status == git2::Status::CURRENT {
-            continue;
-        }
-        if status == git2::Status::WT_NEW {
-            changes.untracked.insert(path.to_string());
-        } else {
-            changes.tracked.insert(path.to_string());
-        }
-    }
-    Ok(changes)
-}
-
-/// The directories holding tracked files (the worktree root included, as ""), read from the
-/// index: what the popup watches for changes. Empty when the index is not readable here.
-pub fn tracked_dirs(repo: &Repository) -> Vec<String> {
-    let Some(index) = std::fs::read(repo.path().join("index"))
-        .ok()
-        .and_then(|bytes| parse_index(&bytes))
-    else {
+/// The directories holding tracked files (the worktree root included, as ""), from
+/// `git ls-files`: what a file-system monitor watches. Empty when git cannot list them.
+pub fn tracked_dirs(repo: &git2::Repository) -> Vec<String> {
+    let Some(workdir) = repo.workdir() else {
+        return Vec::new();
+    };
+    let Ok(out) = Git::new(workdir).args(["ls-files", "-z"]).run_bytes() else {
         return Vec::new();
     };
     let mut dirs = BTreeSet::new();
     dirs.insert(String::new());
-    for entry in &index.entries {
-        let path = &entry.path;
-        if let Some(slash) = path.iter().rposition(|b| *b == b'/') {
-            let dir = String::from_utf8_lossy(&path[..slash]).into_owned();
-            if !dirs.contains(&dir) {
-                let mut prefix = String::new();
-                for part in dir.split('/') {
-                    if !prefix.is_empty() {
-                        prefix.push('/');
-                    }
-                    prefix.push_str(part);
-                    dirs.insert(prefix.clone());
-                }
+    for path in out.split(|b| *b == 0) {
+        let mut end = path.len();
+        while let Some(slash) = path[..end].iter().rposition(|b| *b == b'/') {
+            if !dirs.insert(String::from_utf8_lossy(&path[..slash]).into_owned()) {
+                break; // its parents are in already
             }
+            end = slash;
         }
     }
     dirs.into_iter().collect()
 }
 
-/// `None` when the index is of a kind the fast path does not read.
-fn fast_changes(repo: &Repository, cache: &mut UntrackedCache) -> Option<Result<Changes>> {
-    let workdir = repo.workdir()?.to_path_buf();
-    let index_path = repo.path().join("index");
-    let index_meta = std::fs::metadata(&index_path).ok()?;
-    let bytes = std::fs::read(&index_path).ok()?;
-    let index = parse_index(&bytes)?;
-    let config = repo.config().ok()?.snapshot().ok()?;
-    let trust_ctime = config.get_bool("core.trustctime").unwrap_or(true);
-    let file_mode = config.get_bool("core.filemode").unwrap_or(true);
-    let index_mtime = (index_meta.mtime(), index_meta.mtime_nsec());
+// ---------------------------------------------------------------------------------------------
+// The content fingerprint
 
-    let mut changes = Changes::default();
-    let mut to_verify = Vec::new();
-    let mut dirs = DirCache::open(&workdir)?;
-    for entry in &index.entries {
-        if entry.skip_worktree || entry.mode == 0o160000 {
-            continue;
-        }
-        if entry.stage != 0 || entry.intent_to_add {
-            changes
-                .tracked
-                .insert(String::from_utf8_lossy(&entry.path).into_owned());
-            continue;
-        }
-        let Some(stat) = dirs.lstat(&entry.path) else {
-            changes
-                .tracked
-                .insert(String::from_utf8_lossy(&entry.path).into_owned());
-            continue;
-        };
-        match compare_stat(entry, &stat, trust_ctime, file_mode, index_mtime) {
-            StatMatch::Clean => {}
-            StatMatch::Changed => {
-                changes
-                    .tracked
-                    .insert(String::from_utf8_lossy(&entry.path).into_owned());
-            }
-            StatMatch::Unsure => to_verify.push((
-                String::from_utf8_lossy(&entry.path).into_owned(),
-                entry.oid,
-                stat.mode & 0o170000 == 0o120000,
-            )),
-        }
-    }
-    if to_verify.len() > CONTENT_CHECK_LIMIT {
-        return None;
-    }
-    for (path, oid, is_symlink) in to_verify {
-        let full = workdir.join(&path);
-        let hashed = if is_symlink {
-            std::fs::read_link(&full).ok().and_then(|t| {
-                Oid::hash_object(ObjectType::Blob, t.as_os_str().as_encoded_bytes()).ok()
-            })
-        } else {
-            Oid::hash_file(ObjectType::Blob, &full).ok()
-        };
-        if hashed == Some(oid) {
-            continue;
-        }
-        // The raw bytes differ; with clean filters (autocrlf, lfs) the content may still match.
-        match repo.status_file(Path::new(&path)) {
-            Ok(status) if status == git2::Status::CURRENT => {}
-            _ => {
-                changes.tracked.insert(path);
-            }
-        }
-    }
-
-    if let Err(e) = add_staged(repo, &index, &mut changes) {
-        return Some(Err(e));
-    }
-    let ignore_key = ignore_key(repo, &index, &mut dirs);
-    if let Err(e) = add_untracked(repo, &workdir, &index, ignore_key, cache, &mut changes) {
-        return Some(Err(e));
-    }
-    Some(Ok(changes))
-}
-
-enum StatMatch {
-    Clean,
-    Changed,
-    /// Stat data cannot decide: compare content.
-    Unsure,
-}
-
-/// The stat fields git records in the index.
-struct FileStat {
-    mode: u32,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-    ino: u64,
-    uid: u32,
-    gid: u32,
-}
-
-/// lstat by directory handle: index entries come sorted, so each directory is opened once and
-/// every file is looked up by its bare name (an absolute path per file costs a lookup of every
-/// component, which dominated on deep worktree paths).
-struct DirCache {
-    root: rustix::fd::OwnedFd,
-    current: Option<(Vec<u8>, Option<rustix::fd::OwnedFd>)>,
-}
-
-impl DirCache {
-    fn open(workdir: &Path) -> Option<DirCache> {
-        let root = rustix::fs::open(
-            workdir,
-            rustix::fs::OFlags::RDONLY
-                | rustix::fs::OFlags::DIRECTORY
-                | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .ok()?;
-        Some(DirCache {
-            root,
-            current: None,
-        })
-    }
-
-    /// `None` when the path (or its directory) does not exist.
-    fn lstat(&mut self, path: &[u8]) -> Option<FileStat> {
-        use rustix::fs::OFlags;
-        let Some(slash) = path.iter().rposition(|b| *b == b'/') else {
-            return stat_at(&self.root, path);
-        };
-        let (dir, name) = (&path[..slash], &path[slash + 1..]);
-        if self
-            .current
-            .as_ref()
-            .is_none_or(|(current, _)| current != dir)
-        {
-            let fd = rustix::fs::openat(
-                &self.root,
-                std::ffi::OsStr::from_bytes(dir),
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-                rustix::fs::Mode::empty(),
-            )
-            .ok();
-            self.current = Some((dir.to_vec(), fd));
-        }
-        let fd = self.current.as_ref()?.1.as_ref()?;
-        stat_at(fd, name)
-    }
-}
-
-fn stat_at(dir: &rustix::fd::OwnedFd, name: &[u8]) -> Option<FileStat> {
-    let stat = rustix::fs::statat(
-        dir,
-        std::ffi::OsStr::from_bytes(name),
-        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-    )
-    .ok()?;
-    Some(FileStat {
-        mode: stat.st_mode,
-        size: stat.st_size as u64,
-        mtime: (stat.st_mtime as i64, stat.st_mtime_nsec as i64),
-        ctime: (stat.st_ctime as i64, stat.st_ctime_nsec as i64),
-        ino: stat.st_ino,
-        uid: stat.st_uid,
-        gid: stat.st_gid,
-    })
-}
-
-fn compare_stat(
-    entry: &IndexEntry,
-    stat: &FileStat,
-    trust_ctime: bool,
-    file_mode: bool,
-    index_mtime: (i64, i64),
-) -> StatMatch {
-    let entry_type = entry.mode & 0o170000;
-    if entry_type != stat.mode & 0o170000 || !matches!(entry_type, 0o100000 | 0o120000) {
-        return StatMatch::Changed;
-    }
-    if file_mode && entry_type == 0o100000 && (stat.mode & 0o100 != 0) != (entry.mode & 0o100 != 0)
-    {
-        return StatMatch::Changed;
-    }
-    let size_matches = entry.size == stat.size as u32;
-    if !size_matches && entry.size != 0 {
-        return StatMatch::Changed;
-    }
-    let same_time = |(sec, nsec): (u32, u32), (fsec, fnsec): (i64, i64)| {
-        sec as i64 == fsec && (nsec == 0 || nsec as i64 == fnsec)
-    };
-    let stat_matches = size_matches
-        && same_time(entry.mtime, stat.mtime)
-        && (!trust_ctime || same_time(entry.ctime, stat.ctime))
-        && entry.ino == stat.ino as u32
-        && entry.uid == stat.uid
-        && entry.gid == stat.gid;
-    let racy = (entry.mtime.0 as i64, entry.mtime.1 as i64) >= index_mtime;
-    if stat_matches && !racy {
-        StatMatch::Clean
-    } else {
-        StatMatch::Unsure
-    }
-}
-
-fn add_staged(repo: &Repository, index: &ParsedIndex, changes: &mut Changes) -> Result<()> {
-    let head_tree = match repo.head().ok().and_then(|h| h.peel_to_tree().ok()) {
-        Some(tree) => tree,
-        None => {
-            // Unborn branch: everything in the index is staged.
-            for entry in &index.entries {
-                changes
-                    .tracked
-                    .insert(String::from_utf8_lossy(&entry.path).into_owned());
-            }
-            return Ok(());
-        }
-    };
-    if index.cache_tree_root == Some(head_tree.id()) {
-        return Ok(());
-    }
-    let git_index = repo.index()?;
-    let diff = repo.diff_tree_to_index(Some(&head_tree), Some(&git_index), None)?;
-    for delta in diff.deltas() {
-        for file in [delta.old_file(), delta.new_file()] {
-            if let Some(path) = file.path() {
-                changes.tracked.insert(path.to_string_lossy().into_owned());
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Directories known to hold nothing untracked, by their mtime, kept between runs so that
-/// unchanged directories need not be read again (git's `core.untrackedCache` idea).
-///
-/// Sound because creating or removing an entry changes its directory's mtime; a directory is
-/// only remembered when its mtime is over two seconds old (timestamps are coarse, the same
-/// "racy" reasoning git applies to the index); and the whole cache is dropped when any ignore
-/// rule source changes (every tracked `.gitignore`, `info/exclude`, the global excludes file).
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct UntrackedCache {
-    ignore_key: String,
-    clean_dirs: std::collections::BTreeMap<String, (i64, i64)>,
-}
-
-const RACY_MARGIN_SECS: i64 = 2;
-
-fn add_untracked(
-    repo: &Repository,
-    workdir: &Path,
-    index: &ParsedIndex,
-    ignore_key: String,
-    cache: &mut UntrackedCache,
-    changes: &mut Changes,
-) -> Result<()> {
-    // Entries are sorted, so each directory's entries are adjacent: one insert per directory.
-    let mut tracked_dirs: BTreeSet<&[u8]> = BTreeSet::new();
-    tracked_dirs.insert(b"");
-    let mut previous: &[u8] = b"";
-    for entry in &index.entries {
-        let path = entry.path.as_slice();
-        let dir = &path[..path.iter().rposition(|b| *b == b'/').unwrap_or(0)];
-        if dir != previous {
-            previous = dir;
-            for (i, byte) in dir.iter().enumerate() {
-                if *byte == b'/' {
-                    tracked_dirs.insert(&dir[..i]);
-                }
-            }
-            tracked_dirs.insert(dir);
-        }
-    }
-    // Only needed when a directory has to be read; with a warm cache, never.
-    let mut tracked: Option<HashSet<&[u8]>> = None;
-    if cache.ignore_key != ignore_key {
-        cache.clean_dirs.clear();
-        cache.ignore_key = ignore_key;
-    }
-    let cutoff = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-        - RACY_MARGIN_SECS;
-    let root = DirCache::open(workdir).ok_or_else(|| {
-        super::Error::io(workdir, std::io::Error::other("cannot open the worktree"))
-    })?;
-    // Directories below an untracked `.gitignore`, whose rules the cache did not see.
-    let mut uncached_below: Vec<Vec<u8>> = Vec::new();
-    let mut clean_dirs = std::collections::BTreeMap::new();
-    // BTreeSet order puts every directory before its subdirectories.
-    for dir in tracked_dirs.iter().copied() {
-        let mtime = if dir.is_empty() {
-            stat_at(&root.root, b".")
-        } else {
-            stat_at(&root.root, dir)
-        }
-        .filter(|s| s.mode & 0o170000 == 0o040000)
-        .map(|s| s.mtime);
-        let Some(mtime) = mtime else { continue };
-        let text = String::from_utf8_lossy(dir).into_owned();
-        let cacheable = !uncached_below.iter().any(|p| {
-            p.is_empty() || dir == p.as_slice() || dir.starts_with(&[p.as_slice(), b"/"].concat())
-        });
-        if cacheable && cache.clean_dirs.get(&text) == Some(&mtime) {
-            clean_dirs.insert(text, mtime);
-            continue;
-        }
-        let Ok(entries) = std::fs::read_dir(workdir.join(std::ffi::OsStr::from_bytes(dir))) else {
-            continue;
-        };
-        let mut nothing_untracked = true;
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.as_encoded_bytes();
-            if dir.is_empty() && name == b".git" {
-                continue;
-            }
-            let mut relative = dir.to_vec();
-            if !relative.is_empty() {
-                relative.push(b'/');
-            }
-            relative.extend_from_slice(name);
-            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-            let tracked = tracked
-                .get_or_insert_with(|| index.entries.iter().map(|e| e.path.as_slice()).collect());
-            if tracked.contains(relative.as_slice())
-                || (is_dir && tracked_dirs.contains(relative.as_slice()))
-            {
-                continue;
-            }
-            let path = String::from_utf8_lossy(&relative).into_owned();
-            if is_dir {
-                let as_dir = format!("{path}/");
-                if repo.is_path_ignored(&as_dir)? {
-                    continue;
-                }
-                nothing_untracked = false;
-                if holds_unignored_file(repo, workdir, &path)? {
-                    changes.untracked.insert(as_dir);
-                }
-            } else if !repo.is_path_ignored(&path)? {
-                nothing_untracked = false;
-                if name == b".gitignore" {
-                    uncached_below.push(dir.to_vec());
-                }
-                changes.untracked.insert(path);
-            }
-        }
-        if nothing_untracked && mtime.0 < cutoff {
-            clean_dirs.insert(text, mtime);
-        }
-    }
-    cache.clean_dirs = clean_dirs;
-    Ok(())
-}
-
-/// What the ignore rules depend on: every `.gitignore` the index tracks (as it is on disk now),
-/// `info/exclude` and the global excludes file.
-fn ignore_key(repo: &Repository, index: &ParsedIndex, dirs: &mut DirCache) -> String {
-    let mut key = String::new();
-    for entry in &index.entries {
-        if entry.path.ends_with(b".gitignore")
-            && (entry.path.len() == 10 || entry.path.ends_with(b"/.gitignore"))
-        {
-            let stat = dirs.lstat(&entry.path);
-            key.push_str(&format!(
-                "{}:{:?}\n",
-                String::from_utf8_lossy(&entry.path),
-                stat.map(|s| (s.mtime, s.ctime, s.size, s.ino))
-            ));
-        }
-    }
-    let global = repo
-        .config()
-        .ok()
-        .and_then(|c| c.get_path("core.excludesfile").ok());
-    for path in [Some(repo.commondir().join("info/exclude")), global]
-        .into_iter()
-        .flatten()
-    {
-        let stat = std::fs::metadata(&path).ok();
-        key.push_str(&format!(
-            "{}:{:?}\n",
-            path.display(),
-            stat.map(|m| (
-                m.mtime(),
-                m.mtime_nsec(),
-                m.ctime(),
-                m.ctime_nsec(),
-                m.size(),
-                m.ino()
-            ))
-        ));
-    }
-    super::state::key_of(key.as_bytes())
-}
-
-/// Whether an untracked directory holds any file that is not ignored (git lists it only then).
-fn holds_unignored_file(repo: &Repository, workdir: &Path, dir: &str) -> Result<bool> {
-    let mut stack = vec![dir.to_string()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(workdir.join(&dir)) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = format!("{dir}/{}", entry.file_name().to_string_lossy());
-            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-            if is_dir {
-                if entry.path().join(".git").exists() {
-                    return Ok(true); // a nested repository shows as untracked
-                }
-                if !repo.is_path_ignored(format!("{path}/"))? {
-                    stack.push(path);
-                }
-            } else if !repo.is_path_ignored(&path)? {
-                return Ok(true);
-            }
-        }
-    }
-    Ok(false)
-}
-
-/// The id of the tree the worktree's content would have if everything in it were committed:
-/// HEAD's tree with every changed path replaced by what the worktree holds. Ignored files are
-/// left out, as `git add -A` would.
-pub fn content_tree(repo: &Repository, changes: &Changes) -> Result<Oid> {
-    let head_tree = match repo.head().ok().and_then(|h| h.peel_to_tree().ok()) {
-        Some(tree) => tree,
-        None => repo.find_tree(repo.treebuilder(None)?.write()?)?,
-    };
-    if changes.is_empty() {
-        return Ok(head_tree.id());
-    }
-    match content_tree_in_process(repo, &head_tree, changes) {
-        Ok(tree) => Ok(tree),
-        // libgit2 reads attributes from the index for its filters; an index it cannot read
-        // (split index) leaves git's own way: stage everything into a copy of the index.
-        Err(_) => git_cli_content_tree(repo),
-    }
-}
-
-fn content_tree_in_process(
-    repo: &Repository,
-    head_tree: &git2::Tree,
-    changes: &Changes,
-) -> Result<Oid> {
-    let workdir = repo.workdir().unwrap_or(Path::new(".")).to_path_buf();
-    let mut content = Content::default();
-    for path in &changes.tracked {
-        content.take_path(repo, &workdir, path)?;
-    }
-    for path in &changes.untracked {
-        match path.strip_suffix('/') {
-            Some(dir) => content.take_dir(repo, &workdir, dir)?,
-            None => content.take_path(repo, &workdir, path)?,
-        }
-    }
-    // Removals first, in their own pass: a file that became a directory is removed, then
-    // the directory's files are added.
-    let mut removals = git2::build::TreeUpdateBuilder::new();
-    for path in &content.removed {
-        removals.remove(path.as_str());
-    }
-    let without = repo.find_tree(removals.create_updated(repo, head_tree)?)?;
-    let mut upserts = git2::build::TreeUpdateBuilder::new();
-    for (path, (blob, mode)) in &content.files {
-        upserts.upsert(path.as_str(), *blob, *mode);
-    }
-    Ok(upserts.create_updated(repo, &without)?)
-}
-
-fn git_cli_content_tree(repo: &Repository) -> Result<Oid> {
-    let workdir = repo.workdir().unwrap_or(Path::new("."));
-    let scratch = tempfile::tempdir().map_err(|e| super::Error::io(std::env::temp_dir(), e))?;
-    let index = scratch.path().join("index");
-    std::fs::copy(repo.path().join("index"), &index).map_err(|e| super::Error::io(&index, e))?;
-    super::git::Git::new(workdir)
-        .env("GIT_INDEX_FILE", &index)
-        .args(["add", "-A"])
-        .run()?;
-    let tree = super::git::Git::new(workdir)
-        .env("GIT_INDEX_FILE", &index)
-        .arg("write-tree")
-        .run()?;
-    Ok(Oid::from_str(tree.trim())?)
-}
-
-/// What the worktree holds at the changed paths.
-#[derive(Default)]
-struct Content {
-    removed: BTreeSet<String>,
-    files: std::collections::BTreeMap<String, (Oid, FileMode)>,
+/// What a worktree holds, as git would commit it with `git add -A`: the tree id, and the key
+/// check results are stored under. The key is the tree id itself, unless the tree cannot say
+/// everything — a submodule or nested repository with uncommitted work of its own — in which
+/// case that work's own fingerprint is folded in, so editing inside it turns a result stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Content {
+    pub tree: Oid,
+    pub key: String,
 }
 
 impl Content {
-    fn take_path(&mut self, repo: &Repository, workdir: &Path, path: &str) -> Result<()> {
-        let full = workdir.join(path);
-        match std::fs::symlink_metadata(&full) {
-            Err(_) => {
-                self.removed.insert(path.to_string());
-            }
-            Ok(meta) if meta.file_type().is_symlink() => {
-                let target = std::fs::read_link(&full).map_err(|e| super::Error::io(&full, e))?;
-                let blob = repo.blob(target.as_os_str().as_encoded_bytes())?;
-                self.files.insert(path.to_string(), (blob, FileMode::Link));
-            }
-            Ok(meta) if meta.is_file() => {
-                let blob = repo.blob_path(&full)?;
-                let mode = if meta.mode() & 0o100 != 0 {
-                    FileMode::BlobExecutable
-                } else {
-                    FileMode::Blob
-                };
-                self.files.insert(path.to_string(), (blob, mode));
-            }
-            Ok(meta) if meta.is_dir() => {
-                // A tracked file replaced by a directory.
-                self.removed.insert(path.to_string());
-                self.take_dir(repo, workdir, path)?;
-            }
-            Ok(_) => {}
+    /// Content that is exactly a committed tree.
+    pub fn of_tree(tree: Oid) -> Content {
+        Content {
+            tree,
+            key: tree.to_string(),
         }
-        Ok(())
     }
 
-    fn take_dir(&mut self, repo: &Repository, workdir: &Path, dir: &str) -> Result<()> {
-        if workdir.join(dir).join(".git").exists() {
-            return Ok(()); // a nested repository: `git add -A` would not take its files either
-        }
-        let Ok(entries) = std::fs::read_dir(workdir.join(dir)) else {
-            return Ok(());
-        };
-        for entry in entries.flatten() {
-            let path = format!("{dir}/{}", entry.file_name().to_string_lossy());
-            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-            if is_dir {
-                if !repo.is_path_ignored(format!("{path}/"))? {
-                    self.take_dir(repo, workdir, &path)?;
+    /// Committing this content would record all of it (no dirty submodule or nested repository).
+    pub fn is_plain_tree(&self) -> bool {
+        self.key == self.tree.to_string()
+    }
+}
+
+/// wtmux's own index files and object directory for fingerprints, under
+/// `<git common dir>/wtmux/content/<day>/`: `git add -A` writes the blobs of uncommitted files
+/// there, never into the repository's object store, and its index per worktree keeps the stat
+/// data of what was hashed, so a large untracked file is hashed once, not on every look. A new
+/// directory is started each day and those older than the day before are deleted: the store
+/// is a cache, and nothing outside it refers to its objects.
+#[derive(Debug, Clone)]
+pub struct ContentStore {
+    dir: PathBuf,
+    repository_objects: PathBuf,
+}
+
+impl ContentStore {
+    /// The store of the repository whose git common dir is `common_dir`, with wtmux's state in
+    /// `state_root`.
+    pub fn open(common_dir: &Path, state_root: &Path) -> Result<ContentStore> {
+        let root = state_root.join("content");
+        let today = super::now_unix() / 86_400;
+        let dir = root.join(today.to_string());
+        if !dir.exists() {
+            std::fs::create_dir_all(dir.join("objects")).map_err(|e| Error::io(&dir, e))?;
+            std::fs::create_dir_all(dir.join("index")).map_err(|e| Error::io(&dir, e))?;
+            // Older days go; yesterday's stays for whoever is still using it right now.
+            if let Ok(entries) = std::fs::read_dir(&root) {
+                for entry in entries.flatten() {
+                    let day: Option<u64> = entry.file_name().to_str().and_then(|n| n.parse().ok());
+                    if day.is_some_and(|day| day + 1 < today) {
+                        let _ = std::fs::remove_dir_all(entry.path());
+                    }
                 }
-            } else if !repo.is_path_ignored(&path)? {
-                self.take_path(repo, workdir, &path)?;
             }
+        }
+        Ok(ContentStore {
+            dir,
+            repository_objects: common_dir.join("objects"),
+        })
+    }
+
+    /// The object directory holding fingerprint objects (an alternate to the repository's).
+    pub fn objects(&self) -> PathBuf {
+        self.dir.join("objects")
+    }
+
+    /// A git command whose objects go to this store (and are read from the repository's,
+    /// `objects`, too).
+    fn git(&self, worktree: &Path, index: &Path, objects: &Path) -> Git {
+        Git::new(worktree)
+            .env("GIT_INDEX_FILE", index)
+            .env("GIT_OBJECT_DIRECTORY", self.objects())
+            .env("GIT_ALTERNATE_OBJECT_DIRECTORIES", objects)
+    }
+
+    /// The fingerprint of the worktree at `path`, whose `git status` is `changes`.
+    pub fn content(&self, path: &Path, changes: &Changes) -> Result<Content> {
+        self.content_at_depth(path, changes, 0)
+    }
+
+    fn content_at_depth(&self, path: &Path, changes: &Changes, depth: usize) -> Result<Content> {
+        if changes.is_empty() {
+            return Ok(Content::of_tree(head_tree(path)?));
+        }
+        // Nested repositories are left out of the tree (`git add -A` would record only their
+        // HEAD, or fail on one without commits) and folded into the key with their own content.
+        let nested = if changes.untracked.iter().any(|u| u.ends_with('/')) {
+            nested_repositories(path)?
+        } else {
+            Vec::new()
+        };
+        // One fingerprint of a worktree at a time (git would refuse a second on the same index);
+        // a `.lock` left by a killed one is stale once this lock is ours.
+        let key = worktree_key(path);
+        let _one_at_a_time = lock_file(&self.dir.join("index").join(format!("{key}.lock")))?;
+        _one_at_a_time
+            .lock()
+            .map_err(|e| Error::io(self.dir.join("index"), e))?;
+        // With a nested repository, files an earlier `add -A` took may now lie inside it, where
+        // `add -A` no longer looks: start from the real index then.
+        let (index, reused) = self.seeded_index(path, !nested.is_empty())?;
+        let _ = std::fs::remove_file(index.with_extension("lock"));
+        // A submodule or nested repository has an object store of its own.
+        let objects = if depth == 0 {
+            self.repository_objects.clone()
+        } else {
+            PathBuf::from(
+                Git::new(path)
+                    .args([
+                        "rev-parse",
+                        "--path-format=absolute",
+                        "--git-path",
+                        "objects",
+                    ])
+                    .run()?
+                    .trim(),
+            )
+        };
+        let mut add = self.git(path, &index, &objects).args([
+            "-c",
+            "core.splitIndex=false",
+            "add",
+            "-A",
+            "--",
+            ".",
+        ]);
+        for repo in &nested {
+            add = add.arg(format!(":(exclude,literal){repo}"));
+        }
+        add.run()?;
+        if reused {
+            self.reconcile_ignored(path, &index, &objects)?;
+        }
+        let tree = self.git(path, &index, &objects).arg("write-tree").run()?;
+        let tree = Oid::from_str(tree.trim())?;
+        let mut inner = Vec::new();
+        if depth < 8 {
+            for sub in &changes.dirty_submodules {
+                let sub_path = path.join(sub);
+                let content =
+                    self.content_at_depth(&sub_path, &self::changes(&sub_path)?, depth + 1)?;
+                inner.push(format!("submodule {sub} {}", content.key));
+            }
+            for repo in &nested {
+                let repo_path = path.join(repo);
+                let head = Git::new(&repo_path)
+                    .args(["rev-parse", "--verify", "-q", "HEAD"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                    .unwrap_or_default();
+                let content =
+                    self.content_at_depth(&repo_path, &self::changes(&repo_path)?, depth + 1)?;
+                inner.push(format!("nested {repo} {head} {}", content.key));
+            }
+        }
+        if inner.is_empty() {
+            return Ok(Content::of_tree(tree));
+        }
+        let key = format!(
+            "{tree}+{}",
+            key_of(format!("{tree}\n{}", inner.join("\n")).as_bytes())
+        );
+        Ok(Content { tree, key })
+    }
+
+    /// This worktree's fingerprint index: a copy of its real index, made again whenever the
+    /// real one changed (a new file: git replaces the index on every write), else the one the
+    /// last fingerprint left, whose stat data spares hashing unchanged files again.
+    fn seeded_index(&self, worktree: &Path, fresh: bool) -> Result<(PathBuf, bool)> {
+        let key = worktree_key(worktree);
+        let index = self.dir.join("index").join(&key);
+        let seed_record = self.dir.join("index").join(format!("{key}.seed"));
+        let real = real_index(worktree)?;
+        let identity = std::fs::metadata(&real)
+            .map(|m| {
+                format!(
+                    "{} {} {} {}.{}",
+                    real.display(),
+                    m.len(),
+                    m.ino(),
+                    m.mtime(),
+                    m.mtime_nsec()
+                )
+            })
+            .unwrap_or_else(|_| format!("{} none", real.display()));
+        let seeded = std::fs::read_to_string(&seed_record).ok();
+        let reused = !fresh && seeded.as_deref() == Some(identity.as_str()) && index.exists();
+        if !reused {
+            // A private copy, written next to its final name and renamed, so a concurrent
+            // fingerprint of the same worktree never reads half an index.
+            let copy = self
+                .dir
+                .join("index")
+                .join(format!("{key}.{}.tmp", std::process::id()));
+            match std::fs::copy(&real, &copy) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let _ = std::fs::remove_file(&copy); // no index yet: start empty
+                }
+                Err(e) => return Err(Error::io(&real, e)),
+            }
+            if copy.exists() {
+                std::fs::rename(&copy, &index).map_err(|e| Error::io(&index, e))?;
+            } else {
+                let _ = std::fs::remove_file(&index);
+            }
+            std::fs::write(&seed_record, identity).map_err(|e| Error::io(&seed_record, e))?;
+        }
+        Ok((index, reused))
+    }
+
+    /// `git add -A` on a reused fingerprint index gives what it gives on a fresh copy of the
+    /// real index, except for ignored files: it leaves in place what it took when those were
+    /// not yet ignored, and does not take back a tracked ignored file it dropped while that
+    /// was gone. So the ignored files the index holds are made those the real index holds
+    /// (and that exist).
+    fn reconcile_ignored(&self, worktree: &Path, index: &Path, objects: &Path) -> Result<()> {
+        let ignored_tracked = |git: Git| -> Result<BTreeSet<Vec<u8>>> {
+            Ok(git
+                .args([
+                    "ls-files",
+                    "-z",
+                    "--cached",
+                    "--ignored",
+                    "--exclude-standard",
+                ])
+                .run_bytes()?
+                .split(|b| *b == 0)
+                .filter(|p| !p.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect())
+        };
+        let ours = ignored_tracked(self.git(worktree, index, objects))?;
+        let real = ignored_tracked(Git::new(worktree))?;
+        let as_os = |p: &Vec<u8>| std::ffi::OsStr::from_bytes(p).to_os_string();
+        let stale: Vec<_> = ours.difference(&real).map(as_os).collect();
+        let missing: Vec<_> = real
+            .difference(&ours)
+            .map(as_os)
+            // Still there as what the index can hold at that path: a file, a link, or a
+            // repository (a gitlink); not a directory of files.
+            .filter(|p| {
+                let path = worktree.join(p);
+                path.symlink_metadata()
+                    .is_ok_and(|m| !m.is_dir() || path.join(".git").exists())
+            })
+            .collect();
+        for chunk in stale.chunks(500) {
+            self.git(worktree, index, objects)
+                .env("GIT_LITERAL_PATHSPECS", "1")
+                .args(["rm", "-q", "--cached", "--ignore-unmatch", "--"])
+                .args(chunk)
+                .run()?;
+        }
+        for chunk in missing.chunks(500) {
+            self.git(worktree, index, objects)
+                .env("GIT_LITERAL_PATHSPECS", "1")
+                .args(["-c", "core.splitIndex=false", "add", "-f", "--"])
+                .args(chunk)
+                .run()?;
         }
         Ok(())
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The index file (git's Documentation/gitformat-index.txt)
-
-struct IndexEntry {
-    ctime: (u32, u32),
-    mtime: (u32, u32),
-    ino: u32,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    size: u32,
-    oid: Oid,
-    stage: u8,
-    skip_worktree: bool,
-    intent_to_add: bool,
-    path: Vec<u8>,
+/// The index file of the worktree at `path` (its `.git` is a directory, or a file naming the
+/// worktree's admin dir).
+fn real_index(path: &Path) -> Result<PathBuf> {
+    let dot_git = path.join(".git");
+    if dot_git.is_dir() {
+        return Ok(dot_git.join("index"));
+    }
+    let text = std::fs::read_to_string(&dot_git).map_err(|e| Error::io(&dot_git, e))?;
+    let gitdir = text
+        .lines()
+        .find_map(|l| l.strip_prefix("gitdir: "))
+        .ok_or_else(|| Error::CommandFailed {
+            command: "reading .git".into(),
+            detail: format!("{} names no gitdir", dot_git.display()),
+        })?;
+    Ok(path.join(gitdir.trim()).join("index"))
 }
 
-struct ParsedIndex {
-    entries: Vec<IndexEntry>,
-    /// The cache tree's root, when valid: the tree the index holds.
-    cache_tree_root: Option<Oid>,
+/// The tree HEAD points at; the empty tree on an unborn branch.
+fn head_tree(path: &Path) -> Result<Oid> {
+    let out = Git::new(path)
+        .args(["rev-parse", "--verify", "-q", "HEAD^{tree}"])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.trim() {
+        "" => Ok(Oid::from_str("4b825dc642cb6eb9a060e54bf8d69288fbee4904")?),
+        id => Ok(Oid::from_str(id)?),
+    }
 }
 
-fn be32(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+/// Untracked, not ignored, repositories inside the worktree at `path` (git lists each as
+/// `dir/` and does not look inside).
+fn nested_repositories(path: &Path) -> Result<Vec<String>> {
+    let out = Git::new(path)
+        .args(["ls-files", "-o", "--exclude-standard", "-z"])
+        .run_bytes()?;
+    Ok(out
+        .split(|b| *b == 0)
+        .filter(|p| p.ends_with(b"/"))
+        .map(|p| String::from_utf8_lossy(&p[..p.len() - 1]).into_owned())
+        .collect())
 }
 
-fn be16(bytes: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Reads an index of versions 2-4 with SHA-1 ids; `None` for anything else (split index,
-/// sparse index, other hash), which libgit2 then handles.
-fn parse_index(bytes: &[u8]) -> Option<ParsedIndex> {
-    const HASH: usize = 20;
-    if bytes.get(..4)? != b"DIRC" || bytes.len() < 12 + HASH {
-        return None;
+    #[test]
+    fn porcelain_v2_records() {
+        let out = b"# branch.oid abc\0\
+1 .M N... 100644 100644 100644 aaa aaa a file.txt\0\
+1 .M S.M. 160000 160000 160000 bbb bbb sub\0\
+1 M. SC.. 160000 160000 160000 ccc ddd other sub\0\
+2 R. N... 100644 100644 100644 eee eee R100 new name\0old name\0\
+u UU N... 100644 100644 100644 100644 f1 f2 f3 both\0\
+? untracked dir/\0\
+! ignored\0";
+        let changes = parse_porcelain_v2(out).unwrap();
+        assert_eq!(
+            changes.tracked.iter().collect::<Vec<_>>(),
+            ["a file.txt", "both", "new name", "other sub", "sub"]
+        );
+        assert_eq!(
+            changes.untracked.iter().collect::<Vec<_>>(),
+            ["untracked dir/"]
+        );
+        assert_eq!(changes.dirty_submodules.iter().collect::<Vec<_>>(), ["sub"]);
     }
-    let version = be32(bytes, 4)?;
-    if !(2..=4).contains(&version) {
-        return None;
-    }
-    let count = be32(bytes, 8)? as usize;
-    let end = bytes.len() - HASH;
-    let mut at = 12;
-    // The count is read from the file: a corrupt one must not size an allocation (an entry
-    // takes at least 62 bytes, so the file itself bounds how many there can be).
-    let mut entries = Vec::with_capacity(count.min(bytes.len() / 62));
-    let mut previous: Vec<u8> = Vec::new();
-    for _ in 0..count {
-        let start = at;
-        let field = |n: usize| be32(bytes, start + 4 * n);
-        let oid = Oid::from_bytes(bytes.get(start + 40..start + 40 + HASH)?).ok()?;
-        let flags = be16(bytes, start + 60)?;
-        let mut cursor = start + 62;
-        let (mut skip_worktree, mut intent_to_add) = (false, false);
-        if flags & 0x4000 != 0 {
-            if version < 3 {
-                return None;
-            }
-            let extended = be16(bytes, cursor)?;
-            skip_worktree = extended & 0x4000 != 0;
-            intent_to_add = extended & 0x2000 != 0;
-            cursor += 2;
-        }
-        let path = if version == 4 {
-            let (strip, used) = read_offset_varint(bytes.get(cursor..)?)?;
-            cursor += used;
-            let nul = bytes.get(cursor..end)?.iter().position(|b| *b == 0)?;
-            let keep = previous.len().checked_sub(strip)?;
-            let mut path = previous[..keep].to_vec();
-            path.extend_from_slice(&bytes[cursor..cursor + nul]);
-            at = cursor + nul + 1;
-            path
-        } else {
-            let nul = bytes.get(cursor..end)?.iter().position(|b| *b == 0)?;
-            let path = bytes[cursor..cursor + nul].to_vec();
-            let entry_len = cursor - start + nul;
-            at = start + (entry_len + 8) / 8 * 8;
-            path
-        };
-        previous.clone_from(&path);
-        entries.push(IndexEntry {
-            ctime: (field(0)?, field(1)?),
-            mtime: (field(2)?, field(3)?),
-            ino: field(5)?,
-            mode: field(6)?,
-            uid: field(7)?,
-            gid: field(8)?,
-            size: field(9)?,
-            oid,
-            stage: ((flags >> 12) & 0x3) as u8,
-            skip_worktree,
-            intent_to_add,
-            path,
-        });
-        if at > end {
-            return None;
-        }
-    }
-    let mut cache_tree_root = None;
-    while at + 8 <= end {
-        let signature = bytes.get(at..at + 4)?;
-        let size = be32(bytes, at + 4)? as usize;
-        let data = bytes.get(at + 8..at + 8 + size)?;
-        match signature {
-            b"TREE" => cache_tree_root = parse_cache_tree_root(data),
-            b"link" | b"sdir" => return None,
-            _ => {}
-        }
-        at += 8 + size;
-    }
-    Some(ParsedIndex {
-        entries,
-        cache_tree_root,
-    })
-}
-
-/// The root of a `TREE` extension: `\0<entry count> <subtrees>\n<id>`, valid when the count is
-/// not negative.
-fn parse_cache_tree_root(data: &[u8]) -> Option<Oid> {
-    if data.first()? != &0 {
-        return None;
-    }
-    let newline = data.iter().position(|b| *b == b'\n')?;
-    let header = std::str::from_utf8(&data[1..newline]).ok()?;
-    let count: i64 = header.split(' ').next()?.parse().ok()?;
-    if count < 0 {
-        return None;
-    }
-    Oid::from_bytes(data.get(newline + 1..newline + 21)?).ok()
-}
-
-/// git's offset varint (varint.c), used by index v4 for path prefixes.
-fn read_offset_varint(bytes: &[u8]) -> Option<(usize, usize)> {
-    let mut used = 0;
-    let mut byte = *bytes.get(used)?;
-    used += 1;
-    let mut value = (byte & 127) as usize;
-    while byte & 128 != 0 {
-        value += 1;
-        byte = *bytes.get(used)?;
-        used += 1;
-        value = (value << 7) + (byte & 127) as usize;
-    }
-    Some((value, used))
 }

@@ -1,235 +1,767 @@
-//! Nothing a user wrote is lost: before a worktree is removed, its branch tip and its whole
-//! content (uncommitted and untracked, not ignored, files included) are saved as a commit under
-//! `refs/wtmux/trash/`, from where `restore` brings branch, worktree and files back.
+//! Nothing a user wrote is lost: removing a worktree moves it, whole, into the trash, from
+//! where `restore` brings it back exactly as it was.
 //!
-//! A saved state is one commit: its parent is the branch tip, its tree the worktree's content,
-//! its message the metadata (branch, path, what was dirty). Being a ref, it keeps every object
-//! alive through `git gc`.
+//! A save is a directory `<git common dir>/wtmux/trash/<id>/` holding
+//! - `worktree/`: the worktree's directory, moved there by one `rename(2)` — every file,
+//!   ignored ones (`.env`, a local database, build output), nested repositories, submodules'
+//!   worktrees, empty directories and modes included; nothing is copied or hashed, so saving a
+//!   worktree with a gigabyte of build output costs what saving an empty one does;
+//! - `admin/`: the worktree's admin dir from `<git common dir>/worktrees/`, moved the same way:
+//!   its index (staged and unstaged stay apart), HEAD (a detached one too), its own refs and
+//!   reflogs, and the object stores of its submodules (`modules/`), which hold commits made in
+//!   them that exist nowhere else;
+//! - `entry.json`: what was saved, from where, and what happened to it since.
+//!
+//! A ref `refs/wtmux/trash/<id>` keeps the branch tip (and so every commit of it) alive
+//! through `git gc` after the branch is deleted.
+//!
+//! Moving the admin dir away is what unregisters the worktree, so a save and the removal are
+//! the same step. `entry.json` records the phase before each step: an interrupted save or
+//! restore (`kill -9`, a full disk) is finished or rolled back by [`recover`], which every
+//! command runs first.
+//!
+//! Older wtmux versions saved a commit of the content under the same ref prefix; such saves
+//! are still listed and restored (as files on the branch).
 
 use std::path::{Path, PathBuf};
 
-use git2::{BranchType, Oid, Repository};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
 use super::git::{self, Git};
-use super::worktree::{self, Worktree};
-use super::{Project, branch, now_unix, status};
+use super::journal::{Journal, Record};
+use super::oplock::OpLock;
+use super::state::{read_json, write_json};
+use super::testpoint;
+use super::worktree::Worktree;
+use super::{Project, branch, now_unix};
 
 pub const TRASH_PREFIX: &str = "refs/wtmux/trash/";
 
-#[derive(Debug, Clone, Serialize)]
-pub struct TrashEntry {
-    pub reference: String,
-    pub branch: Option<String>,
-    pub path: PathBuf,
-    /// Unix time of saving.
-    pub saved_at: u64,
-    /// The branch tip when it was saved.
-    pub tip: Option<String>,
-    /// The commit holding the worktree content.
-    pub content: String,
-    /// Paths that were uncommitted or untracked.
-    pub dirty: Vec<String>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// The directories are being moved into the trash.
+    Saving,
+    /// In the trash.
+    Saved,
+    /// Being moved back.
+    Restoring,
+    /// Moved back to `restored_to`; only this record is left.
+    Restored,
 }
 
-/// Saves a worktree (or, when its directory is gone, its branch tip) to the trash.
-pub fn save(project: &Project, worktree: &Worktree, dirty: &[String]) -> Result<TrashEntry> {
-    let repo = project.repo()?;
-    let (tree, tip) = if worktree.prunable {
-        let tip = worktree
-            .branch
-            .as_ref()
-            .and_then(|b| repo.find_branch(b, BranchType::Local).ok())
-            .and_then(|b| b.get().target());
-        let tree = match tip {
-            Some(tip) => repo.find_commit(tip)?.tree_id(),
-            None => repo.treebuilder(None)?.write()?,
-        };
-        (tree, tip)
-    } else {
-        let wt_repo = Repository::open(&worktree.path)?;
-        (
-            status::content_tree(
-                &wt_repo,
-                &worktree::changes(project, &wt_repo, &worktree.path)?,
-            )?,
-            git::head_commit(&wt_repo),
-        )
-    };
+/// One save, as `entry.json` records it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrashEntry {
+    /// The save's name: its directory under the trash and its ref under `refs/wtmux/trash/`.
+    pub id: String,
+    pub branch: Option<String>,
+    /// Where the worktree was.
+    pub path: PathBuf,
+    /// The name of its admin dir under `<git common dir>/worktrees/`.
+    pub admin: Option<String>,
+    /// Unix time of saving.
+    pub saved_at: u64,
+    /// The commit HEAD pointed at.
+    pub tip: Option<String>,
+    /// HEAD was detached.
+    #[serde(default)]
+    pub detached: bool,
+    /// Paths that were uncommitted or untracked, as `git status` listed them.
+    pub dirty: Vec<String>,
+    /// Commits base lacked: "short id subject".
+    #[serde(default)]
+    pub unmerged: Vec<String>,
+    /// Bytes on disk, measured when first listed.
+    #[serde(default)]
+    pub size: Option<u64>,
+    pub phase: Phase,
+    #[serde(default)]
+    pub restored_to: Option<PathBuf>,
+    #[serde(default)]
+    pub restored_at: Option<u64>,
+    /// The admin dir name it was given back (another worktree may have taken the old one).
+    #[serde(default)]
+    pub restored_admin: Option<String>,
+    /// A save of an older wtmux: a commit of the content, no directory.
+    #[serde(skip)]
+    pub legacy_content: Option<String>,
+}
+
+impl TrashEntry {
+    pub fn reference(&self) -> String {
+        format!("{TRASH_PREFIX}{}", self.id)
+    }
+}
+
+/// What the caller knows about the worktree being saved (from its removal plan).
+#[derive(Debug, Clone, Default)]
+pub struct SaveFacts {
+    pub dirty: Vec<String>,
+    pub unmerged: Vec<String>,
+}
+
+fn trash_root(project: &Project) -> Result<PathBuf> {
+    project.state.dir("trash")
+}
+
+fn entry_path(dir: &Path) -> PathBuf {
+    dir.join("entry.json")
+}
+
+fn write_entry(dir: &Path, entry: &TrashEntry) -> Result<()> {
+    write_json(&entry_path(dir), entry)
+}
+
+/// The admin dir name of a linked worktree, from its `.git` file (or, when its directory is
+/// gone, by looking for the admin dir that points at it).
+fn admin_name(project: &Project, worktree: &Worktree) -> Option<String> {
+    let from_dot_git = (!worktree.prunable)
+        .then(|| std::fs::read_to_string(worktree.path.join(".git")).ok())
+        .flatten()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("gitdir: "))
+                .map(|d| PathBuf::from(d.trim()))
+        })
+        .and_then(|dir| dir.file_name().map(|n| n.to_string_lossy().into_owned()));
+    if from_dot_git.is_some() {
+        return from_dot_git;
+    }
+    let admins = std::fs::read_dir(project.common_dir.join("worktrees")).ok()?;
+    admins.flatten().find_map(|admin| {
+        let gitdir = std::fs::read_to_string(admin.path().join("gitdir")).ok()?;
+        (Path::new(gitdir.trim()).parent()? == worktree.path)
+            .then(|| admin.file_name().to_string_lossy().into_owned())
+    })
+}
+
+/// Moves `from` to `to`: one rename, or — across file systems — a copy that keeps links,
+/// modes and times, then the original's removal.
+fn move_dir(from: &Path, to: &Path) -> Result<()> {
+    match std::fs::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            let copied = std::process::Command::new("cp")
+                .arg("-a")
+                .arg("--")
+                .arg(from)
+                .arg(to)
+                .status()
+                .map_err(|e| Error::io(to, e))?;
+            if !copied.success() {
+                let _ = remove_tree(to);
+                return Err(Error::CommandFailed {
+                    command: "cp -a".into(),
+                    detail: format!("copying {} to {} failed", from.display(), to.display()),
+                });
+            }
+            remove_tree(from)
+        }
+        Err(e) => Err(Error::io(from, e)),
+    }
+}
+
+/// Deletes a directory tree, making read-only directories writable first (build tools and
+/// module caches leave them).
+pub fn remove_tree(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if std::fs::remove_dir_all(path).is_ok() || !path.exists() {
+        return Ok(());
+    }
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(entry.path());
+                }
+            }
+        }
+    }
+    std::fs::remove_dir_all(path).map_err(|e| Error::io(path, e))
+}
+
+/// Moves a worktree (its directory and its admin dir) into the trash, which unregisters it.
+/// On failure nothing has moved and the worktree is still registered.
+pub fn save(project: &Project, worktree: &Worktree, facts: &SaveFacts) -> Result<TrashEntry> {
+    let root = trash_root(project)?;
     let saved_at = now_unix();
-    let message = metadata_message(worktree, saved_at, dirty);
-    let signature = git::wtmux_signature()?;
-    let parents: Vec<git2::Commit> = tip
-        .map(|t| repo.find_commit(t))
-        .transpose()?
-        .into_iter()
-        .collect();
-    let parent_refs: Vec<&git2::Commit> = parents.iter().collect();
-    let content = repo.commit(
-        None,
-        &signature,
-        &signature,
-        &message,
-        &repo.find_tree(tree)?,
-        &parent_refs,
-    )?;
     let label = worktree
         .branch
         .as_deref()
         .map(branch::slug)
         .unwrap_or_else(|| "detached".into());
-    let mut reference = format!("{TRASH_PREFIX}{saved_at}-{label}");
+    let mut id = format!("{saved_at}-{label}");
     let mut n = 1;
-    while repo.find_reference(&reference).is_ok() {
+    // create_dir is the claim: two saves in the same second get different ids.
+    while std::fs::create_dir(root.join(&id)).is_err() {
         n += 1;
-        reference = format!("{TRASH_PREFIX}{saved_at}-{label}-{n}");
+        id = format!("{saved_at}-{label}-{n}");
+        if n > 1000 {
+            return Err(Error::io(
+                root.join(&id),
+                std::io::Error::other("cannot claim"),
+            ));
+        }
     }
-    repo.reference(&reference, content, false, "wtmux: save before removing")?;
-    Ok(TrashEntry {
-        reference,
+    let dir = root.join(&id);
+    let admin = admin_name(project, worktree);
+    let admin_dir = admin
+        .as_ref()
+        .map(|name| project.common_dir.join("worktrees").join(name));
+    let head = admin_dir
+        .as_ref()
+        .and_then(|d| std::fs::read_to_string(d.join("HEAD")).ok())
+        .unwrap_or_default();
+    let detached = !head.trim().is_empty() && !head.starts_with("ref:");
+    let tip = if detached {
+        Some(head.trim().to_string())
+    } else {
+        worktree
+            .branch
+            .as_ref()
+            .and_then(|b| {
+                git::resolve_commit(&project.repo().ok()?, &format!("refs/heads/{b}")).ok()
+            })
+            .map(|t| t.to_string())
+    };
+    let mut entry = TrashEntry {
+        id: id.clone(),
         branch: worktree.branch.clone(),
         path: worktree.path.clone(),
+        admin: admin.clone(),
         saved_at,
-        tip: tip.map(|t| t.to_string()),
-        content: content.to_string(),
-        dirty: dirty.to_vec(),
-    })
-}
-
-fn metadata_message(worktree: &Worktree, saved_at: u64, dirty: &[String]) -> String {
-    let mut message = format!(
-        "wtmux trash: {}\n\nbranch: {}\npath: {}\nsaved-at: {saved_at}\n",
-        worktree.label(),
-        worktree.branch.as_deref().unwrap_or(""),
-        worktree.path.display(),
-    );
-    for path in dirty {
-        message.push_str(&format!("dirty: {path}\n"));
+        tip: tip.clone(),
+        detached,
+        dirty: facts.dirty.clone(),
+        unmerged: facts.unmerged.clone(),
+        size: None,
+        phase: Phase::Saving,
+        restored_to: None,
+        restored_at: None,
+        restored_admin: None,
+        legacy_content: None,
+    };
+    write_entry(&dir, &entry)?;
+    let undo = |error: Error| -> Error {
+        let _ = remove_tree(&dir);
+        error
+    };
+    if let Some(tip) = &tip {
+        Git::new(&project.main_worktree)
+            .args(["update-ref", "-m", "wtmux: saved before removing"])
+            .arg(entry.reference())
+            .arg(tip)
+            .arg("")
+            .run()
+            .map_err(undo)?;
     }
-    message
+    let undo_ref = |error: Error| -> Error {
+        let _ = Git::new(&project.main_worktree)
+            .args(["update-ref", "-d"])
+            .arg(entry.reference())
+            .run();
+        undo(error)
+    };
+    testpoint::pause("trash.before-move");
+    if !worktree.prunable {
+        move_dir(&worktree.path, &dir.join("worktree")).map_err(undo_ref)?;
+    }
+    testpoint::pause("trash.worktree-moved");
+    if let Some(admin_dir) = admin_dir.filter(|d| d.exists())
+        && let Err(error) = move_dir(&admin_dir, &dir.join("admin"))
+    {
+        if !worktree.prunable {
+            let _ = std::fs::rename(dir.join("worktree"), &worktree.path);
+        }
+        return Err(undo_ref(error));
+    }
+    entry.phase = Phase::Saved;
+    write_entry(&dir, &entry)?;
+    Ok(entry)
 }
 
-/// Every saved state, newest first.
+/// Every save, newest first (restored ones too: they say where they went).
 pub fn list(project: &Project) -> Result<Vec<TrashEntry>> {
+    let root = trash_root(project)?;
+    let mut entries: Vec<TrashEntry> = std::fs::read_dir(&root)
+        .map_err(|e| Error::io(&root, e))?
+        .flatten()
+        .filter_map(|d| read_json::<TrashEntry>(&entry_path(&d.path())))
+        .collect();
+    entries.extend(legacy_entries(project)?);
+    entries.sort_by(|a, b| b.saved_at.cmp(&a.saved_at).then(b.id.cmp(&a.id)));
+    Ok(entries)
+}
+
+/// Saves of older wtmux versions: refs whose commit holds the content (parent: the tip).
+fn legacy_entries(project: &Project) -> Result<Vec<TrashEntry>> {
     let repo = project.repo()?;
+    let root = trash_root(project)?;
     let mut entries = Vec::new();
     for reference in repo.references_glob(&format!("{TRASH_PREFIX}*"))? {
         let reference = reference?;
         let (Some(name), Some(target)) = (reference.name().ok(), reference.target()) else {
             continue;
         };
-        let commit = repo.find_commit(target)?;
-        entries.push(parse_entry(name, &commit));
+        let id = name.trim_start_matches(TRASH_PREFIX).to_string();
+        if root.join(&id).exists() {
+            continue;
+        }
+        let Ok(commit) = repo.find_commit(target) else {
+            continue;
+        };
+        let message = commit.message().unwrap_or("");
+        if !message.starts_with("wtmux trash:") {
+            continue;
+        }
+        let field = |key: &str| {
+            message
+                .lines()
+                .find_map(|l| l.strip_prefix(key).map(str::to_string))
+        };
+        entries.push(TrashEntry {
+            id,
+            branch: field("branch: ").filter(|b| !b.is_empty()),
+            path: PathBuf::from(field("path: ").unwrap_or_default()),
+            admin: None,
+            saved_at: field("saved-at: ")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(commit.time().seconds().max(0) as u64),
+            tip: commit.parent_id(0).ok().map(|p| p.to_string()),
+            detached: false,
+            dirty: message
+                .lines()
+                .filter_map(|l| l.strip_prefix("dirty: ").map(str::to_string))
+                .collect(),
+            unmerged: Vec::new(),
+            size: None,
+            phase: Phase::Saved,
+            restored_to: None,
+            restored_at: None,
+            restored_admin: None,
+            legacy_content: Some(commit.id().to_string()),
+        });
     }
-    entries.sort_by(|a, b| {
-        b.saved_at
-            .cmp(&a.saved_at)
-            .then(b.reference.cmp(&a.reference))
-    });
     Ok(entries)
 }
 
-fn parse_entry(reference: &str, commit: &git2::Commit) -> TrashEntry {
-    let message = commit.message().unwrap_or("");
-    let field = |key: &str| {
-        message
-            .lines()
-            .find_map(|l| l.strip_prefix(key).map(str::to_string))
-    };
-    TrashEntry {
-        reference: reference.to_string(),
-        branch: field("branch: ").filter(|b| !b.is_empty()),
-        path: PathBuf::from(field("path: ").unwrap_or_default()),
-        saved_at: field("saved-at: ")
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(commit.time().seconds().max(0) as u64),
-        tip: commit.parent_id(0).ok().map(|p| p.to_string()),
-        content: commit.id().to_string(),
-        dirty: message
-            .lines()
-            .filter_map(|l| l.strip_prefix("dirty: ").map(str::to_string))
-            .collect(),
+/// Bytes a save takes on disk; measured once and kept in its record.
+pub fn size_of(project: &Project, entry: &mut TrashEntry) -> u64 {
+    if let Some(size) = entry.size {
+        return size;
     }
+    let Ok(root) = trash_root(project) else {
+        return 0;
+    };
+    let dir = root.join(&entry.id);
+    let size = disk_usage(&dir);
+    if entry.legacy_content.is_none() && entry.phase != Phase::Saving {
+        entry.size = Some(size);
+        let _ = write_entry(&dir, entry);
+    }
+    size
+}
+
+fn disk_usage(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            total += meta.blocks() * 512;
+            if meta.is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
+    total
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Restored {
-    pub branch: String,
+    pub branch: Option<String>,
     pub path: PathBuf,
+    /// Uncommitted paths it had when saved.
     pub restored_files: usize,
+    /// The save it came from.
     pub from: String,
+    /// It could not go back where it was (something else is there now).
+    pub moved_from: Option<PathBuf>,
 }
 
-/// Brings back the newest saved state of `branch_name`: the branch at its saved tip, its worktree,
-/// and the uncommitted files (as unstaged changes).
-pub fn restore(project: &Project, branch_name: &str) -> Result<Restored> {
-    let entry = list(project)?
-        .into_iter()
-        .find(|e| e.branch.as_deref() == Some(branch_name))
-        .ok_or_else(|| Error::refused(format!("nothing of {branch_name:?} is in the trash")))?;
+/// Which save `restore` takes: the newest of a branch, or one by id.
+pub fn find(project: &Project, branch_name: &str, id: Option<&str>) -> Result<TrashEntry> {
+    let entries = list(project)?;
+    let mut of_branch = entries.iter().filter(|e| match id {
+        Some(id) => e.id == id,
+        None => e.branch.as_deref() == Some(branch_name),
+    });
+    let Some(entry) = of_branch.find(|e| e.phase != Phase::Restored).or_else(|| {
+        entries.iter().find(|e| match id {
+            Some(id) => e.id == id,
+            None => e.branch.as_deref() == Some(branch_name),
+        })
+    }) else {
+        return Err(Error::refused(match id {
+            Some(id) => format!("no save {id:?} in the trash"),
+            None => format!("nothing of {branch_name:?} is in the trash"),
+        }));
+    };
+    if entry.phase == Phase::Restored {
+        return Err(Error::refused(format!(
+            "the save {} of {branch_name} was already restored to {} ({} ago)",
+            entry.id,
+            entry
+                .restored_to
+                .as_deref()
+                .unwrap_or(Path::new("?"))
+                .display(),
+            humantime::format_duration(std::time::Duration::from_secs(
+                now_unix().saturating_sub(entry.restored_at.unwrap_or(0))
+            ))
+        )));
+    }
+    Ok(entry.clone())
+}
+
+/// Brings a save back: the directory where it was (or beside it, when that place is taken),
+/// registered as a worktree again with its index, HEAD and submodules' stores, and the branch
+/// at its saved tip when it was deleted.
+pub fn restore(
+    project: &Project,
+    lock: &OpLock,
+    branch_name: &str,
+    id: Option<&str>,
+) -> Result<Restored> {
+    let entry = find(project, branch_name, id)?;
+    if entry.legacy_content.is_some() {
+        return restore_legacy(project, branch_name, &entry);
+    }
+    let dir = trash_root(project)?.join(&entry.id);
     let repo = project.repo()?;
-    let tip = entry.tip.as_deref().map(Oid::from_str).transpose()?;
-    let Some(tip) = tip else {
+    if let (Some(branch), false) = (&entry.branch, entry.detached) {
+        let existing = git::resolve_commit(&repo, &format!("refs/heads/{branch}")).ok();
+        let tip = entry.tip.as_deref();
+        if let Some(existing) = existing
+            && Some(existing.to_string().as_str()) != tip
+        {
+            return Err(Error::refused(format!(
+                "branch {branch} exists and points elsewhere ({}) than the saved tip {}; rename or delete it first",
+                git::short(existing),
+                tip.map(|t| &t[..7]).unwrap_or("(none)")
+            )));
+        }
+        if let Some(w) = super::worktree::worktrees(project)?
+            .into_iter()
+            .find(|w| w.branch.as_deref() == Some(branch))
+        {
+            return Err(Error::BranchCheckedOut {
+                branch: branch.clone(),
+                path: w.path,
+            });
+        }
+    }
+    let target = free_path(&entry.path);
+    let admin_name = free_admin_name(project, entry.admin.as_deref().unwrap_or("restored"));
+    let admin_dir = project.common_dir.join("worktrees").join(&admin_name);
+    let journal = Journal::begin(
+        project,
+        lock,
+        RESTORE_KIND,
+        &format!(
+            "restore of {}",
+            entry.branch.as_deref().unwrap_or("a detached worktree")
+        ),
+        &entry.id,
+    )?;
+    let mut record = entry.clone();
+    record.phase = Phase::Restoring;
+    record.restored_to = Some(target.clone());
+    record.restored_admin = Some(admin_name.clone());
+    write_entry(&dir, &record)?;
+
+    if let (Some(branch), Some(tip), false) = (&entry.branch, &entry.tip, entry.detached) {
+        // Only when missing (the check above): never moves an existing branch.
+        let _ = Git::new(&project.main_worktree)
+            .args(["update-ref", "-m", "wtmux: restored"])
+            .arg(format!("refs/heads/{branch}"))
+            .arg(tip)
+            .arg("")
+            .run();
+    }
+    let has_directory = dir.join("worktree").exists();
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    std::fs::create_dir_all(project.common_dir.join("worktrees"))
+        .map_err(|e| Error::io(&project.common_dir, e))?;
+    if dir.join("admin").exists() {
+        move_dir(&dir.join("admin"), &admin_dir)?;
+    }
+    testpoint::pause("restore.admin-moved");
+    if has_directory {
+        move_dir(&dir.join("worktree"), &target)?;
+        link_worktree(&target, &admin_dir)?;
+    } else {
+        // Saved when its directory was already gone: check it out afresh.
+        let _ = remove_tree(&admin_dir);
+        let mut add = Git::new(&project.main_worktree).args(["worktree", "add"]);
+        add = match (&entry.branch, entry.detached) {
+            (Some(branch), false) => add.arg(&target).arg(branch),
+            _ => add
+                .arg("--detach")
+                .arg(&target)
+                .arg(entry.tip.as_deref().unwrap_or("HEAD")),
+        };
+        add.run()?;
+    }
+    finish_restore(project, &dir, record)?;
+    journal.finish()?;
+    Ok(Restored {
+        branch: entry.branch.clone(),
+        path: target.clone(),
+        restored_files: entry.dirty.len(),
+        from: entry.id.clone(),
+        moved_from: (target != entry.path).then(|| entry.path.clone()),
+    })
+}
+
+/// Points a worktree directory and its admin dir at each other again (what
+/// `git worktree repair` does, for a pair we know belongs together).
+fn link_worktree(worktree: &Path, admin_dir: &Path) -> Result<()> {
+    let dot_git = worktree.join(".git");
+    std::fs::write(&dot_git, format!("gitdir: {}\n", admin_dir.display()))
+        .map_err(|e| Error::io(&dot_git, e))?;
+    let gitdir = admin_dir.join("gitdir");
+    std::fs::write(&gitdir, format!("{}\n", dot_git.display())).map_err(|e| Error::io(&gitdir, e))
+}
+
+fn finish_restore(project: &Project, dir: &Path, mut record: TrashEntry) -> Result<()> {
+    let _ = Git::new(&project.main_worktree)
+        .args(["update-ref", "-d"])
+        .arg(record.reference())
+        .run();
+    record.phase = Phase::Restored;
+    record.restored_at = Some(now_unix());
+    record.size = Some(0);
+    write_entry(dir, &record)
+}
+
+/// `path`, or the first of `path-restored`, `path-restored-2`, … that does not exist.
+fn free_path(path: &Path) -> PathBuf {
+    if !path.exists() && !path.is_symlink() {
+        return path.to_path_buf();
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (1..)
+        .map(|n| match n {
+            1 => path.with_file_name(format!("{name}-restored")),
+            n => path.with_file_name(format!("{name}-restored-{n}")),
+        })
+        .find(|p| !p.exists() && !p.is_symlink())
+        .expect("some name is free")
+}
+
+fn free_admin_name(project: &Project, wanted: &str) -> String {
+    let admins = project.common_dir.join("worktrees");
+    (1..)
+        .map(|n| match n {
+            1 => wanted.to_string(),
+            n => format!("{wanted}{n}"),
+        })
+        .find(|name| !admins.join(name).exists())
+        .expect("some name is free")
+}
+
+/// A save of an older wtmux: the branch at its tip, a new worktree, the files as unstaged
+/// changes.
+fn restore_legacy(project: &Project, branch_name: &str, entry: &TrashEntry) -> Result<Restored> {
+    let Some(tip) = &entry.tip else {
         return Err(Error::refused(format!(
             "{branch_name:?} was saved without a commit; its files are in {}",
-            entry.content
+            entry.legacy_content.as_deref().unwrap_or("")
         )));
     };
-    match repo.find_branch(branch_name, BranchType::Local) {
-        Ok(existing) if existing.get().target() != Some(tip) => {
+    let repo = project.repo()?;
+    match git::resolve_commit(&repo, &format!("refs/heads/{branch_name}")) {
+        Ok(existing) if existing.to_string() != *tip => {
             return Err(Error::refused(format!(
                 "branch {branch_name} exists and points elsewhere than the saved tip {}; rename or remove it first",
-                git::short(tip)
+                &tip[..7]
             )));
         }
         Ok(_) => {}
         Err(_) => {
             Git::new(&project.main_worktree)
-                .args(["branch", branch_name])
-                .arg(tip.to_string())
+                .args(["branch", branch_name, tip])
                 .run()?;
         }
     }
-    let added = worktree::add(
+    let added = super::worktree::add(
         project,
         branch_name,
-        &worktree::AddOptions {
+        &super::worktree::AddOptions {
             no_agent: true,
             ..Default::default()
         },
     )?;
-    restore_content(&added.path, &entry.content)?;
-    repo.find_reference(&entry.reference)?.delete()?;
+    Git::new(&added.path)
+        .args(["restore", "--worktree", "--source"])
+        .arg(entry.legacy_content.as_deref().unwrap_or(""))
+        .args(["--", ":/"])
+        .run()?;
+    Git::new(&project.main_worktree)
+        .args(["update-ref", "-d"])
+        .arg(entry.reference())
+        .run()?;
     Ok(Restored {
-        branch: branch_name.to_string(),
+        branch: Some(branch_name.to_string()),
         path: added.path,
         restored_files: entry.dirty.len(),
-        from: entry.reference,
+        from: entry.id.clone(),
+        moved_from: None,
     })
 }
 
-/// Makes the worktree's files equal to the saved content, leaving index and HEAD alone, so
-/// what was uncommitted shows as uncommitted again.
-fn restore_content(path: &Path, content: &str) -> Result<()> {
-    Git::new(path)
-        .args(["restore", "--worktree", "--source"])
-        .arg(content)
-        .args(["--", ":/"])
-        .run()
-        .map(|_| ())
-}
-
-/// Drops saved states older than `max_age_days`; returns what was dropped.
-pub fn prune(project: &Project, max_age_days: u64) -> Result<Vec<TrashEntry>> {
-    let repo = project.repo()?;
-    let cutoff = now_unix().saturating_sub(max_age_days * 24 * 60 * 60);
+/// Drops saves older than `max_age_days`, then the oldest until all together take at most
+/// `max_bytes`; returns what was dropped. Restored saves' records go with the age rule.
+pub fn prune(
+    project: &Project,
+    max_age_days: u64,
+    max_bytes: Option<u64>,
+) -> Result<Vec<TrashEntry>> {
+    let cutoff = now_unix().saturating_sub(max_age_days.saturating_mul(24 * 60 * 60));
+    let mut entries = list(project)?;
     let mut dropped = Vec::new();
-    for entry in list(project)? {
-        if entry.saved_at < cutoff {
-            repo.find_reference(&entry.reference)?.delete()?;
+    let mut kept = Vec::new();
+    for entry in entries.drain(..) {
+        if entry.saved_at < cutoff
+            && entry.phase != Phase::Saving
+            && entry.phase != Phase::Restoring
+        {
+            drop_entry(project, &entry)?;
+            dropped.push(entry);
+        } else {
+            kept.push(entry);
+        }
+    }
+    if let Some(max_bytes) = max_bytes {
+        let mut total: u64 = kept.iter_mut().map(|e| size_of(project, e)).sum();
+        // Newest first: drop from the end.
+        while total > max_bytes {
+            let Some(position) = kept.iter().rposition(|e| e.phase == Phase::Saved) else {
+                break;
+            };
+            let mut entry = kept.remove(position);
+            total = total.saturating_sub(size_of(project, &mut entry));
+            drop_entry(project, &entry)?;
             dropped.push(entry);
         }
     }
     Ok(dropped)
+}
+
+fn drop_entry(project: &Project, entry: &TrashEntry) -> Result<()> {
+    let _ = Git::new(&project.main_worktree)
+        .args(["update-ref", "-d"])
+        .arg(entry.reference())
+        .run();
+    remove_tree(&trash_root(project)?.join(&entry.id))
+}
+
+/// A save that was interrupted (`entry.json` still says it was being saved) of the worktree
+/// that was at `path`.
+pub fn unfinished_save(project: &Project, path: &Path) -> Result<Option<TrashEntry>> {
+    let root = trash_root(project)?;
+    Ok(std::fs::read_dir(&root)
+        .map_err(|e| Error::io(&root, e))?
+        .flatten()
+        .filter_map(|d| read_json::<TrashEntry>(&entry_path(&d.path())))
+        .find(|e| e.phase == Phase::Saving && e.path == path))
+}
+
+/// What became of an interrupted save.
+pub enum SaveRecovery {
+    /// The directory had moved: the rest followed, it is in the trash.
+    Finished(Box<TrashEntry>),
+    /// Nothing had moved: the save is gone, the worktree is where it was.
+    Undone,
+}
+
+/// Finishes an interrupted save whose directory already moved (nothing is lost either way,
+/// and the removal was asked for), or undoes one that had not moved anything.
+pub fn finish_or_undo_save(project: &Project, mut entry: TrashEntry) -> Result<SaveRecovery> {
+    let dir = trash_root(project)?.join(&entry.id);
+    let admin_dir = entry
+        .admin
+        .as_ref()
+        .map(|a| project.common_dir.join("worktrees").join(a));
+    if dir.join("worktree").exists() || !entry.path.exists() {
+        if let Some(admin_dir) = admin_dir.filter(|d| d.exists()) {
+            move_dir(&admin_dir, &dir.join("admin"))?;
+        }
+        entry.phase = Phase::Saved;
+        write_entry(&dir, &entry)?;
+        return Ok(SaveRecovery::Finished(Box::new(entry)));
+    }
+    let _ = Git::new(&project.main_worktree)
+        .args(["update-ref", "-d"])
+        .arg(entry.reference())
+        .run();
+    remove_tree(&dir)?;
+    Ok(SaveRecovery::Undone)
+}
+
+/// The journal kind of a restore.
+pub const RESTORE_KIND: &str = "restore";
+
+/// Recovery of a restore whose process died: once it had begun moving things back, it goes
+/// on to its end; before that, the save is still in the trash as it was.
+pub fn recover_restore(project: &Project, _lock: &OpLock, record: &Record) -> Result<String> {
+    let id: String = record.intent()?;
+    let dir = trash_root(project)?.join(&id);
+    let Some(entry) = read_json::<TrashEntry>(&entry_path(&dir)) else {
+        return Ok(format!("the save {id} is gone; nothing to finish"));
+    };
+    let what = entry
+        .branch
+        .clone()
+        .unwrap_or_else(|| "a detached worktree".into());
+    if entry.phase != Phase::Restoring {
+        return Ok(format!(
+            "nothing of {what} had moved yet: it is still in the trash as {id}"
+        ));
+    }
+    let target = entry
+        .restored_to
+        .clone()
+        .unwrap_or_else(|| entry.path.clone());
+    let admin_name = entry
+        .restored_admin
+        .clone()
+        .or_else(|| entry.admin.clone())
+        .unwrap_or_else(|| "restored".into());
+    let admin_dir = project.common_dir.join("worktrees").join(admin_name);
+    if dir.join("admin").exists() {
+        move_dir(&dir.join("admin"), &admin_dir)?;
+    }
+    if dir.join("worktree").exists() {
+        move_dir(&dir.join("worktree"), &target)?;
+    }
+    if target.exists() && admin_dir.exists() {
+        link_worktree(&target, &admin_dir)?;
+    }
+    finish_restore(project, &dir, entry)?;
+    Ok(format!("finished restoring {what} to {}", target.display()))
 }

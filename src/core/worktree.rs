@@ -11,12 +11,12 @@ use super::agent::{self, AgentStatus};
 use super::check::{self, CheckStatus};
 use super::error::{Error, Result, list_for_message};
 use super::git::{self, Git};
-use super::journal::Journal;
+use super::journal::{Journal, Record};
 use super::operation::{self, Operation};
 use super::oplock::OpLock;
 use super::tmux::{KillOutcome, Window};
 use super::trash::{self, TrashEntry};
-use super::{Project, add_rollback, branch, canonical, parallel_map, scope, state, status};
+use super::{Project, add_rollback, branch, canonical, parallel_map, scope, status};
 
 /// A worktree of the repository, as git records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -403,24 +403,8 @@ fn row(
     row.operation = operation::in_progress(&repo)?;
     let changes = super::fsmonitor::changes_for_display(project, &repo, &worktree.path, monitor)?;
     row.changed = changes.count();
-    row.check = check::status(project, &repo, &worktree.path, &changes)?;
+    row.check = check::status(project, &worktree.path, &changes)?;
     Ok(row)
-}
-
-/// What differs from HEAD in a worktree, reusing what earlier calls learned about its
-/// untracked files (kept under the state dir).
-pub fn changes(project: &Project, repo: &Repository, path: &Path) -> Result<status::Changes> {
-    let cache_path = project
-        .state
-        .dir("status")?
-        .join(format!("{}.json", state::worktree_key(path)));
-    let mut cache: status::UntrackedCache = state::read_json(&cache_path).unwrap_or_default();
-    let before = cache.clone();
-    let changes = status::changes_with_cache(repo, &mut cache)?;
-    if cache != before {
-        state::write_json(&cache_path, &cache)?;
-    }
-    Ok(changes)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -908,11 +892,12 @@ pub fn open(project: &Project, name: &str) -> Result<Opened> {
 // ---------------------------------------------------------------------------------------------
 // remove
 
-/// What removing a worktree would take away.
+/// What removing a worktree would take away from the branch (the trash keeps all of it).
 #[derive(Debug, Clone)]
 pub struct RemovePlan {
     pub worktree: Worktree,
-    /// Uncommitted and untracked paths.
+    /// Uncommitted and untracked paths, as `git status` lists them (a dirty submodule, a
+    /// nested repository and an untracked directory are one path each).
     pub dirty: Vec<String>,
     /// Commits on the branch that base lacks: (id, subject).
     pub unmerged: Vec<(Oid, String)>,
@@ -936,11 +921,7 @@ impl RemovePlan {
             ));
         }
         if !self.unmerged.is_empty() {
-            let commits: Vec<String> = self
-                .unmerged
-                .iter()
-                .map(|(id, subject)| format!("{} {subject}", git::short(*id)))
-                .collect();
+            let commits = self.unmerged_lines();
             parts.push(format!(
                 "{} commit{} not in {base} ({})",
                 commits.len(),
@@ -950,13 +931,22 @@ impl RemovePlan {
         }
         parts.join(" and ")
     }
+
+    fn unmerged_lines(&self) -> Vec<String> {
+        self.unmerged
+            .iter()
+            .map(|(id, subject)| format!("{} {subject}", git::short(*id)))
+            .collect()
+    }
 }
 
 pub fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// Works out what removing `name` would lose, refusing what must never be removed.
+/// Works out what removing `name` would lose, refusing what must never be removed. What is
+/// uncommitted comes from `git status` itself (submodules, nested repositories, every
+/// excludes source included).
 pub fn plan_remove(project: &Project, name: &str) -> Result<RemovePlan> {
     let worktree = find(project, name)?;
     if worktree.is_main {
@@ -994,7 +984,7 @@ pub fn plan_remove(project: &Project, name: &str) -> Result<RemovePlan> {
     } else {
         let wt_repo = Repository::open(&worktree.path)?;
         (
-            changes(project, &wt_repo, &worktree.path)?.paths(),
+            status::changes(&worktree.path)?.paths(),
             git::head_commit(&wt_repo),
         )
     };
@@ -1025,7 +1015,7 @@ pub fn plan_remove(project: &Project, name: &str) -> Result<RemovePlan> {
 
 #[derive(Debug, Clone, Default)]
 pub struct RemoveOptions {
-    /// Remove even when work would leave the branch (it is saved to the trash first).
+    /// Remove even when work would leave the branch (the trash keeps it, as always).
     pub force: bool,
     pub keep_branch: bool,
 }
@@ -1036,14 +1026,30 @@ pub struct Removed {
     pub path: PathBuf,
     pub trash: TrashEntry,
     pub branch_deleted: bool,
+    /// The branch moved after the save (someone committed), so it was kept.
+    pub branch_kept_moved: bool,
+    /// Processes of the worktree's window (its agent) that were stopped first.
+    pub stopped_processes: usize,
     pub window_closed: bool,
     /// The window is the one wtmux ran in; tmux closes it a moment later.
     pub window_deferred: bool,
 }
 
-/// Removes worktree, branch and window. Refuses to lose work unless `force`; even then, branch
-/// tip and worktree content are saved to the trash first.
+/// Removes worktree, branch and window, taking the operation lock without waiting (the popup:
+/// another operation under way is reported in one line). Refuses to lose work unless `force`;
+/// either way the whole worktree goes to the trash, from where `restore` brings it back.
 pub fn remove(project: &Project, name: &str, options: &RemoveOptions) -> Result<Removed> {
+    let lock = OpLock::try_acquire(project, &format!("remove {name}"))?;
+    remove_with(project, &lock, name, options)
+}
+
+/// [`remove`], under a lock the caller holds.
+pub fn remove_with(
+    project: &Project,
+    lock: &OpLock,
+    name: &str,
+    options: &RemoveOptions,
+) -> Result<Removed> {
     let plan = plan_remove(project, name)?;
     if plan.loses_work() && !options.force {
         return Err(Error::refused(format!(
@@ -1052,52 +1058,164 @@ pub fn remove(project: &Project, name: &str, options: &RemoveOptions) -> Result<
             plan.describe_loss(&project.base)
         )));
     }
-    execute_remove(project, &plan, options)
+    execute_remove(project, lock, &plan, options)
 }
 
-/// The destructive part of `remove`, after the plan was accepted.
+/// The journal kind of a removal.
+pub const REMOVE_KIND: &str = "remove";
+
+/// What a removal's journal records before it starts.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+struct RemoveIntent {
+    path: PathBuf,
+    branch: Option<String>,
+    delete_branch: bool,
+}
+
+/// The destructive part of `remove`, after the plan was accepted: first stop what writes into
+/// the worktree (its window's processes — the agent — and its running check), then move it
+/// whole into the trash (which unregisters it), then delete the branch and close the window.
+/// If the save fails, nothing has moved and the worktree is still registered. Journaled: a
+/// removal killed half way is finished (or, before anything moved, undone) by the next command.
 pub fn execute_remove(
     project: &Project,
+    lock: &OpLock,
     plan: &RemovePlan,
     options: &RemoveOptions,
 ) -> Result<Removed> {
     let worktree = &plan.worktree;
-    let trash = trash::save(project, worktree, &plan.dirty)?;
-    if worktree.prunable {
-        Git::new(&project.main_worktree)
-            .args(["worktree", "prune"])
-            .run()?;
-    } else {
-        Git::new(&project.main_worktree)
-            .args(["worktree", "remove", "--force"])
-            .arg(&worktree.path)
-            .run()?;
-    }
-    let mut branch_deleted = false;
-    if let Some(branch) = &worktree.branch
-        && !options.keep_branch
-    {
-        Git::new(&project.main_worktree)
-            .args(["branch", "-D", branch])
-            .run()?;
-        branch_deleted = true;
-    }
-    check::forget_worktree(project, &worktree.path);
-    agent::forget(project, &worktree.path);
-    scope::forget(project, &worktree.path);
+    let mut journal = Journal::begin(
+        project,
+        lock,
+        REMOVE_KIND,
+        &format!("removal of {}", worktree.label()),
+        &RemoveIntent {
+            path: worktree.path.clone(),
+            branch: worktree.branch.clone(),
+            delete_branch: !options.keep_branch,
+        },
+    )?;
+    let stopped_processes = match (&project.tmux, &plan.window) {
+        (Some(tmux), Some(window)) => super::process::stop_window(tmux, window)?,
+        _ => 0,
+    };
+    check::stop_running(project, &worktree.path)?;
+    journal.step("stopped")?;
+    let trash = match trash::save(
+        project,
+        worktree,
+        &trash::SaveFacts {
+            dirty: plan.dirty.clone(),
+            unmerged: plan.unmerged_lines(),
+        },
+    ) {
+        Ok(trash) => trash,
+        Err(error) => {
+            journal.finish()?; // the save undid itself: nothing to recover
+            return Err(Error::refused(format!(
+                "could not move {} into the trash ({error}); it is still in place and registered",
+                worktree.path.display()
+            )));
+        }
+    };
+    journal.step_with("saved", &trash.id)?;
+    let (branch_deleted, branch_kept_moved) = match (&worktree.branch, options.keep_branch) {
+        (Some(branch), false) => delete_saved_branch(project, branch, trash.tip.as_deref()),
+        _ => (false, false),
+    };
+    journal.step("branch")?;
+    forget(project, &worktree.path);
     let (mut window_closed, mut window_deferred) = (false, false);
     if let (Some(tmux), Some(window)) = (&project.tmux, &plan.window) {
-        match tmux.kill_window(window)? {
-            KillOutcome::Killed => window_closed = true,
-            KillOutcome::Deferred => window_deferred = true,
+        match tmux.kill_window(window) {
+            Ok(KillOutcome::Killed) => window_closed = true,
+            Ok(KillOutcome::Deferred) => window_deferred = true,
+            // Its processes were stopped: tmux may have closed it already.
+            Err(_) => window_closed = tmux.window_for(&worktree.path)?.is_none(),
         }
     }
+    journal.finish()?;
     Ok(Removed {
         branch: worktree.branch.clone(),
         path: worktree.path.clone(),
         trash,
         branch_deleted,
+        branch_kept_moved,
+        stopped_processes,
         window_closed,
         window_deferred,
     })
+}
+
+/// Deletes a removed worktree's branch by compare-and-swap on the tip that was saved: a branch
+/// that moved since (a commit made elsewhere) is kept rather than lost. Returns (deleted,
+/// kept because it moved).
+fn delete_saved_branch(project: &Project, branch: &str, saved_tip: Option<&str>) -> (bool, bool) {
+    let Some(tip) = saved_tip else {
+        return (false, false);
+    };
+    let deleted = Git::new(&project.main_worktree)
+        .args(["update-ref", "-d"])
+        .arg(format!("refs/heads/{branch}"))
+        .arg(tip)
+        .run()
+        .is_ok();
+    if deleted {
+        let _ = Git::new(&project.main_worktree)
+            .args(["config", "--remove-section"])
+            .arg(format!("branch.{branch}"))
+            .output();
+    }
+    let still_there = project
+        .repo()
+        .is_ok_and(|repo| git::resolve_commit(&repo, &format!("refs/heads/{branch}")).is_ok());
+    (deleted, !deleted && still_there)
+}
+
+/// Drops what wtmux kept about a worktree that is gone (run record, agent record, scope).
+fn forget(project: &Project, path: &Path) {
+    check::forget_worktree(project, path);
+    agent::forget(project, path);
+    scope::forget(project, path);
+}
+
+/// Recovery of a removal whose process died: once the worktree is in the trash (or was on its
+/// way there), the removal is finished; before anything moved, nothing is to be done.
+pub fn recover_remove(project: &Project, _lock: &OpLock, record: &Record) -> Result<String> {
+    let intent: RemoveIntent = record.intent()?;
+    let label = intent
+        .branch
+        .clone()
+        .unwrap_or_else(|| intent.path.display().to_string());
+    let saved = match record.data::<String>("saved") {
+        Some(id) => trash::find(project, "", Some(&id)).ok(),
+        None => match trash::unfinished_save(project, &intent.path)? {
+            Some(entry) => match trash::finish_or_undo_save(project, entry)? {
+                trash::SaveRecovery::Finished(entry) => Some(*entry),
+                trash::SaveRecovery::Undone => None,
+            },
+            None => None,
+        },
+    };
+    let Some(entry) = saved else {
+        return Ok(format!(
+            "nothing of {label} had moved yet: it is still at {}",
+            intent.path.display()
+        ));
+    };
+    if let (Some(branch), true, false) =
+        (&intent.branch, intent.delete_branch, record.done("branch"))
+    {
+        delete_saved_branch(project, branch, entry.tip.as_deref());
+    }
+    forget(project, &intent.path);
+    if let Some(tmux) = &project.tmux
+        && let Ok(Some(window)) = tmux.window_for(&intent.path)
+    {
+        let _ = tmux.kill_window(&window);
+    }
+    Ok(format!(
+        "finished removing {label}: saved to the trash as {}",
+        entry.id
+    ))
 }

@@ -477,7 +477,7 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
             Action::Done(format!(
                 "removed {} (saved as {})",
                 removed.path.display(),
-                removed.trash.reference
+                removed.trash.id
             ))
         }
         Effect::LoadLog(path) => {

@@ -469,3 +469,147 @@ pub fn wait_until(seconds: u64, what: &str, mut condition: impl FnMut() -> bool)
     }
     panic!("timed out waiting for {what}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Pause points (`WTMUX_TEST_PAUSE`) and processes
+
+/// A FIFO a paused wtmux process announces itself on and waits on.
+pub struct Pause {
+    pub fifo: PathBuf,
+}
+
+impl Pause {
+    pub fn new(repo: &TestRepo, name: &str) -> Pause {
+        let fifo = repo.dir.path().join(format!("{name}.fifo"));
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Pause { fifo }
+    }
+
+    /// The environment value that pauses at `steps`.
+    pub fn at(&self, steps: &str) -> String {
+        format!("{steps}:{}", self.fifo.display())
+    }
+
+    /// Blocks until the process reached a pause point; returns its name. The process must not
+    /// have died first (a dead writer never opens the FIFO): `child` is polled meanwhile.
+    pub fn reached(&self, child: &mut std::process::Child) -> String {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Non-blocking open, then poll: a process that exits early must fail the test, not hang it.
+        let mut fifo = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&self.fifo)
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut text = String::new();
+        loop {
+            let mut buf = [0u8; 256];
+            match fifo.read(&mut buf) {
+                Ok(n) if n > 0 => {
+                    text.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    if text.ends_with('\n') {
+                        return text.trim().to_string();
+                    }
+                }
+                _ => {}
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("the process exited ({status}) before reaching a pause point");
+            }
+            assert!(Instant::now() < deadline, "no pause point reached");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Lets the paused process go on.
+    pub fn release(&self) {
+        drop(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&self.fifo)
+                .unwrap(),
+        );
+    }
+}
+
+/// Waits for a child with a deadline (a hang fails the test instead of blocking it forever).
+pub fn finish(mut child: std::process::Child, seconds: u64) -> std::process::Output {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "timed out; stdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn spawn_with(
+    repo: &TestRepo,
+    dir: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> std::process::Child {
+    // As inside the repository's tmux server, when it has one.
+    let mut command = repo.command(WTMUX, dir);
+    command
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.spawn().unwrap()
+}
+
+pub fn process_gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // A zombie has stopped; its parent has not reaped it yet.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// A process the test started, killed when the test ends however it ends (a failed assertion
+/// must not leave it holding the test runner's output open).
+pub struct KillOnDrop(Option<std::process::Child>);
+
+impl KillOnDrop {
+    pub fn new(child: std::process::Child) -> KillOnDrop {
+        KillOnDrop(Some(child))
+    }
+
+    pub fn child(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("not taken")
+    }
+
+    /// The process, no longer killed at the end: the test waits for it itself.
+    pub fn take(mut self) -> std::process::Child {
+        self.0.take().expect("not taken")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

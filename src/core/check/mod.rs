@@ -1,8 +1,8 @@
 //! Step 3 of the workflow: run the configured checks in a worktree, under tmux so they outlive
 //! whoever started them, and keep their results keyed by the exact content checked.
 //!
-//! The content key is the tree id of the worktree's whole content (see
-//! [`status::content_tree`]) together with the check configuration. A result therefore turns stale
+//! The content key is the fingerprint of the worktree's whole content, as git would commit it
+//! (see [`status::ContentStore`]), together with the check configuration. A result therefore turns stale
 //! the moment a file changes, and is valid again as soon as the same content is there again, for
 //! example once it is committed.
 //!
@@ -30,7 +30,7 @@ use super::error::{Error, Result};
 use super::state::{
     copy_tail, is_held, key_of, lock_file, read_json, try_hold, worktree_key, write_json,
 };
-use super::status::{self, Changes};
+use super::status::Changes;
 use super::worktree::{self, Worktree};
 use super::{Project, git, now_unix};
 
@@ -102,7 +102,7 @@ pub struct Outcome {
     pub exit_code: Option<i32>,
     pub log: Option<PathBuf>,
     pub steps: Vec<Step>,
-    /// The tree id of the content checked.
+    /// The fingerprint of the content checked (its tree id, for content a commit can hold).
     pub tree: String,
     pub finished_at: u64,
 }
@@ -153,9 +153,10 @@ fn run_lock_path(project: &Project, worktree_key: &str) -> Result<PathBuf> {
         .join(format!("{worktree_key}.lock")))
 }
 
-/// The key results are stored under: the content's tree and the checks that ran on it.
-pub fn content_key(tree: Oid, checks: &[CheckSpec]) -> String {
-    let mut text = format!("wtmux-checks-v1\n{tree}\n");
+/// The key results are stored under: the content's fingerprint (for committed content, its
+/// tree id) and the checks that ran on it.
+pub fn content_key(content: &str, checks: &[CheckSpec]) -> String {
+    let mut text = format!("wtmux-checks-v1\n{content}\n");
     for check in checks {
         text.push_str(&format!(
             "{}\0{}\0{:?}\n",
@@ -165,9 +166,10 @@ pub fn content_key(tree: Oid, checks: &[CheckSpec]) -> String {
     key_of(text.as_bytes())
 }
 
-/// The recorded outcome of the checks on exactly this content, if they ran on it.
-pub fn result_for_tree(project: &Project, tree: Oid) -> Result<Option<Outcome>> {
-    let key = content_key(tree, &project.config.checks);
+/// The recorded outcome of the checks on exactly this content (a fingerprint key, see
+/// [`status::Content`]), if they ran on it.
+pub fn result_for(project: &Project, content: &str) -> Result<Option<Outcome>> {
+    let key = content_key(content, &project.config.checks);
     Ok(read_json(
         &project.state.dir("results")?.join(format!("{key}.json")),
     ))
@@ -182,13 +184,8 @@ fn is_active(project: &Project, worktree_key: &str, record: &RunRecord) -> Resul
             && now_unix().saturating_sub(record.updated_at) < START_GRACE_SECS))
 }
 
-/// The check state of the worktree at `path` (opened as `repo`, with `changes` against HEAD).
-pub fn status(
-    project: &Project,
-    repo: &Repository,
-    path: &Path,
-    changes: &Changes,
-) -> Result<CheckStatus> {
+/// The check state of the worktree at `path` (with `changes` against HEAD).
+pub fn status(project: &Project, path: &Path, changes: &Changes) -> Result<CheckStatus> {
     if project.config.checks.is_empty() {
         return Ok(CheckStatus::none());
     }
@@ -212,8 +209,8 @@ pub fn status(
             log: record.current_log.clone(),
         });
     }
-    let tree = status::content_tree(repo, changes)?;
-    if let Some(outcome) = result_for_tree(project, tree)? {
+    let content = project.content_store()?.content(path, changes)?;
+    if let Some(outcome) = result_for(project, &content.key)? {
         return Ok(CheckStatus::of_outcome(&outcome));
     }
     Ok(if record.is_some() {
@@ -235,7 +232,7 @@ pub fn status_of(project: &Project, worktree: &Worktree) -> Result<CheckStatus> 
     let monitor = super::fsmonitor::sync(project);
     let changes =
         super::fsmonitor::changes_for_display(project, &repo, &worktree.path, monitor.as_deref())?;
-    status(project, &repo, &worktree.path, &changes)
+    status(project, &worktree.path, &changes)
 }
 
 /// What `start` did.
@@ -389,8 +386,8 @@ fn verify(
     project.config.require_trusted("check")?;
     let checks = project.config.checks.clone();
     let repo = Repository::open(dir)?;
-    let tree_before = fingerprint(project, &repo, dir)?;
-    let key = content_key(tree_before, &checks);
+    let content_before = project.content_of(dir)?.key;
+    let key = content_key(&content_before, &checks);
     progress(Progress::Content(&key))?;
     let logs = project.state.dir("logs")?.join(run_id);
     std::fs::create_dir_all(&logs).map_err(|e| Error::io(&logs, e))?;
@@ -425,10 +422,10 @@ fn verify(
         exit_code: failed.map(|s| s.exit_code),
         log: failed.map(|s| s.log.clone()),
         steps: steps.clone(),
-        tree: tree_before.to_string(),
+        tree: content_before.clone(),
         finished_at: now_unix(),
     };
-    let unchanged = fingerprint(project, &repo, dir)? == tree_before;
+    let unchanged = project.content_of(dir)?.key == content_before;
     if unchanged {
         write_json(
             &project.state.dir("results")?.join(format!("{key}.json")),
@@ -449,7 +446,7 @@ pub fn verify_commit(
     before_scratch: &mut dyn FnMut(&Path) -> Result<()>,
 ) -> Result<Outcome> {
     let tree = project.repo()?.find_commit(commit)?.tree_id();
-    if let Some(outcome) = result_for_tree(project, tree)? {
+    if let Some(outcome) = result_for(project, &tree.to_string())? {
         return Ok(outcome);
     }
     let scratch = project.state.dir("scratch")?.join(format!(
@@ -473,10 +470,6 @@ pub fn verify_commit(
     );
     remove_scratch(project, &scratch);
     Ok(outcome?.0)
-}
-
-fn fingerprint(project: &Project, repo: &Repository, path: &Path) -> Result<Oid> {
-    status::content_tree(repo, &worktree::changes(project, repo, path)?)
 }
 
 /// Takes one of the `check_jobs` slots, waiting for one to free up — unless the worktree to

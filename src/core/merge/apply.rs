@@ -434,7 +434,7 @@ fn move_branch(project: &Project, intent: &Intent, new_tip: Oid) -> Result<()> {
     Ok(())
 }
 
-fn cleanup(project: &Project, _lock: &OpLock, intent: &Intent) -> Result<Option<Removed>> {
+fn cleanup(project: &Project, lock: &OpLock, intent: &Intent) -> Result<Option<Removed>> {
     let remove = RemoveOptions {
         force: true, // everything is saved to the trash first; squashed commits look unmerged
         keep_branch: false,
@@ -443,7 +443,7 @@ fn cleanup(project: &Project, _lock: &OpLock, intent: &Intent) -> Result<Option<
         Ok(w) if w.is_main => Ok(None),
         Ok(_) => {
             let removal = worktree::plan_remove(project, &intent.branch)?;
-            worktree::execute_remove(project, &removal, &remove).map(Some)
+            worktree::execute_remove(project, lock, &removal, &remove).map(Some)
         }
         Err(_) => {
             if ref_target(project, &heads(&intent.branch))?.is_none() {
@@ -456,7 +456,7 @@ fn cleanup(project: &Project, _lock: &OpLock, intent: &Intent) -> Result<Option<
                 prunable: true,
                 locked: false,
             };
-            trash::save(project, &detached, &[])?;
+            trash::save(project, &detached, &Default::default())?;
             Git::new(&project.main_worktree)
                 .args(["branch", "-D", &intent.branch])
                 .run()?;

@@ -214,7 +214,9 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
 
     let tip = git::resolve_commit(&repo, &format!("refs/heads/{branch}"))?;
     let mut stopped = Vec::new();
-    let (dirty, content_tree, content_commit) = match &branch_worktree {
+    let scratch = project.scratch_objects()?;
+    let tip_content = status::Content::of_tree(repo.find_commit(tip)?.tree_id());
+    let (dirty, content, content_commit) = match &branch_worktree {
         Some(w) => {
             let wt_repo = Repository::open(&w.path)?;
             if let Some(operation) = operation::in_progress(&wt_repo)? {
@@ -223,21 +225,27 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
                     operation,
                 });
             }
-            let changes = worktree::changes(project, &wt_repo, &w.path)?;
+            let changes = status::changes(&w.path)?;
             if changes.is_empty() {
-                (Vec::new(), repo.find_commit(tip)?.tree_id(), tip)
+                (Vec::new(), tip_content, tip)
             } else {
-                let tree = status::content_tree(&wt_repo, &changes)?;
-                let commit = git::content_commit(&wt_repo, tree, "wtmux: predicted merge content")?;
-                (changes.paths(), tree, commit)
+                let content = project.content_store()?.content(&w.path, &changes)?;
+                let head = git::head_commit(&wt_repo).unwrap_or(tip);
+                let commit = scratch.commit(content.tree, &[head])?;
+                (changes.paths(), content, commit)
             }
         }
-        None => (Vec::new(), repo.find_commit(tip)?.tree_id(), tip),
+        None => (Vec::new(), tip_content, tip),
     };
+    let content_tree = content.tree;
     if !stopped.is_empty() {
         // Never suggest committing a half-done rebase or merge.
         blockers.append(&mut stopped);
-    } else if !dirty.is_empty() && options.commit_message.is_none() {
+    } else if !dirty.is_empty()
+        // A submodule or nested repository with uncommitted work of its own: a commit here
+        // would not hold that work, so what was checked is not what would merge.
+        && (options.commit_message.is_none() || !content.is_plain_tree())
+    {
         blockers.push(Blocker::BranchDirty {
             files: dirty.clone(),
         });
@@ -267,7 +275,7 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
 
     let checks_configured = !project.config.checks.is_empty();
     let check = if checks_configured {
-        match check::result_for_tree(project, content_tree)? {
+        match check::result_for(project, &content.key)? {
             Some(outcome) if outcome.passed => CheckState::Passed,
             Some(_) => CheckState::Failed,
             None => match &branch_worktree {
@@ -284,17 +292,13 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
     };
     if checks_configured && check != CheckState::Passed {
         let name = match check {
-            CheckState::Failed => {
-                check::result_for_tree(project, content_tree)?.and_then(|o| o.failed)
-            }
+            CheckState::Failed => check::result_for(project, &content.key)?.and_then(|o| o.failed),
             _ => None,
         };
         blockers.push(Blocker::ChecksNotPassed { state: check, name });
     }
 
-    if let MergePrediction::Conflicts { paths } =
-        git::predict_merge(&project.common_dir, base_commit, content_commit)?
-    {
+    if let MergePrediction::Conflicts { paths } = scratch.merge(base_commit, content_commit)? {
         blockers.push(Blocker::Conflicts { files: paths });
     }
 

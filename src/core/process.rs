@@ -1,0 +1,131 @@
+//! Stopping what runs in a worktree's tmux window before the worktree goes away.
+//!
+//! Closing the window alone is not enough: tmux sends SIGHUP, which an agent started with
+//! `nohup`, a daemon it spawned, or a build that ignores the signal survives, and keeps writing
+//! into a directory that is being removed. So every process of the window's panes — each pane is
+//! a session of its own, and whatever left that session still descends from the pane — gets
+//! SIGTERM, then SIGKILL if it has not exited within a grace period.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use super::error::Result;
+use super::tmux::{Tmux, Window};
+
+/// How long processes get to exit on SIGTERM before SIGKILL.
+const GRACE: Duration = Duration::from_secs(3);
+
+/// Stops every process of `window`'s panes except this process and its ancestors (wtmux may
+/// run inside that very window); returns how many there were. Waits until they are gone.
+pub fn stop_window(tmux: &Tmux, window: &Window) -> Result<usize> {
+    let Ok(out) = tmux.run(&["list-panes", "-t", &window.id, "-F", "#{pane_pid}"]) else {
+        return Ok(0); // the window is gone already
+    };
+    let pane_pids: HashSet<i32> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let victims = processes_of(&pane_pids);
+    if victims.is_empty() {
+        return Ok(0);
+    }
+    signal_all(&victims, libc::SIGTERM);
+    if !wait_gone(&victims, GRACE) {
+        signal_all(&victims, libc::SIGKILL);
+        wait_gone(&victims, Duration::from_secs(5));
+    }
+    Ok(victims.len())
+}
+
+/// `(parent, session)` of every process, from /proc.
+fn process_table() -> HashMap<i32, (i32, i32)> {
+    let mut table = HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return table;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if let Some(stat) = read_stat(pid) {
+            table.insert(pid, (stat.parent, stat.session));
+        }
+    }
+    table
+}
+
+struct Stat {
+    state: char,
+    parent: i32,
+    session: i32,
+}
+
+/// Fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses).
+fn read_stat(pid: i32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    Some(Stat {
+        state: fields.first()?.chars().next()?,
+        parent: fields.get(1)?.parse().ok()?,
+        session: fields.get(3)?.parse().ok()?,
+    })
+}
+
+/// The panes' processes: members of their sessions and descendants of the pane processes,
+/// minus this process and its ancestors.
+fn processes_of(pane_pids: &HashSet<i32>) -> Vec<i32> {
+    let table = process_table();
+    let mut spared = HashSet::new();
+    let mut pid = std::process::id() as i32;
+    while pid > 1 && spared.insert(pid) {
+        pid = table.get(&pid).map_or(0, |(parent, _)| *parent);
+    }
+    let descends = |mut pid: i32| {
+        let mut seen = HashSet::new();
+        while pid > 1 && seen.insert(pid) {
+            if pane_pids.contains(&pid) {
+                return true;
+            }
+            pid = table.get(&pid).map_or(0, |(parent, _)| *parent);
+        }
+        false
+    };
+    let mut victims: Vec<i32> = table
+        .iter()
+        .filter(|(pid, (_, session))| {
+            !spared.contains(pid) && (pane_pids.contains(session) || descends(**pid))
+        })
+        .map(|(pid, _)| *pid)
+        .collect();
+    victims.sort();
+    victims
+}
+
+fn signal_all(pids: &[i32], signal: i32) {
+    for pid in pids {
+        // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+        unsafe {
+            libc::kill(*pid, signal);
+        }
+    }
+}
+
+fn is_alive(pid: i32) -> bool {
+    read_stat(pid).is_some_and(|s| s.state != 'Z' && s.state != 'X')
+}
+
+/// Polls until none of `pids` is alive; false when `limit` passed first.
+fn wait_gone(pids: &[i32], limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if !pids.iter().any(|pid| is_alive(*pid)) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,347 @@
+//! "Nothing a user wrote is ever lost": decisions from git itself, a trash that keeps the whole
+//! worktree, and what writes into a worktree stopped before it goes.
+
+mod common;
+mod differential;
+
+use std::path::Path;
+
+use common::{
+    KillOnDrop, Pause, TestRepo, finish, process_gone, spawn_with, wait_until, write_file,
+};
+use differential::{Walk, snapshot_dir};
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// 500 random steps against git, with a remove + restore round trip every 25.
+#[test]
+fn random_walk_agrees_with_git_and_loses_nothing() {
+    let seed = env_number("WTMUX_SEED", 0x5eed_0008);
+    let steps = env_number("WTMUX_STEPS", 500) as usize;
+    let mut walk = Walk::new(seed);
+    walk.run(steps, 25);
+    eprintln!(
+        "seed {seed}: {} steps checked, {} round trips, 0 disagreements",
+        walk.checks, walk.round_trips
+    );
+}
+
+/// What `git worktree list` registers, for comparing with what wtmux lists.
+fn registered(repo: &TestRepo) -> Vec<String> {
+    let mut paths: Vec<String> = repo
+        .git(&["worktree", "list", "--porcelain"])
+        .lines()
+        .filter_map(|l| l.strip_prefix("worktree ").map(str::to_string))
+        .collect();
+    paths.sort();
+    paths
+}
+
+fn listed(repo: &TestRepo) -> Vec<String> {
+    let mut paths: Vec<String> = repo.list()["worktrees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["path"].as_str().unwrap().to_string())
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// Each kind of work git sees is refused by a plain remove; each kind it does not (ignored
+/// files, empty directories) is kept by the trash all the same.
+#[test]
+fn plain_remove_refuses_every_kind_of_unsaved_work() {
+    type Setup = fn(&Walk);
+    let cases: [(&str, Setup, &str); 6] = [
+        (
+            "an untracked nested repository",
+            |w| {
+                let nest = w.wt.join("nest/r");
+                std::fs::create_dir_all(&nest).unwrap();
+                w.repo.git_in(&nest, &["init", "-q"]);
+                write_file(&nest.join("n.txt"), "history of its own\n");
+            },
+            "nest/",
+        ),
+        (
+            "a dirty submodule",
+            |w| write_file(&w.wt.join("sub/s.txt"), "changed inside\n"),
+            "sub",
+        ),
+        (
+            "a commit inside the worktree's submodule",
+            |w| {
+                let sub = w.wt.join("sub");
+                write_file(&sub.join("s.txt"), "committed inside\n");
+                w.repo
+                    .git_in(&sub, &["commit", "-q", "-am", "in the submodule"]);
+            },
+            "sub",
+        ),
+        (
+            "an untracked file in a directory whose mtime was put back",
+            |w| {
+                let dir = w.wt.join("src");
+                let mtime = std::fs::metadata(&dir).unwrap().modified().unwrap();
+                write_file(&dir.join("from-a-tarball.txt"), "x\n");
+                std::fs::File::open(&dir)
+                    .unwrap()
+                    .set_modified(mtime)
+                    .unwrap();
+            },
+            "src/from-a-tarball.txt",
+        ),
+        (
+            "a file un-ignored by the default global excludes file",
+            |w| {
+                write_file(
+                    &w.repo.home.join(".config/git/ignore"),
+                    "*.tmp\n!keep.tmp\n",
+                );
+                write_file(&w.wt.join("keep.tmp"), "mine\n");
+            },
+            "keep.tmp",
+        ),
+        (
+            "a staged file",
+            |w| {
+                write_file(&w.wt.join("staged.txt"), "staged\n");
+                w.repo.git_in(&w.wt, &["add", "staged.txt"]);
+            },
+            "staged.txt",
+        ),
+    ];
+    for (what, setup, path) in cases {
+        let walk = Walk::new(1);
+        setup(&walk);
+        let before = snapshot_dir(&walk.wt);
+        let refusal = walk.repo.wtmux(&["remove", "feat"]).refused();
+        assert!(refusal.contains(path), "{what}: {refusal}");
+        assert_eq!(
+            snapshot_dir(&walk.wt),
+            before,
+            "{what}: the refusal changed nothing"
+        );
+        walk.repo.wtmux(&["remove", "feat", "--force"]).ok();
+        walk.repo.wtmux(&["restore", "feat"]).ok();
+        assert_eq!(snapshot_dir(&walk.wt), before, "{what}: restored as it was");
+    }
+
+    // Ignored files a person wrote and empty directories: nothing git counts, so a plain
+    // remove goes ahead, and the trash keeps them.
+    let walk = Walk::new(1);
+    write_file(&walk.wt.join(".gitignore"), ".env\n*.sqlite\nbuild/\n");
+    walk.repo.git_in(&walk.wt, &["add", ".gitignore"]);
+    walk.repo
+        .git_in(&walk.wt, &["commit", "-q", "-m", "ignore"]);
+    write_file(&walk.wt.join(".env"), "SECRET=1\n");
+    write_file(&walk.wt.join("local.sqlite"), "a database\n");
+    write_file(&walk.wt.join("build/out/big.o"), "build output\n");
+    std::fs::create_dir_all(walk.wt.join("empty/deeper")).unwrap();
+    let before = snapshot_dir(&walk.wt);
+    walk.repo.git(&["merge", "-q", "--ff-only", "feat"]);
+    let out = walk.repo.wtmux(&["remove", "feat"]).ok();
+    assert!(out.contains("saved to the trash"), "{out}");
+    assert!(!walk.wt.exists());
+    walk.repo.wtmux(&["restore", "feat"]).ok();
+    assert_eq!(snapshot_dir(&walk.wt), before);
+}
+
+/// A removal killed at each of its steps is finished or undone by the next command; the
+/// repository stays consistent (fsck, listing = git's) and the worktree comes back whole.
+#[test]
+fn kill_9_at_each_step_of_remove_and_restore_loses_nothing() {
+    for step in [
+        "remove.begin",
+        "remove.stopped",
+        "trash.before-move",
+        "trash.worktree-moved",
+        "remove.saved",
+        "remove.branch",
+    ] {
+        let repo = TestRepo::new();
+        repo.wtmux(&["add", "feat", "--no-window"]).ok();
+        let wt = repo.worktree("feat");
+        write_file(&wt.join("untracked.txt"), "u\n");
+        write_file(&wt.join("src/lib.txt"), "changed\n");
+        std::fs::create_dir_all(wt.join("empty")).unwrap();
+        let before = snapshot_dir(&wt);
+        let pause = Pause::new(&repo, step);
+        let mut child = spawn_with(
+            &repo,
+            &repo.root,
+            &[("WTMUX_TEST_PAUSE", &pause.at(step))],
+            &["remove", "feat", "--force"],
+        );
+        assert_eq!(pause.reached(&mut child), step);
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+
+        let next = repo.wtmux(&["list", "--json"]);
+        next.ok();
+        assert!(
+            next.stderr().contains("interrupted removal of feat"),
+            "{step}: {}",
+            next.stderr()
+        );
+        assert_eq!(listed(&repo), registered(&repo), "{step}: listing = git's");
+        repo.git(&["fsck", "--no-progress"]);
+        if wt.exists() {
+            assert_eq!(snapshot_dir(&wt), before, "{step}: left in place, whole");
+        } else {
+            repo.wtmux(&["restore", "feat"]).ok();
+            assert_eq!(snapshot_dir(&wt), before, "{step}: restored whole");
+        }
+        assert_eq!(listed(&repo), registered(&repo), "{step}");
+    }
+
+    for step in ["restore.begin", "restore.admin-moved"] {
+        let repo = TestRepo::new();
+        repo.wtmux(&["add", "feat", "--no-window"]).ok();
+        let wt = repo.worktree("feat");
+        write_file(&wt.join("untracked.txt"), "u\n");
+        let before = snapshot_dir(&wt);
+        repo.wtmux(&["remove", "feat", "--force"]).ok();
+        let pause = Pause::new(&repo, step);
+        let mut child = spawn_with(
+            &repo,
+            &repo.root,
+            &[("WTMUX_TEST_PAUSE", &pause.at(step))],
+            &["restore", "feat"],
+        );
+        assert_eq!(pause.reached(&mut child), step);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let next = repo.wtmux(&["list", "--json"]);
+        next.ok();
+        assert!(
+            next.stderr().contains("interrupted restore of feat"),
+            "{step}: {}",
+            next.stderr()
+        );
+        if !wt.exists() {
+            repo.wtmux(&["restore", "feat"]).ok();
+        }
+        assert_eq!(snapshot_dir(&wt), before, "{step}");
+        assert_eq!(listed(&repo), registered(&repo), "{step}");
+        repo.git(&["fsck", "--no-progress"]);
+    }
+}
+
+/// `remove` while the agent is still writing: the agent is stopped before anything moves, and
+/// a writer outside its window that holds the directory writes into the save, not nowhere.
+#[test]
+fn remove_while_the_agent_writes_loses_nothing() {
+    let mut repo = TestRepo::new();
+    let tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat"]).ok();
+    let wt = repo.worktree("feat");
+    let window = tmux
+        .windows()
+        .into_iter()
+        .find(|(_, _, tag)| Path::new(tag) == wt)
+        .expect("the worktree's window")
+        .0;
+    // The "agent": writes one line each time the test says so, and records its pid.
+    let control = repo.dir.path().join("control.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&control)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let script = repo.dir.path().join("agent.sh");
+    write_file(
+        &script,
+        &format!(
+            "echo $$ > agent.pid\nwhile read line < '{}'; do echo \"$line\" >> log.txt; done\n",
+            control.display()
+        ),
+    );
+    tmux.run(&[
+        "send-keys",
+        "-t",
+        &window,
+        &format!("sh '{}'", script.display()),
+        "Enter",
+    ]);
+    wait_until(10, "the agent to start", || wt.join("agent.pid").exists());
+    let agent_pid = std::fs::read_to_string(wt.join("agent.pid"))
+        .unwrap()
+        .trim()
+        .to_string();
+    std::fs::write(&control, "first\n").unwrap();
+    wait_until(10, "the agent to write", || {
+        std::fs::read_to_string(wt.join("log.txt")).is_ok_and(|t| t == "first\n")
+    });
+
+    // A second writer, outside the window, inside the worktree: it writes when told.
+    let late = repo.dir.path().join("late.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&late)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut outsider = KillOnDrop::new(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "read x < '{}'; echo late > late.txt",
+                late.display()
+            ))
+            .current_dir(&wt)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    let pause = Pause::new(&repo, "remove");
+    let remove = spawn_with(
+        &repo,
+        &repo.root,
+        &[("WTMUX_TEST_PAUSE", &pause.at("remove.stopped,remove.saved"))],
+        &["remove", "feat", "--force"],
+    );
+    let mut remove = KillOnDrop::new(remove);
+    assert_eq!(pause.reached(remove.child()), "remove.stopped");
+    assert!(
+        process_gone(&agent_pid),
+        "the agent is stopped before the save"
+    );
+    pause.release();
+    assert_eq!(pause.reached(remove.child()), "remove.saved");
+    assert!(!wt.exists(), "saved: moved away whole");
+    std::fs::write(&late, "go\n").unwrap();
+    assert!(
+        outsider.child().wait().unwrap().success(),
+        "the late write did not fail"
+    );
+    pause.release();
+    let out = finish(remove.take(), 60);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    repo.wtmux(&["restore", "feat"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(wt.join("log.txt")).unwrap(),
+        "first\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(wt.join("late.txt")).unwrap(),
+        "late\n",
+        "written after the save: in the save"
+    );
+}
