@@ -218,6 +218,27 @@ fn the_plugin_opens_the_popup_from_a_hostile_repository_path_with_a_hostile_bina
 }
 
 #[test]
+fn an_agent_known_only_by_its_hooks_gets_its_pane_claimed_by_the_first_hook() {
+    let mut repo = TestRepo::new();
+    let tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--no-agent"]).ok();
+    let window = repo.row("feat")["window"].as_str().unwrap().to_string();
+    // The user's own agent in that window runs a hook: here, the shell runs it.
+    tmux.run(&[
+        "send-keys",
+        "-t",
+        &window,
+        &format!("'{WTMUX}' agent-status waiting && touch \"$HOME/hooked\""),
+        "Enter",
+    ]);
+    wait_until(10, "the hook to run", || repo.home.join("hooked").exists());
+    repo.wtmux(&["send", "feat", "echo typed-by-send"]).ok();
+    wait_until(10, "the text to arrive", || {
+        tmux.capture(&window).contains("\ntyped-by-send")
+    });
+}
+
+#[test]
 fn send_types_only_into_the_pane_proven_to_be_the_agents() {
     let mut repo = TestRepo::new();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-agent.sh");

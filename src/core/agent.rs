@@ -602,6 +602,12 @@ pub fn push(project: &Project, state: AgentState) -> Result<AgentStatus> {
             None => worktree::current(project)?,
         },
     };
+    // An agent wtmux did not start: its first hook runs in its pane, which is claimed then (so
+    // `send` can later prove the pane is still this agent's).
+    let claimed = || {
+        let tmux = project.tmux.as_ref()?;
+        tmux.claim_pane(tmux.pane.as_ref()?, &worktree.path).ok()
+    };
     let fresh = || AgentRecord {
         name: "agent".into(),
         run: String::new(),
@@ -610,7 +616,7 @@ pub fn push(project: &Project, state: AgentState) -> Result<AgentStatus> {
         worktree: worktree.path.clone(),
         branch: worktree.label(),
         pane: project.tmux.as_ref().and_then(|t| t.pane.clone()),
-        pane_pid: None,
+        pane_pid: claimed().map(|(_, pid)| pid),
         window: None,
         started_at: now_unix(),
         exit_code: None,
