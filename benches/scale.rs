@@ -147,6 +147,7 @@ fn start(agents: usize) -> Bench {
     bench.run("git", &["init", "-q", "-b", "main"]);
     bench.run("git", &["add", "-A"]);
     bench.run("git", &["commit", "-q", "-m", "init"]);
+    bench.wtmux(&["trust"]);
     let path = format!(
         "{}:{}",
         counter.display(),

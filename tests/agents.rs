@@ -319,11 +319,11 @@ fn the_monitor_never_calls_an_agent_waiting_from_a_screen_read_while_it_printed(
     let mut repo = common::TestRepo::with_config(&config);
     let tmux = repo.start_tmux();
     let pause = Pause::new(scratch.path());
-    let mut monitor = repo.spawn_wtmux_with(
+    let _monitor = KillOnDrop(repo.spawn_wtmux_with(
         &repo.root,
         &["__agent-monitor"],
         &[("WTMUX_TEST_PAUSE", &pause.env())],
-    );
+    ));
     let lock = monitor_lock(&repo);
     wait_until(10, "the test's monitor to run", || lock_is_held(&lock));
     repo.wtmux(&["add", "feat", "--agent", "asker"]).ok();
@@ -362,8 +362,17 @@ fn the_monitor_never_calls_an_agent_waiting_from_a_screen_read_while_it_printed(
             .is_some_and(|s| s == "waiting")
     });
     assert_eq!(notifications(&scratch), ["wtmux: feat is waiting for you"]);
-    let _ = monitor.kill();
-    let _ = monitor.wait();
+}
+
+/// A child process that is killed when the test ends, passed or failed (a look stopped at a
+/// pause point would otherwise wait for ever).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
@@ -384,11 +393,11 @@ fn wait_never_returns_waiting_from_a_screen_read_while_the_agent_printed() {
     repo.wtmux(&["add", "feat", "--agent", "asker"]).ok();
     let window = repo.row("feat")["window"].as_str().unwrap().to_string();
     let pause = Pause::new(scratch.path());
-    let mut wait = repo.spawn_wtmux_with(
+    let mut wait = KillOnDrop(repo.spawn_wtmux_with(
         &repo.root,
         &["wait", "feat", "--until", "waiting", "--timeout", "60s"],
         &[("WTMUX_TEST_PAUSE", &pause.env())],
-    );
+    ));
     pause.reached(20, "wait to read a quiet pane");
     let asked = std::time::Instant::now(); // no later than the question appears
     std::fs::write(&trigger, "").unwrap();
@@ -398,14 +407,16 @@ fn wait_never_returns_waiting_from_a_screen_read_while_the_agent_printed() {
     pause.release();
     pause.reached(20, "wait's next read");
     assert!(
-        wait.try_wait().unwrap().is_none(),
+        wait.0.try_wait().unwrap().is_none(),
         "wait returned from a read made while the agent printed"
     );
     assert!(asked.elapsed() >= std::time::Duration::from_secs(1));
     pause.release();
-    let out = wait.wait_with_output().unwrap();
-    assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "waiting");
+    let mut out = String::new();
+    let status = wait.0.wait().unwrap();
+    std::io::Read::read_to_string(wait.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(status.success());
+    assert_eq!(out.trim(), "waiting");
 }
 
 #[test]

@@ -88,7 +88,12 @@ fn step(pane: &Pane, known: Option<&Observation>, now_ms: u64, quiet: Duration) 
     let activity_ms = pane.activity * 1000;
     match known {
         Some(known) if known.activity == pane.activity => {
-            if known.settled || now_ms / 1000 <= pane.activity {
+            // A screen read within its second may miss output later in that second: it is read
+            // again before it can decide that the agent went quiet.
+            if known.settled
+                || now_ms / 1000 <= pane.activity
+                || !quiet_since(known.output_ms, now_ms, quiet)
+            {
                 Step::Decided(Look {
                     sight: Sight::Alive {
                         output_ms: known.output_ms,

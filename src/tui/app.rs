@@ -147,6 +147,8 @@ pub enum Action {
         rows: Vec<Row>,
         gone: Vec<PathBuf>,
     },
+    /// The agents (and windows) of some worktrees.
+    AgentsUpdated(Vec<(PathBuf, crate::core::agent::AgentStatus, Option<String>)>),
     DetailLoaded {
         path: PathBuf,
         detail: Detail,
@@ -172,6 +174,8 @@ pub enum Effect {
     RefreshAll,
     /// The rows of these worktrees, read in one pass.
     RefreshRows(Vec<PathBuf>),
+    /// Just the agent and window of these worktrees (their agents' records changed).
+    RefreshAgents(Vec<PathBuf>),
     LoadDetail(PathBuf),
     Open(PathBuf),
     Add {
@@ -341,6 +345,23 @@ impl Model {
             Action::RowUpdated(row) => {
                 return self.update(Action::RowsUpdated {
                     rows: vec![row],
+                    gone: Vec::new(),
+                });
+            }
+            Action::AgentsUpdated(agents) => {
+                let rows = agents
+                    .into_iter()
+                    .filter_map(|(path, agent, window)| {
+                        let existing = self.rows.iter().find(|r| r.path == path)?;
+                        Some(Row {
+                            agent,
+                            window,
+                            ..existing.clone()
+                        })
+                    })
+                    .collect();
+                return self.update(Action::RowsUpdated {
+                    rows,
                     gone: Vec::new(),
                 });
             }

@@ -14,6 +14,8 @@ pub const DEBOUNCE: Duration = Duration::from_millis(150);
 #[derive(Debug, Default)]
 pub struct RefreshQueue {
     rows: BTreeSet<PathBuf>,
+    /// Rows of which only the agent changed (its record): no git to read.
+    agents: BTreeSet<PathBuf>,
     all: bool,
     due: Option<Instant>,
     running: bool,
@@ -25,6 +27,12 @@ impl RefreshQueue {
     /// A worktree's row changed.
     pub fn row_changed(&mut self, path: PathBuf, now: Instant) {
         self.rows.insert(path);
+        self.due.get_or_insert(now + DEBOUNCE);
+    }
+
+    /// A worktree's agent record changed.
+    pub fn agent_changed(&mut self, path: PathBuf, now: Instant) {
+        self.agents.insert(path);
         self.due.get_or_insert(now + DEBOUNCE);
     }
 
@@ -55,10 +63,16 @@ impl RefreshQueue {
         self.running = true;
         self.passes += 1;
         let rows = std::mem::take(&mut self.rows);
+        let agents = std::mem::take(&mut self.agents);
         Some(if std::mem::take(&mut self.all) {
             Effect::RefreshAll
+        } else if rows.is_empty() {
+            Effect::RefreshAgents(agents.into_iter().collect())
         } else {
-            Effect::RefreshRows(rows.into_iter().collect())
+            // A full read of a row reads its agent too.
+            let mut all = rows;
+            all.extend(agents);
+            Effect::RefreshRows(all.into_iter().collect())
         })
     }
 
@@ -114,6 +128,26 @@ mod tests {
         queue.finished();
         assert_eq!(queue.passes, 2);
         assert_eq!(queue.due(), None, "nothing left");
+    }
+
+    #[test]
+    fn agent_changes_alone_read_no_git() {
+        let t0 = Instant::now();
+        let mut queue = RefreshQueue::default();
+        for path in paths(20) {
+            queue.agent_changed(path, t0);
+        }
+        assert_eq!(
+            queue.start(t0 + DEBOUNCE),
+            Some(Effect::RefreshAgents(paths(20)))
+        );
+        queue.finished();
+        queue.agent_changed(PathBuf::from("/w/00"), t0);
+        queue.row_changed(PathBuf::from("/w/01"), t0);
+        assert_eq!(
+            queue.start(t0 + DEBOUNCE),
+            Some(Effect::RefreshRows(paths(2)))
+        );
     }
 
     #[test]

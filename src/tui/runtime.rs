@@ -191,6 +191,9 @@ async fn event_loop(
                             Owner::Worktree(worktree) => {
                                 refresh.row_changed(worktree, Instant::now())
                             }
+                            Owner::Agent(worktree) => {
+                                refresh.agent_changed(worktree, Instant::now())
+                            }
                             Owner::Everything => refresh.all_changed(Instant::now()),
                             Owner::Nobody => {}
                         }
@@ -345,6 +348,24 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
                 rows: worktree::list_rows(project, &present)?,
                 gone,
             }
+        }
+        Effect::RefreshAgents(paths) => {
+            let snapshot = project.tmux.as_ref().and_then(|t| t.snapshot().ok());
+            let worktrees: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+            let agents = crate::core::agent::statuses(project, &worktrees, snapshot.as_ref())?;
+            Action::AgentsUpdated(
+                paths
+                    .into_iter()
+                    .zip(agents)
+                    .map(|(path, agent)| {
+                        let window = snapshot
+                            .as_ref()
+                            .and_then(|s| s.windows.get(&path))
+                            .map(|w| w.id.clone());
+                        (path, agent, window)
+                    })
+                    .collect(),
+            )
         }
         Effect::LoadDetail(path) => {
             let w = worktree::find(project, &name(&path))?;
@@ -501,6 +522,8 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
 
 enum Owner {
     Worktree(PathBuf),
+    /// Only its agent's record changed.
+    Agent(PathBuf),
     Everything,
     Nobody,
 }
@@ -519,6 +542,7 @@ struct Routes {
     owners: HashMap<PathBuf, Option<PathBuf>>,
     /// Run and agent record file stem → worktree.
     run_keys: HashMap<String, PathBuf>,
+    /// The run records' directory, then the agents'.
     record_dirs: [PathBuf; 2],
 }
 
@@ -599,14 +623,15 @@ impl Watcher {
 
     fn owner(&self, path: &Path) -> Owner {
         let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
-        if routes.record_dirs.iter().any(|d| path.starts_with(d)) {
+        if let Some(i) = routes.record_dirs.iter().position(|d| path.starts_with(d)) {
             let key = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            return match routes.run_keys.get(&key) {
-                Some(worktree) => Owner::Worktree(worktree.clone()),
-                None => Owner::Nobody,
+            return match (routes.run_keys.get(&key), i) {
+                (Some(worktree), 0) => Owner::Worktree(worktree.clone()),
+                (Some(worktree), _) => Owner::Agent(worktree.clone()),
+                (None, _) => Owner::Nobody,
             };
         }
         // Lock files and git's temporary files change without changing anything shown.
