@@ -284,6 +284,13 @@ pub fn statuses(
         .map(|w| read_record(project, w))
         .collect::<Result<Vec<_>>>()?;
     let present: Vec<&AgentRecord> = records.iter().flatten().collect();
+    // A monitor that died (killed, or its tmux server restarted) comes back with the next look.
+    if present
+        .iter()
+        .any(|r| !r.exited && r.last_state != AgentState::Exited)
+    {
+        let _ = ensure_monitor(project);
+    }
     let mut evaluated = evaluate_all(project, &present, snapshot.map(|s| &s.panes)).into_iter();
     Ok(records
         .iter()
@@ -800,12 +807,36 @@ pub fn run_monitor(project: &Project) -> Result<()> {
     let Some(_lock) = try_hold(&dir.join("monitor.lock"))? else {
         return Ok(()); // another monitor runs
     };
-    let tmux = project.require_tmux()?;
+    let mut project = project.clone();
+    let mut config = ConfigStamp::of(&project);
+    let started = now_unix();
+    write_json(
+        &dir.join(MONITOR_STATUS),
+        &MonitorStatus {
+            pid: std::process::id(),
+            started,
+            last_change: None,
+        },
+    )?;
+    let tmux = project.require_tmux()?.clone();
     let mut records = RecordCache::default();
     let mut idle_rounds = 0;
     let period = Duration::from_secs(1);
     loop {
         let tick = std::time::Instant::now();
+        // Config changes reach the running monitor (quiet period, bell, notify, their trust);
+        // a configuration that no longer loads leaves the last good one in force.
+        if let Some(fresh) = config.changed(&project) {
+            config = fresh;
+            if let Ok(reloaded) = Project::discover_with(
+                &project.main_worktree,
+                super::config::user_config_path(),
+                project.tmux.clone(),
+            ) {
+                project = reloaded;
+            }
+        }
+        let project = &project;
         let snapshot = match tmux.snapshot() {
             Ok(snapshot) => snapshot,
             Err(_) => return Ok(()), // the server is gone
@@ -837,6 +868,16 @@ pub fn run_monitor(project: &Project) -> Result<()> {
             let learned = look
                 .observation
                 .filter(|o| record.observed.as_ref() != Some(o));
+            if status.state != record.last_state {
+                let _ = write_json(
+                    &dir.join(MONITOR_STATUS),
+                    &MonitorStatus {
+                        pid: std::process::id(),
+                        started,
+                        last_change: Some(now_unix()),
+                    },
+                );
+            }
             if status.state != record.last_state || learned.is_some() {
                 announce(
                     project,
@@ -863,6 +904,58 @@ pub fn run_monitor(project: &Project) -> Result<()> {
             return Ok(());
         }
         std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
+    }
+}
+
+/// Where the running monitor says who it is and when it last saw a change (for `doctor`).
+pub const MONITOR_STATUS: &str = "monitor.json";
+
+/// The agent monitor, as it describes itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorStatus {
+    pub pid: u32,
+    /// Unix time it started.
+    pub started: u64,
+    /// Unix time of the last state change it recorded.
+    pub last_change: Option<u64>,
+}
+
+/// The running agent monitor, if one runs (its lock is held).
+pub fn monitor_status(project: &Project) -> Result<Option<MonitorStatus>> {
+    let dir = project.state.dir("agents")?;
+    if !is_held(&dir.join("monitor.lock"))? {
+        return Ok(None);
+    }
+    Ok(read_json(&dir.join(MONITOR_STATUS)))
+}
+
+/// What the configuration files looked like: their modification times (the user's file, the
+/// repository's, and the trust store's record of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ConfigStamp(Vec<Option<std::time::SystemTime>>);
+
+impl ConfigStamp {
+    fn of(project: &Project) -> ConfigStamp {
+        let files = [
+            Some(project.main_worktree.join(".wtmux.toml")),
+            super::config::user_config_path(),
+            super::trust::store_dir(),
+        ];
+        ConfigStamp(
+            files
+                .iter()
+                .map(|f| {
+                    f.as_ref()
+                        .and_then(|f| std::fs::metadata(f).ok())
+                        .and_then(|m| m.modified().ok())
+                })
+                .collect(),
+        )
+    }
+
+    fn changed(&self, project: &Project) -> Option<ConfigStamp> {
+        let now = ConfigStamp::of(project);
+        (now != *self).then_some(now)
     }
 }
 
