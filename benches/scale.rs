@@ -85,6 +85,15 @@ impl Bench {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// PATH with the counting `tmux` first.
+    fn path_with_counter(&self) -> String {
+        format!(
+            "{}:{}",
+            self.dir.path().join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -148,11 +157,7 @@ fn start(agents: usize) -> Bench {
     bench.run("git", &["add", "-A"]);
     bench.run("git", &["commit", "-q", "-m", "init"]);
     bench.wtmux(&["trust"]);
-    let path = format!(
-        "{}:{}",
-        counter.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = bench.path_with_counter();
     bench.run(
         "env",
         &[
@@ -327,11 +332,14 @@ fn measure(agents: usize) {
     let closed = between(&a, &b);
 
     let trace = bench.path("popup.trace");
+    // tmux gives a new pane the PATH of the client that asked for it: the counting one.
     bench.tmux(&[
         "new-window",
         "-d",
         "-n",
         "popup",
+        "-e",
+        &format!("PATH={}", bench.path_with_counter()),
         "-e",
         &format!("WTMUX_UI_TRACE={}", trace.display()),
         "-c",

@@ -453,3 +453,64 @@ fn a_bell_is_not_agent_output_and_each_change_is_told_once() {
     assert_eq!(agent_state(&repo, "feat")["state"], "waiting");
     assert_eq!(notifications(&scratch), ["wtmux: feat is waiting for you"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Monitors that heal
+
+fn monitor_pid(repo: &common::TestRepo) -> Option<u32> {
+    let out = repo.wtmux(&["doctor"]).ok();
+    let line = out.lines().find(|l| l.starts_with("agent monitor: pid "))?;
+    line["agent monitor: pid ".len()..]
+        .split(',')
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn a_config_change_reaches_the_running_monitor_and_a_killed_monitor_comes_back() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (config, trigger) = asking_config(scratch.path(), "");
+    // First without notify: the monitor starts with a configuration that tells nobody.
+    let quiet: String = config
+        .lines()
+        .filter(|l| !l.starts_with("notify"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut repo = common::TestRepo::with_config(&quiet);
+    let _tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--agent", "asker"]).ok();
+    wait_until(10, "the monitor to run", || monitor_pid(&repo).is_some());
+
+    // Killed (as a crash would): the next look at the agents starts another.
+    let first = monitor_pid(&repo).unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &first.to_string()])
+        .status();
+    wait_until(10, "the killed monitor to be gone", || {
+        std::fs::metadata(format!("/proc/{first}")).is_err()
+            || std::fs::read_to_string(format!("/proc/{first}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))
+    });
+    let doctor = repo.wtmux(&["doctor"]).ok();
+    assert!(doctor.contains("agent monitor: NOT RUNNING"), "{doctor}");
+    repo.list();
+    wait_until(10, "a new monitor", || {
+        monitor_pid(&repo).is_some_and(|pid| pid != first)
+    });
+
+    // The configuration gains a notify command (trusted): the running monitor uses it.
+    repo.write(".wtmux.toml", &config);
+    repo.trust();
+    std::fs::write(&trigger, "").unwrap();
+    wait_until(20, "the new notify command to tell of the question", || {
+        notifications(&scratch) == ["wtmux: feat is waiting for you"]
+    });
+
+    // `doctor --restart` replaces both monitors.
+    let before = monitor_pid(&repo).unwrap();
+    let out = repo.wtmux(&["doctor", "--restart"]).ok();
+    assert!(out.contains("agent monitor: pid "), "{out}");
+    assert!(out.contains("file-system monitor: "), "{out}");
+    assert_ne!(monitor_pid(&repo), Some(before));
+}

@@ -811,7 +811,7 @@ pub fn run_monitor(project: &Project) -> Result<()> {
     let mut config = ConfigStamp::of(&project);
     let started = now_unix();
     write_json(
-        &dir.join(MONITOR_STATUS),
+        &project.state.root().join(MONITOR_STATUS),
         &MonitorStatus {
             pid: std::process::id(),
             started,
@@ -870,7 +870,7 @@ pub fn run_monitor(project: &Project) -> Result<()> {
                 .filter(|o| record.observed.as_ref() != Some(o));
             if status.state != record.last_state {
                 let _ = write_json(
-                    &dir.join(MONITOR_STATUS),
+                    &project.state.root().join(MONITOR_STATUS),
                     &MonitorStatus {
                         pid: std::process::id(),
                         started,
@@ -907,8 +907,9 @@ pub fn run_monitor(project: &Project) -> Result<()> {
     }
 }
 
-/// Where the running monitor says who it is and when it last saw a change (for `doctor`).
-pub const MONITOR_STATUS: &str = "monitor.json";
+/// Where the running monitor says who it is and when it last saw a change (for `doctor`), in
+/// the state dir (not among the agents' records).
+pub const MONITOR_STATUS: &str = "agent-monitor.json";
 
 /// The agent monitor, as it describes itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -926,7 +927,7 @@ pub fn monitor_status(project: &Project) -> Result<Option<MonitorStatus>> {
     if !is_held(&dir.join("monitor.lock"))? {
         return Ok(None);
     }
-    Ok(read_json(&dir.join(MONITOR_STATUS)))
+    Ok(read_json(&project.state.root().join(MONITOR_STATUS)))
 }
 
 /// What the configuration files looked like: their modification times (the user's file, the

@@ -35,10 +35,19 @@ fn dir(project: &Project, sub: &str) -> Result<PathBuf> {
     project.state.dir(&format!("fsmonitor/{sub}"))
 }
 
+/// `WTMUX_FSMONITOR=off`: this process neither uses nor starts the daemon (a full scan), to
+/// compare the two or to rule the daemon out.
+fn disabled() -> bool {
+    std::env::var_os("WTMUX_FSMONITOR").is_some_and(|v| v == "off")
+}
+
 /// The running daemon's session, once it has caught up with every change made before this
 /// call; `None` when none runs or it does not answer in time. One call per operation: its
 /// answer is good for changes made before it.
 pub fn sync(project: &Project) -> Option<String> {
+    if disabled() {
+        return None;
+    }
     let root = dir(project, "").ok()?;
     if !is_held(&root.join("daemon.lock")).ok()? {
         return None; // no daemon
@@ -63,6 +72,9 @@ pub fn sync(project: &Project) -> Option<String> {
 /// found none, so that its start-up does not compete with that operation.
 pub fn start(project: &Project) {
     let Some(tmux) = &project.tmux else { return };
+    if disabled() {
+        return;
+    }
     // A daemon that could not watch everything (inotify's limit) is not tried again for a while.
     let gave_up = dir(project, "")
         .ok()
@@ -136,6 +148,56 @@ fn write_marker(path: &Path, text: &str) -> Result<()> {
 
 // ---------------------------------------------------------------------------------------------
 // The daemon
+
+/// Where the running daemon describes itself (for `doctor`).
+pub const STATUS: &str = "status.json";
+
+/// The file-system monitor, as it describes itself (every 5 s at most while things change).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub pid: u32,
+    /// Unix time it started.
+    pub started: u64,
+    /// Directories it watches.
+    pub watched: usize,
+    /// The system's limit on inotify watches per user (all of the user's watchers together).
+    pub limit: Option<usize>,
+    /// Unix time of the last change it saw in a worktree.
+    pub last_event: Option<u64>,
+}
+
+/// `fs.inotify.max_user_watches`.
+pub fn inotify_limit() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The running daemon, if one runs (its lock is held).
+pub fn daemon_status(project: &Project) -> Result<Option<DaemonStatus>> {
+    let root = dir(project, "")?;
+    if !is_held(&root.join("daemon.lock"))? {
+        return Ok(None);
+    }
+    Ok(read_json(&root.join(STATUS)))
+}
+
+/// Whether the last daemon gave up because it could not watch every directory, and when.
+pub fn gave_up_at(project: &Project) -> Option<std::time::SystemTime> {
+    std::fs::metadata(dir(project, "").ok()?.join("unavailable"))
+        .ok()?
+        .modified()
+        .ok()
+}
+
+/// Lets the next reader start a daemon again at once, even one that gave up lately.
+pub fn forget_giving_up(project: &Project) {
+    if let Ok(root) = dir(project, "") {
+        let _ = std::fs::remove_file(root.join("unavailable"));
+    }
+}
 
 /// Which worktree a watched directory belongs to (`None`: a change there may affect any).
 type Owners = HashMap<PathBuf, Option<String>>;
@@ -264,6 +326,15 @@ pub fn run_daemon(project: &Project) -> Result<()> {
     }
     // Readers trust markers only once every watch is in place.
     std::fs::write(root.join("session"), &session).map_err(|e| Error::io(&root, e))?;
+    let mut status = DaemonStatus {
+        pid: std::process::id(),
+        started: super::now_unix(),
+        watched: watched.len(),
+        limit: inotify_limit(),
+        last_event: None,
+    };
+    write_json(&root.join(STATUS), &status)?;
+    let mut status_written = std::time::Instant::now();
 
     let mut marked: HashSet<String> = HashSet::new();
     let forget_all = |marked: &mut HashSet<String>| {
@@ -294,6 +365,7 @@ pub fn run_daemon(project: &Project) -> Result<()> {
             continue;
         }
         let mut replan = false;
+        let mut seen_change = false;
         for path in &event.paths {
             if path.parent() == Some(clean.as_path()) {
                 let key = path.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -340,6 +412,7 @@ pub fn run_daemon(project: &Project) -> Result<()> {
             else {
                 continue;
             };
+            seen_change = true;
             match &owner {
                 Some(key) => {
                     if marked.remove(key) {
@@ -360,6 +433,17 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                     give_up();
                     return Ok(());
                 }
+            }
+        }
+        // What `doctor` shows, written at most every 5 s.
+        if seen_change || watched.len() != status.watched {
+            status.watched = watched.len();
+            if seen_change {
+                status.last_event = Some(super::now_unix());
+            }
+            if status_written.elapsed() >= std::time::Duration::from_secs(5) {
+                let _ = write_json(&root.join(STATUS), &status);
+                status_written = std::time::Instant::now();
             }
         }
         if replan {

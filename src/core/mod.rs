@@ -10,6 +10,7 @@ pub mod branch;
 pub mod check;
 pub mod config;
 pub mod demo;
+pub mod doctor;
 pub mod error;
 pub mod fsmonitor;
 pub mod git;

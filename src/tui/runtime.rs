@@ -91,12 +91,16 @@ impl Trace {
         self.record(event, since_start);
     }
 
-    /// A refresh pass starts: `refresh_pass <rows>` (`all` for every row).
+    /// A refresh pass starts: `refresh_pass <rows>` (`<rows> agents` for agents only, `all`
+    /// for every row).
     fn pass(&mut self, pass: &Effect) {
         use std::io::Write;
         if let Some(file) = &mut self.file {
             let _ = match pass {
                 Effect::RefreshRows(rows) => writeln!(file, "refresh_pass {}", rows.len()),
+                Effect::RefreshAgents(rows) => {
+                    writeln!(file, "refresh_pass {} agents", rows.len())
+                }
                 _ => writeln!(file, "refresh_pass all"),
             };
         }

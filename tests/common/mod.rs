@@ -180,6 +180,23 @@ impl TestRepo {
             .unwrap()
     }
 
+    /// Runs wtmux in the main worktree with extra environment variables.
+    pub fn wtmux_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = self.command(WTMUX, &self.root);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Run(command.args(args).output().unwrap())
+    }
+
+    /// Runs git in `dir`; `None` when it fails.
+    pub fn git_raw_try_in(&self, dir: &Path, args: &[&str]) -> Option<String> {
+        let out = self.command("git", dir).args(args).output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// Starts wtmux without waiting for it, with extra environment variables.
     pub fn spawn_wtmux_with(
         &self,
