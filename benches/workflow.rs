@@ -1,8 +1,11 @@
 //! `cargo bench --bench workflow`: wtmux against the git CLI on a generated repository of
 //! 20,000 files and 20 worktrees (generated once under target/, reused afterwards).
 //!
-//! - list: `wtmux list --json` vs `git status --porcelain=v2 --branch` run in each worktree one
-//!   after another.
+//! - list: `wtmux list --json` vs `git status --porcelain=v2 --branch` run in every worktree
+//!   in parallel on all cores (what a shell user gets with `xargs -P`), with and without the
+//!   file-system monitor.
+//! - remove: `wtmux remove` vs `git worktree remove` of a worktree holding a 1 GB ignored build
+//!   directory (the trash keeps it by a rename, not a copy).
 //! - add: `wtmux add` vs `git worktree add -b` plus `tmux new-window` by hand.
 //! - popup: the dashboard in a real tmux pane: process start to first frame (50 worktrees),
 //!   to every row live (the 20,000-file repository), key press to frame, idle CPU, peak memory.
@@ -139,21 +142,38 @@ fn time(mut f: impl FnMut()) -> Duration {
     )
 }
 
-fn bench_list(root: &Path, home: &Path) {
-    let worktrees: Vec<PathBuf> = std::iter::once(root.to_path_buf())
-        .chain((0..WORKTREES).map(|n| root.join(format!(".worktrees/task-{n:02}"))))
-        .collect();
-    let git_status = time(|| {
-        for path in &worktrees {
-            let mut command = sandboxed("git", path, home);
-            command.args(["status", "--porcelain=v2", "--branch"]);
-            run(command);
+/// `git status` in every worktree, as many at once as there are cores, each core taking the
+/// next worktree when it is free: the honest baseline for showing every worktree.
+fn parallel_git_status(worktrees: &[PathBuf], home: &Path) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::thread::scope(|scope| {
+        for _ in 0..cores {
+            scope.spawn(|| {
+                while let Some(path) = worktrees.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let mut command = sandboxed("git", path, home);
+                    command.args(["status", "--porcelain=v2", "--branch"]);
+                    run(command);
+                }
+            });
         }
     });
+}
+
+fn all_worktrees(root: &Path) -> Vec<PathBuf> {
+    std::iter::once(root.to_path_buf())
+        .chain((0..WORKTREES).map(|n| root.join(format!(".worktrees/task-{n:02}"))))
+        .collect()
+}
+
+fn bench_list(root: &Path, home: &Path) {
+    let worktrees = all_worktrees(root);
+    let git_status = time(|| parallel_git_status(&worktrees, home));
     let wtmux_list = time(|| wtmux(root, home, None, &["list", "--json"]));
     report(
         &format!("list ({} worktrees, {FILES} files)", worktrees.len()),
-        "git status in each worktree",
+        "git status in every worktree, in parallel",
         git_status,
         "wtmux list --json",
         wtmux_list,
@@ -252,6 +272,9 @@ fn main() {
     }
     if wanted("add") {
         bench_add(&root, &home);
+    }
+    if wanted("remove") {
+        bench_remove(&root, &home);
     }
     if wanted("conflicts") {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-conflicts-v1");
@@ -499,6 +522,7 @@ fn bench_conflicts(root: &Path, home: &Path) {
             pairs.push((a.clone(), b.clone()));
         }
     }
+    let git_status = time(|| parallel_git_status(&all_worktrees(root), home));
     let merge_tree_each = time(|| {
         for (a, b) in &pairs {
             let mut command = sandboxed("git", root, home);
@@ -542,15 +566,97 @@ fn bench_conflicts(root: &Path, home: &Path) {
         "  git merge-tree once per pair               {:>8.1} ms",
         merge_tree_each.as_secs_f64() * 1000.0
     );
+    println!(
+        "  git status in every worktree, in parallel  {:>8.1} ms",
+        git_status.as_secs_f64() * 1000.0
+    );
     for (name, (cold, warm, again)) in
         [("without the monitor", without), ("with the monitor", with)]
     {
         println!(
-            "  wtmux conflicts, {name:<20}  cold {:>6.1} ms ({:.2}x); after one worktree changed {:>6.1} ms ({:.2}x), {again} merge(s) recomputed",
+            "  wtmux conflicts, {name:<20}  cold {:>6.1} ms ({:.2}x merge-tree, {:.2}x status); after one worktree changed {:>6.1} ms ({:.2}x merge-tree, {:.2}x status), {again} merge(s) recomputed",
             cold.as_secs_f64() * 1000.0,
             cold.as_secs_f64() / merge_tree_each.as_secs_f64(),
+            cold.as_secs_f64() / git_status.as_secs_f64(),
             warm.as_secs_f64() * 1000.0,
             warm.as_secs_f64() / merge_tree_each.as_secs_f64(),
+            warm.as_secs_f64() / git_status.as_secs_f64(),
         );
     }
+}
+
+/// A worktree holding a 1 GB ignored build directory (1,024 files of 1 MiB), removed by
+/// `git worktree remove --force` (which deletes it) and by `wtmux remove` (which moves it into
+/// the trash). Each run makes the worktree afresh; the trash is emptied between runs, untimed.
+fn bench_remove(root: &Path, home: &Path) {
+    let path = root.join(".worktrees/big-build");
+    let make = || {
+        let _ = std::fs::remove_dir_all(&path);
+        git(root, home, &["worktree", "prune"]);
+        let _ = sandboxed("git", root, home)
+            .args(["branch", "-D", "big-build"])
+            .output();
+        git(
+            root,
+            home,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                "big-build",
+                path.to_str().unwrap(),
+            ],
+        );
+        if !path.join(".gitignore").exists() {
+            std::fs::write(path.join(".gitignore"), "build/\n").unwrap();
+            git(&path, home, &["add", ".gitignore"]);
+            git(&path, home, &["commit", "-q", "-m", "ignore build output"]);
+            git(root, home, &["merge", "-q", "--ff-only", "big-build"]);
+        }
+        let block = vec![7u8; 1 << 20];
+        for n in 0..1024 {
+            let dir = path.join(format!("build/obj{:02}", n % 32));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(format!("{n}.o")), &block).unwrap();
+        }
+        // What is measured is the removal, not writing the gigabyte back to disk.
+        let _ = Command::new("sync").status();
+    };
+    let measure = |remove: &dyn Fn()| -> Duration {
+        median(
+            (0..3)
+                .map(|_| {
+                    make();
+                    let start = Instant::now();
+                    remove();
+                    let elapsed = start.elapsed();
+                    let _ = wtmux_output(root, home, &["trash", "--prune", "--older-than", "0"]);
+                    elapsed
+                })
+                .collect(),
+        )
+    };
+    let git_remove = measure(&|| {
+        git(
+            root,
+            home,
+            &["worktree", "remove", "--force", path.to_str().unwrap()],
+        )
+    });
+    let wtmux_remove = measure(&|| wtmux(root, home, None, &["remove", "big-build"]));
+    report(
+        "remove a worktree with a 1 GB ignored build directory",
+        "git worktree remove --force",
+        git_remove,
+        "wtmux remove (moved to the trash)",
+        wtmux_remove,
+    );
+}
+
+fn wtmux_output(root: &Path, home: &Path, args: &[&str]) -> std::process::Output {
+    sandboxed(WTMUX, root, home)
+        .args(args)
+        .output()
+        .expect("spawn wtmux")
 }

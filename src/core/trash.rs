@@ -641,12 +641,13 @@ pub fn prune(
     max_age_days: u64,
     max_bytes: Option<u64>,
 ) -> Result<Vec<TrashEntry>> {
-    let cutoff = now_unix().saturating_sub(max_age_days.saturating_mul(24 * 60 * 60));
+    let max_age = max_age_days.saturating_mul(24 * 60 * 60);
+    let now = now_unix();
     let mut entries = list(project)?;
     let mut dropped = Vec::new();
     let mut kept = Vec::new();
     for entry in entries.drain(..) {
-        if entry.saved_at < cutoff
+        if now.saturating_sub(entry.saved_at) >= max_age
             && entry.phase != Phase::Saving
             && entry.phase != Phase::Restoring
         {
