@@ -79,6 +79,17 @@ fn repository_commands_run_only_once_trusted_and_a_change_needs_trust_again() {
 }
 
 #[test]
+fn trust_holds_for_a_repository_path_with_a_newline() {
+    let repo = TestRepo::new_at("r\nx");
+    repo.write(".wtmux.toml", COMMANDS);
+    repo.commit_all("configure");
+    repo.wtmux(&["check", "--wait"]).refused();
+    repo.trust();
+    repo.wtmux(&["check", "--wait"]).ok();
+    assert!(repo.home.join("ran-check").exists());
+}
+
+#[test]
 fn an_untrusted_agent_is_refused_before_anything_is_created() {
     let repo =
         TestRepo::with_untrusted_config("[agents.evil]\nrun = \"touch \\\"$HOME/ran-agent\\\"\"\n");

@@ -84,8 +84,10 @@ pub fn is_trusted(main_worktree: &Path, digest: &str) -> bool {
     let Ok(text) = std::fs::read_to_string(record_path(&store, main_worktree)) else {
         return false;
     };
-    let mut lines = text.lines();
-    lines.next() == Some(&*main_worktree.to_string_lossy()) && lines.next() == Some(digest)
+    // The digest's line, then the path (which may hold newlines) to the end.
+    text.split_once('\n').is_some_and(|(recorded, path)| {
+        recorded == digest && path == main_worktree.to_string_lossy()
+    })
 }
 
 /// Records trust in the commands with `digest` of the repository at `main_worktree`, replacing
@@ -99,9 +101,45 @@ pub fn grant(main_worktree: &Path, digest: &str) -> Result<PathBuf> {
     let mut file = tempfile::NamedTempFile::new_in(&store).map_err(|e| Error::io(&store, e))?;
     std::io::Write::write_all(
         &mut file,
-        format!("{}\n{digest}\n", main_worktree.to_string_lossy()).as_bytes(),
+        format!("{digest}\n{}", main_worktree.to_string_lossy()).as_bytes(),
     )
     .map_err(|e| Error::io(&path, e))?;
     file.persist(&path).map_err(|e| Error::io(&path, e.error))?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_digest_tells_every_split_and_order_apart() {
+        let digest = |c: &[&str]| {
+            RepoCommands::digest_of(&c.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        assert_ne!(digest(&["ab", "c"]), digest(&["a", "bc"]));
+        assert_ne!(digest(&["a", "b"]), digest(&["b", "a"]));
+        assert_ne!(digest(&["a"]), digest(&["a", ""]));
+        assert_eq!(digest(&["check: [t] true"]).len(), 64);
+    }
+
+    #[test]
+    fn only_untrusted_keys_of_the_repository_file_are_refused() {
+        let commands = RepoCommands {
+            file: "/r/.wtmux.toml".into(),
+            keys: vec!["check".into()],
+            trusted: false,
+            ..RepoCommands::default()
+        };
+        assert!(matches!(
+            commands.require("check"),
+            Err(Error::Untrusted { .. })
+        ));
+        assert!(commands.require("post_merge").is_ok(), "not from this file");
+        let trusted = RepoCommands {
+            trusted: true,
+            ..commands
+        };
+        assert!(trusted.require("check").is_ok());
+    }
 }
