@@ -419,10 +419,10 @@ mod tests {
     }
 
     #[test]
-    fn the_lock_names_its_holder_and_is_never_taken_twice_by_one_process() {
+    fn the_lock_names_its_holder_and_is_never_taken_twice_by_one_thread() {
         let (_dir, project) = project();
         let lock = OpLock::try_acquire(&project, "merge feat/x").unwrap();
-        // Taken twice by one process: refused at once instead of blocking forever.
+        // Taken twice by one thread: refused at once instead of blocking forever.
         let twice = OpLock::acquire(&project, "remove y", &mut |_| panic!("must not wait"));
         assert!(twice.unwrap_err().to_string().contains("twice"));
         assert_eq!(
@@ -435,5 +435,30 @@ mod tests {
         let again = OpLock::acquire(&project, "remove y", &mut |_| waited = true).unwrap();
         assert!(!waited);
         assert_eq!(again.holder().operation, "remove y");
+    }
+
+    #[test]
+    fn threads_of_one_process_wait_for_or_are_refused_by_each_other() {
+        let (_dir, project) = project();
+        let held = OpLock::try_acquire(&project, "merge a").unwrap();
+        let (told_send, told) = std::sync::mpsc::channel();
+        let other = std::thread::spawn({
+            let project = project.clone();
+            move || {
+                match OpLock::try_acquire(&project, "merge b") {
+                    Err(Error::Busy(holder)) => assert_eq!(holder.operation, "merge a"),
+                    other => panic!("expected Busy, got {other:?}"),
+                }
+                let lock = OpLock::acquire(&project, "merge b", &mut |holder| {
+                    told_send.send(holder.operation.clone()).unwrap();
+                })
+                .unwrap();
+                lock.holder().operation.clone()
+            }
+        });
+        // The other thread says whom it waits for, and only gets the lock once it is released.
+        assert_eq!(told.recv().unwrap(), "merge a");
+        drop(held);
+        assert_eq!(other.join().unwrap(), "merge b");
     }
 }

@@ -12,7 +12,8 @@
 //! - [`OpLock::try_acquire`] never blocks: `Err(Error::Busy { .. })` names the holder.
 //! - Re-entrancy: functions that need the lock take `&OpLock` as proof instead of locking again,
 //!   so merge's cleanup calls remove's internals with the merge's own lock. Taking it a second
-//!   time in one process (which `flock` would let block forever) is refused at once.
+//!   time in one thread (which `flock` would let block forever) is refused at once; threads of
+//!   one process (the popup's actions) wait for or are refused by each other like processes.
 //! - Taking the lock first finishes or rolls back whatever an earlier holder left half done
 //!   (see [`super::journal`]): what that did is in [`OpLock::recovered`].
 
@@ -48,31 +49,61 @@ impl std::fmt::Display for Holder {
     }
 }
 
-/// The repositories (by common dir) whose lock this process holds: a second acquisition in
-/// the same process is a bug to report, not a deadlock (`flock` would block it forever).
-static HELD_HERE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+/// The repositories (by common dir) whose lock this process holds, and which thread holds
+/// it: `flock` does not order the threads of one process (the popup runs actions on several),
+/// and the same thread taking it twice would block forever.
+static HELD_HERE: std::sync::Mutex<Vec<(PathBuf, std::thread::ThreadId)>> =
+    std::sync::Mutex::new(Vec::new());
+static RELEASED: std::sync::Condvar = std::sync::Condvar::new();
 
 /// This process's mark on a repository's lock, from before it is taken until it is dropped.
 #[derive(Debug)]
 struct HeldHere(PathBuf);
 
+/// How [`HeldHere::mark`] deals with another thread of this process holding the lock.
+enum InProcess<'a> {
+    Wait(&'a mut dyn FnMut()),
+    Refuse,
+}
+
 impl HeldHere {
-    fn mark(common_dir: &std::path::Path) -> Result<HeldHere> {
+    /// Marks the lock as this thread's. `Ok(None)`: another thread holds it and `how` said not
+    /// to wait.
+    fn mark(common_dir: &std::path::Path, how: InProcess) -> Result<Option<HeldHere>> {
+        let me = std::thread::current().id();
         let mut held = HELD_HERE.lock().unwrap_or_else(|e| e.into_inner());
-        if held.iter().any(|d| d == common_dir) {
-            return Err(Error::refused(
-                "internal error: the operation lock was taken twice by one process",
-            ));
+        let mut told = false;
+        let mut how = how;
+        loop {
+            match held.iter().find(|(dir, _)| dir == common_dir) {
+                None => break,
+                Some((_, thread)) if *thread == me => {
+                    return Err(Error::refused(
+                        "internal error: the operation lock was taken twice by one thread",
+                    ));
+                }
+                Some(_) => match &mut how {
+                    InProcess::Refuse => return Ok(None),
+                    InProcess::Wait(on_wait) => {
+                        if !told {
+                            told = true;
+                            on_wait();
+                        }
+                        held = RELEASED.wait(held).unwrap_or_else(|e| e.into_inner());
+                    }
+                },
+            }
         }
-        held.push(common_dir.to_path_buf());
-        Ok(HeldHere(common_dir.to_path_buf()))
+        held.push((common_dir.to_path_buf(), me));
+        Ok(Some(HeldHere(common_dir.to_path_buf())))
     }
 }
 
 impl Drop for HeldHere {
     fn drop(&mut self) {
         let mut held = HELD_HERE.lock().unwrap_or_else(|e| e.into_inner());
-        held.retain(|d| *d != self.0);
+        held.retain(|(dir, _)| *dir != self.0);
+        RELEASED.notify_all();
     }
 }
 
@@ -114,13 +145,23 @@ impl OpLock {
         operation: &str,
         on_wait: &mut dyn FnMut(&Holder),
     ) -> Result<OpLock> {
-        let here = HeldHere::mark(&project.common_dir)?;
+        let mut told = false;
+        let here = HeldHere::mark(
+            &project.common_dir,
+            InProcess::Wait(&mut || {
+                told = true;
+                on_wait(&read_holder(project));
+            }),
+        )?
+        .expect("a waiting mark always comes back with the lock");
         let path = lock_path(project)?;
         let file = lock_file(&path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                on_wait(&read_holder(project));
+                if !told {
+                    on_wait(&read_holder(project));
+                }
                 file.lock().map_err(|e| Error::io(&path, e))?;
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
@@ -140,7 +181,9 @@ impl OpLock {
     }
 
     fn try_take(project: &Project, operation: &str) -> Result<OpLock> {
-        let here = HeldHere::mark(&project.common_dir)?;
+        let Some(here) = HeldHere::mark(&project.common_dir, InProcess::Refuse)? else {
+            return Err(Error::Busy(read_holder(project)));
+        };
         let path = lock_path(project)?;
         let file = lock_file(&path)?;
         match file.try_lock() {
@@ -191,12 +234,14 @@ impl OpLock {
         self.common_dir == project.common_dir
     }
 
-    /// Whether this process holds the lock of `project` (somewhere up the call stack).
-    pub fn held_by_this_process(project: &Project) -> bool {
+    /// Whether this thread holds the lock of `project` (somewhere up the call stack).
+    pub fn held_by_this_thread(project: &Project) -> bool {
+        let me = std::thread::current().id();
         HELD_HERE
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(&project.common_dir)
+            .iter()
+            .any(|(dir, thread)| *dir == project.common_dir && *thread == me)
     }
 
     /// Whether some process holds the lock of `project` now, and who.

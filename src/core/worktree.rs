@@ -525,7 +525,7 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
     let undo = |error: Error| -> Error {
         // Deleting is done under the operation lock, like every deletion (unless this process
         // holds it already: a restore adds under its own lock).
-        let _lock = if OpLock::held_by_this_process(project) {
+        let _lock = if OpLock::held_by_this_thread(project) {
             None
         } else {
             OpLock::acquire(
