@@ -346,10 +346,13 @@ fn run(cli: Cli) -> Result<i32> {
     let mut out = Stdout;
     match command {
         Command::Ui => {
-            // The popup binding hands over the directory of the pane it was opened from (through
-            // the environment: display-popup's -d would format-expand it).
-            let project = match std::env::var_os("WTMUX_DIR").filter(|d| !d.is_empty()) {
-                Some(dir) => Project::discover(std::path::Path::new(&dir))?,
+            // The popup binding hands over the pane it was opened from (`WTMUX_PANE`); the
+            // repository is that pane's.
+            let popup_pane = std::env::var("WTMUX_PANE").ok().filter(|p| !p.is_empty());
+            let dir =
+                popup_pane.and_then(|pane| crate::core::tmux::Tmux::from_env()?.pane_dir(&pane));
+            let project = match dir {
+                Some(dir) => Project::discover(&dir)?,
                 None => project()?,
             };
             crate::tui::run(project)

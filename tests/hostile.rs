@@ -193,7 +193,17 @@ fn hostile_config_values_and_long_names_open_windows_in_place_and_run_nothing() 
 
 #[test]
 fn the_plugin_opens_the_popup_from_a_hostile_repository_path_with_a_hostile_binary_path() {
-    let mut repo = TestRepo::new_at(&hostile("popup"));
+    open_the_popup_in(&hostile("popup"));
+}
+
+#[test]
+fn the_plugin_opens_the_popup_from_a_repository_path_with_a_newline() {
+    // Through run-shell's shell, the line after the newline would be a command of its own.
+    open_the_popup_in("r\ntouch pwned-newline-popup");
+}
+
+fn open_the_popup_in(name: &str) {
+    let mut repo = TestRepo::new_at(name);
     let tmux = repo.start_tmux();
     repo.wtmux(&["add", "feat/one", "--no-agent"]).ok();
     let bin_dir = repo.dir.path().join(hostile("bin"));

@@ -20,18 +20,19 @@ width=$(option @wtmux-width 80%)
 height=$(option @wtmux-height 75%)
 
 # display-popup does not expand formats in its command, so run-shell expands them (with #{q:}
-# quoting) and hands the popup the client, pane and directory it was opened from: a popup has
-# $TMUX but no $TMUX_PANE, and switch-client must move this client, not the most recent one.
-# The directory goes through -e (never format-expanded), not -d (expanded a second time: a path
-# holding `#` would open elsewhere, `#(cmd)` would run). run-shell expands its whole command, so
-# every `#` of our own values is doubled (`##` is a literal `#`).
+# quoting) and hands the popup the client and pane it was opened from: a popup has $TMUX but no
+# $TMUX_PANE, and switch-client must move this client, not the most recent one. The pane's
+# directory is not handed over: through -d tmux would expand it a second time (a path holding
+# `#` would open elsewhere, `#(cmd)` would run), and through the shell of run-shell a newline in
+# it would end the command; `wtmux ui` asks tmux for the pane's directory itself. run-shell
+# expands its whole command, so every `#` of our own values is doubled (`##` is a literal `#`).
 tmux_literal() {
   local quoted
   quoted=$(printf '%q' "$1")
   printf '%s' "${quoted//\#/##}"
 }
 tmux bind-key "$key" run-shell -b \
-  "tmux display-popup -E -w $(tmux_literal "$width") -h $(tmux_literal "$height") -e WTMUX_DIR=#{q:pane_current_path} -e WTMUX_CLIENT=#{q:client_name} -e WTMUX_PANE=#{q:pane_id} $(tmux_literal "$bin") ui"
+  "tmux display-popup -E -w $(tmux_literal "$width") -h $(tmux_literal "$height") -e WTMUX_CLIENT=#{q:client_name} -e WTMUX_PANE=#{q:pane_id} $(tmux_literal "$bin") ui"
 
 # Agents' windows carry @wtmux_state (working|waiting|done|exited, for your own formats) and
 # @wtmux_mark (a marker wtmux clears once you look at the window). Unless turned off, the mark is

@@ -332,6 +332,23 @@ impl Tmux {
         Ok(proven)
     }
 
+    /// The working directory of a pane: what tmux reports, else (when that is not a directory:
+    /// tmux shows control characters in it as `_` under some locales) its process's, from
+    /// `/proc`.
+    pub fn pane_dir(&self, pane: &str) -> Option<PathBuf> {
+        let out = self
+            .run(&["display-message", "-p", "-t", pane, "#{pane_current_path}"])
+            .ok()?;
+        let reported = PathBuf::from(out.strip_suffix('\n').unwrap_or(&out));
+        if reported.is_dir() {
+            return Some(reported);
+        }
+        let pid = self
+            .run(&["display-message", "-p", "-t", pane, "#{pane_pid}"])
+            .ok()?;
+        std::fs::read_link(format!("/proc/{}/cwd", pid.trim())).ok()
+    }
+
     /// Every window tagged with a worktree, keyed by the worktree path.
     pub fn tagged_windows(&self) -> Result<HashMap<PathBuf, Window>> {
         // Spaces separate the fields: ids never hold one, and the tag (a path that may) comes

@@ -17,7 +17,6 @@ pub fn sandbox(command: &mut Command, home: &Path) {
         "TMUX_PANE",
         "WTMUX_PANE",
         "WTMUX_CLIENT",
-        "WTMUX_DIR",
         "GIT_DIR",
         "GIT_WORK_TREE",
     ] {
