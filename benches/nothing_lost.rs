@@ -27,6 +27,7 @@ fn main() {
     println!("seed {seed} (WTMUX_SEED={seed} replays), {steps} steps");
     let started = std::time::Instant::now();
     let mut walk = differential::Walk::new(seed);
+    walk.progress_every = 1000;
     walk.run(steps, 100);
     println!(
         "{} steps checked, {} remove + restore round trips, 0 disagreements, in {:.0} s",

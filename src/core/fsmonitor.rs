@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
 use super::state::{is_held, read_json, try_hold, worktree_key, write_json};
-use super::status::{self, Changes};
+use super::status::{self, Changes, Content};
 use super::{Project, worktree};
 
 /// The hidden subcommand of the daemon: `wtmux __fsmonitor`.
@@ -94,6 +94,9 @@ pub fn start(project: &Project) {
 struct Stored {
     token: String,
     changes: Changes,
+    /// The content fingerprint (tree, key), once a reader computed it for these changes.
+    #[serde(default)]
+    content: Option<(String, String)>,
 }
 
 /// What differs from HEAD in a worktree, for showing it: reused while the daemon (`session`,
@@ -133,9 +136,49 @@ pub fn changes_for_display(
         &Stored {
             token,
             changes: changes.clone(),
+            content: None,
         },
     )?;
     Ok(changes)
+}
+
+/// The content fingerprint of a worktree, for showing its check state: reused while the daemon
+/// has seen no change there since it was computed, computed (by git) otherwise. `changes` are
+/// what [`changes_for_display`] returned for it in this operation.
+pub fn content_for_display(
+    project: &Project,
+    path: &Path,
+    session: Option<&str>,
+    changes: &Changes,
+) -> Result<Content> {
+    let compute = || project.content_store()?.content(path, changes);
+    let Some(session) = session else {
+        return compute();
+    };
+    let key = worktree_key(path);
+    let marker = dir(project, "clean")?.join(&key);
+    let stored_path = dir(project, "changes")?.join(format!("{key}.json"));
+    let still_clean = |stored: &Stored| {
+        std::fs::read_to_string(&marker).is_ok_and(|m| m == format!("{session} {}", stored.token))
+    };
+    let Some(mut stored) = read_json::<Stored>(&stored_path).filter(|s| still_clean(s)) else {
+        return compute();
+    };
+    if let Some((tree, key)) = &stored.content
+        && let Ok(tree) = git2::Oid::from_str(tree)
+    {
+        return Ok(Content {
+            tree,
+            key: key.clone(),
+        });
+    }
+    let content = compute()?;
+    // Kept only if nothing changed while it was computed (the daemon deletes the marker).
+    if still_clean(&stored) {
+        stored.content = Some((content.tree.to_string(), content.key.clone()));
+        write_json(&stored_path, &stored)?;
+    }
+    Ok(content)
 }
 
 fn write_marker(path: &Path, text: &str) -> Result<()> {

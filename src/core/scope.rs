@@ -240,7 +240,8 @@ fn content_commit(
         let tree = repo.find_commit(head)?.tree_id();
         return Ok(Some((head, tree.to_string())));
     }
-    let content = project.content_store()?.content(&worktree.path, &changes)?;
+    let content =
+        super::fsmonitor::content_for_display(project, &worktree.path, monitor, &changes)?;
     Ok(Some((scratch.commit(content.tree, &[head])?, content.key)))
 }
 

@@ -428,8 +428,22 @@ fn real_index(path: &Path) -> Result<PathBuf> {
     Ok(path.join(gitdir.trim()).join("index"))
 }
 
-/// The tree HEAD points at; the empty tree on an unborn branch.
+/// The tree HEAD points at; the empty tree on an unborn branch. In process when libgit2 can
+/// read the repository (a clean worktree then costs no git process), else from git.
 fn head_tree(path: &Path) -> Result<Oid> {
+    if let Ok(repo) = git2::Repository::open(path) {
+        match repo.head() {
+            Ok(head) => {
+                if let Ok(tree) = head.peel_to_tree() {
+                    return Ok(tree.id());
+                }
+            }
+            Err(e) if e.code() == git2::ErrorCode::UnbornBranch => {
+                return Ok(Oid::from_str("4b825dc642cb6eb9a060e54bf8d69288fbee4904")?);
+            }
+            Err(_) => {}
+        }
+    }
     let out = Git::new(path)
         .args(["rev-parse", "--verify", "-q", "HEAD^{tree}"])
         .output()?;

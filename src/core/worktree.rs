@@ -403,7 +403,7 @@ fn row(
     row.operation = operation::in_progress(&repo)?;
     let changes = super::fsmonitor::changes_for_display(project, &repo, &worktree.path, monitor)?;
     row.changed = changes.count();
-    row.check = check::status(project, &worktree.path, &changes)?;
+    row.check = check::status(project, &worktree.path, &changes, monitor)?;
     Ok(row)
 }
 

@@ -85,6 +85,8 @@ pub struct Walk {
     digest_of_key: HashMap<String, String>,
     pub round_trips: usize,
     pub checks: usize,
+    /// Say how far the walk is every this many steps (0: never), for long runs.
+    pub progress_every: usize,
 }
 
 impl Walk {
@@ -135,6 +137,7 @@ impl Walk {
             digest_of_key: HashMap::new(),
             round_trips: 0,
             checks: 0,
+            progress_every: 0,
         }
     }
 
@@ -201,6 +204,12 @@ impl Walk {
             self.check();
             if round_trip_every > 0 && self.step.is_multiple_of(round_trip_every) {
                 self.round_trip();
+            }
+            if self.progress_every > 0 && self.step.is_multiple_of(self.progress_every) {
+                eprintln!(
+                    "{} steps, {} round trips, 0 disagreements",
+                    self.step, self.round_trips
+                );
             }
         }
         self.round_trip();

@@ -184,8 +184,15 @@ fn is_active(project: &Project, worktree_key: &str, record: &RunRecord) -> Resul
             && now_unix().saturating_sub(record.updated_at) < START_GRACE_SECS))
 }
 
-/// The check state of the worktree at `path` (with `changes` against HEAD).
-pub fn status(project: &Project, path: &Path, changes: &Changes) -> Result<CheckStatus> {
+/// The check state of the worktree at `path` (with `changes` against HEAD), for showing it:
+/// the file-system monitor's session (`monitor`) lets an unchanged worktree's fingerprint be
+/// reused.
+pub fn status(
+    project: &Project,
+    path: &Path,
+    changes: &Changes,
+    monitor: Option<&str>,
+) -> Result<CheckStatus> {
     if project.config.checks.is_empty() {
         return Ok(CheckStatus::none());
     }
@@ -209,7 +216,7 @@ pub fn status(project: &Project, path: &Path, changes: &Changes) -> Result<Check
             log: record.current_log.clone(),
         });
     }
-    let content = project.content_store()?.content(path, changes)?;
+    let content = super::fsmonitor::content_for_display(project, path, monitor, changes)?;
     if let Some(outcome) = result_for(project, &content.key)? {
         return Ok(CheckStatus::of_outcome(&outcome));
     }
@@ -232,7 +239,7 @@ pub fn status_of(project: &Project, worktree: &Worktree) -> Result<CheckStatus> 
     let monitor = super::fsmonitor::sync(project);
     let changes =
         super::fsmonitor::changes_for_display(project, &repo, &worktree.path, monitor.as_deref())?;
-    status(project, &worktree.path, &changes)
+    status(project, &worktree.path, &changes, monitor.as_deref())
 }
 
 /// What `start` did.
