@@ -332,21 +332,26 @@ fn measure(agents: usize) {
     let closed = between(&a, &b);
 
     let trace = bench.path("popup.trace");
-    // tmux gives a new pane the PATH of the client that asked for it: the counting one.
-    bench.tmux(&[
-        "new-window",
-        "-d",
-        "-n",
-        "popup",
-        "-e",
-        &format!("PATH={}", bench.path_with_counter()),
-        "-e",
-        &format!("WTMUX_UI_TRACE={}", trace.display()),
-        "-c",
-        bench.root.to_str().unwrap(),
-        WTMUX,
-        "ui",
-    ]);
+    // tmux gives a new pane the PATH of the client that asks for it: the counting one.
+    bench.run(
+        "env",
+        &[
+            &format!("PATH={}", bench.path_with_counter()),
+            "tmux",
+            "-S",
+            bench.socket.to_str().unwrap(),
+            "new-window",
+            "-d",
+            "-n",
+            "popup",
+            "-e",
+            &format!("WTMUX_UI_TRACE={}", trace.display()),
+            "-c",
+            bench.root.to_str().unwrap(),
+            WTMUX,
+            "ui",
+        ],
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     while !std::fs::read_to_string(&trace).is_ok_and(|t| t.contains("\nlive ")) {
         assert!(Instant::now() < deadline, "the popup never went live");

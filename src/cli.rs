@@ -421,6 +421,16 @@ fn run(cli: Cli) -> Result<i32> {
                 print_json(&listing)?;
             } else {
                 print_listing(&mut out, &listing);
+                if let Some(lost) = crate::core::fsmonitor::coverage_lost(&project) {
+                    say!(
+                        "file-system monitor: watching stopped at {} of {} directories (inotify limit {}); every listing scans every worktree",
+                        lost.watched,
+                        lost.wanted,
+                        lost.limit
+                            .map(|l| l.to_string())
+                            .unwrap_or_else(|| "unknown".into())
+                    );
+                }
             }
             Ok(0)
         }

@@ -81,7 +81,7 @@ pub fn start(project: &Project) {
         .and_then(|d| std::fs::metadata(d.join("unavailable")).ok())
         .and_then(|m| m.modified().ok())
         .and_then(|t| t.elapsed().ok())
-        .is_some_and(|age| age < std::time::Duration::from_secs(600));
+        .is_some_and(|age| age < RETRY_AFTER);
     if gave_up {
         return;
     }
@@ -235,6 +235,35 @@ pub fn gave_up_at(project: &Project) -> Option<std::time::SystemTime> {
         .ok()
 }
 
+/// How far the last daemon that gave up got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GaveUp {
+    /// Directories it could watch before the system refused more.
+    pub watched: usize,
+    /// Directories there were to watch.
+    pub wanted: usize,
+    pub limit: Option<usize>,
+}
+
+/// The coverage of the file-system monitor when it could not watch every directory lately (it
+/// is not tried again for a while; meanwhile every reader scans).
+pub fn coverage_lost(project: &Project) -> Option<GaveUp> {
+    let path = dir(project, "").ok()?.join("unavailable");
+    let age = std::fs::metadata(&path)
+        .ok()?
+        .modified()
+        .ok()?
+        .elapsed()
+        .ok()?;
+    if age >= RETRY_AFTER {
+        return None;
+    }
+    read_json(&path)
+}
+
+/// How long a daemon that gave up is not started again.
+pub const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Lets the next reader start a daemon again at once, even one that gave up lately.
 pub fn forget_giving_up(project: &Project) {
     if let Ok(root) = dir(project, "") {
@@ -354,9 +383,17 @@ pub fn run_daemon(project: &Project) -> Result<()> {
         }
         complete
     };
-    let give_up = || {
+    // Says how far it got (for `list`, the popup and `doctor`), then readers scan.
+    let give_up = |watched: &HashSet<PathBuf>, owners: &Owners| {
         let _ = std::fs::remove_file(root.join("session"));
-        let _ = std::fs::write(root.join("unavailable"), "");
+        let _ = write_json(
+            &root.join("unavailable"),
+            &GaveUp {
+                watched: watched.len(),
+                wanted: owners.len() + 2,
+                limit: inotify_limit(),
+            },
+        );
         if let Ok(entries) = std::fs::read_dir(&clean) {
             for entry in entries.flatten() {
                 let _ = std::fs::remove_file(entry.path());
@@ -364,7 +401,7 @@ pub fn run_daemon(project: &Project) -> Result<()> {
         }
     };
     if !watch_all(&mut watcher, &owners, &mut watched) {
-        give_up();
+        give_up(&watched, &owners);
         return Ok(());
     }
     // Readers trust markers only once every watch is in place.
@@ -442,7 +479,7 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                     }
                 }
                 if fresh && !watch_all(&mut watcher, &owners, &mut watched) {
-                    give_up();
+                    give_up(&watched, &owners);
                     return Ok(());
                 }
                 continue;
@@ -473,7 +510,7 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                 add_tree(&mut added, path, owner);
                 owners.extend(added);
                 if !watch_all(&mut watcher, &owners, &mut watched) {
-                    give_up();
+                    give_up(&watched, &owners);
                     return Ok(());
                 }
             }
@@ -495,7 +532,7 @@ pub fn run_daemon(project: &Project) -> Result<()> {
             owners = plan_watches(project)?;
             roots = worktree_roots();
             if !watch_all(&mut watcher, &owners, &mut watched) {
-                give_up();
+                give_up(&watched, &owners);
                 return Ok(());
             }
         }

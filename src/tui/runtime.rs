@@ -34,7 +34,13 @@ enum Msg {
     Changed(Vec<PathBuf>),
     /// The result of a refresh pass.
     Refreshed(Box<Action>),
+    /// The watcher watches this many of the directories there are to watch.
+    Coverage(usize, usize),
 }
+
+/// How often every row is read again while some directories cannot be watched (inotify's
+/// limit): never silence.
+const RESCAN_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Threads for effects: git and tmux calls, a merge, the scope guard. Enough for a refresh, an
 /// analysis and an action at once; more only compete for the same cores.
@@ -144,6 +150,7 @@ async fn event_loop(
     run_refresh(&project, Effect::RefreshAll, &tx);
 
     let mut ticks = 0usize;
+    let mut rescanning = false;
     let mut live_marked = false;
     // The scope guard: one analysis at a time, at most one every ANALYZE_INTERVAL (agents
     // editing files would otherwise keep it running back to back).
@@ -157,6 +164,14 @@ async fn event_loop(
                 None => break,
             },
             _ = tokio::time::sleep(SPINNER_TICK), if spinner => Msg::Action(Box::new(Action::Tick)),
+            _ = tokio::time::sleep(RESCAN_INTERVAL), if rescanning => {
+                refresh.all_now(Instant::now());
+                if let Some(pass) = refresh.start(Instant::now()) {
+                    trace.pass(&pass);
+                    run_refresh(&project, pass, &tx);
+                }
+                continue;
+            }
             _ = sleep_until(analyze_at), if analyze_at.is_some() && !analyzing => {
                 analyze_at = None;
                 analyzing = true;
@@ -188,6 +203,19 @@ async fn event_loop(
                 Msg::Refreshed(action) => {
                     refresh.finished();
                     Some(*action)
+                }
+                Msg::Coverage(watched, wanted) => {
+                    rescanning = watched < wanted;
+                    if rescanning {
+                        model.status = Some((
+                            format!(
+                                "watching {watched} of {wanted} directories (the system's inotify limit): every row is read again every {} s",
+                                RESCAN_INTERVAL.as_secs()
+                            ),
+                            true,
+                        ));
+                    }
+                    None
                 }
                 Msg::Changed(paths) => {
                     for path in paths {
@@ -248,7 +276,11 @@ async fn event_loop(
                 // while: never on the UI thread.
                 let (watcher, project, rows) =
                     (watcher.clone(), project.clone(), model.rows.clone());
-                tokio::task::spawn_blocking(move || watcher.watch(&project, &rows));
+                let tx = tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let (watched, wanted) = watcher.watch(&project, &rows);
+                    let _ = tx.send(Msg::Coverage(watched, wanted));
+                });
             }
         }
         if quit {
@@ -575,8 +607,9 @@ impl Watcher {
         }
     }
 
-    /// Watches the directories of every row's worktree (re-done after each full listing).
-    fn watch(&self, project: &Project, rows: &[worktree::Row]) {
+    /// Watches the directories of every row's worktree (re-done after each full listing);
+    /// returns how many of those that exist it watches, and how many exist.
+    fn watch(&self, project: &Project, rows: &[worktree::Row]) -> (usize, usize) {
         use notify::Watcher as _;
         let mut wanted: HashMap<PathBuf, Option<PathBuf>> = HashMap::new();
         for dir in ["runs", "agents"] {
@@ -605,7 +638,10 @@ impl Watcher {
             }
         }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(inner) = inner.as_mut() else { return };
+        let existing = wanted.keys().filter(|p| p.is_dir()).count();
+        let Some(inner) = inner.as_mut() else {
+            return (0, existing);
+        };
         let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
         for gone in watched.iter().filter(|p| !wanted.contains_key(*p)) {
             let _ = inner.unwatch(gone);
@@ -620,9 +656,11 @@ impl Watcher {
                 watched.insert(path.clone());
             }
         }
+        let covered = watched.len();
         let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
         routes.owners = wanted;
         routes.run_keys = run_keys;
+        (covered, existing)
     }
 
     fn owner(&self, path: &Path) -> Owner {
