@@ -39,7 +39,7 @@ pub fn roll_back(project: &Project, intent: &Intent) -> Result<()> {
         )));
     }
     if path.exists() {
-        super::check::stop_processes_in(&path);
+        super::process::kill_processes_in(&path);
         let _ = Git::new(&project.main_worktree)
             .args(["worktree", "remove", "--force", "--force"])
             .arg(&path)

@@ -1,4 +1,5 @@
-//! Stopping what runs in a worktree's tmux window before the worktree goes away.
+//! Stopping what runs in a worktree before the worktree goes away: the processes of its tmux
+//! window, or whatever works inside a directory wtmux made.
 //!
 //! Closing the window alone is not enough: tmux sends SIGHUP, which an agent started with
 //! `nohup`, a daemon it spawned, or a build that ignores the signal survives, and keeps writing
@@ -34,25 +35,31 @@ pub fn stop_window(tmux: &Tmux, window: &Window) -> Result<usize> {
     Ok(victims.len())
 }
 
-/// `(parent, session)` of every process, from /proc.
-fn process_table() -> HashMap<i32, (i32, i32)> {
-    let mut table = HashMap::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return table;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if let Some(stat) = read_stat(pid) {
-            table.insert(pid, (stat.parent, stat.session));
+/// Kills (SIGKILL) every process but this one whose working directory is in `dir`: what a dead
+/// wtmux left running in a directory it made (a gate's check, a `post_create`).
+pub fn kill_processes_in(dir: &std::path::Path) {
+    for pid in all_pids() {
+        if pid as u32 != std::process::id()
+            && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(dir))
+        {
+            signal_all(&[pid], libc::SIGKILL);
         }
     }
-    table
+}
+
+fn all_pids() -> impl Iterator<Item = i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+}
+
+/// `(parent, session)` of every process, from /proc.
+fn process_table() -> HashMap<i32, (i32, i32)> {
+    all_pids()
+        .filter_map(|pid| read_stat(pid).map(|stat| (pid, (stat.parent, stat.session))))
+        .collect()
 }
 
 struct Stat {

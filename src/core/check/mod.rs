@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 mod stop;
 
 use stop::kill_group;
-pub use stop::{remove_scratch, stop_processes_in, stop_running};
+pub use stop::{remove_scratch, stop_running};
 
 use super::config::CheckSpec;
 use super::error::{Error, Result};

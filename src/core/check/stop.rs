@@ -74,7 +74,7 @@ fn is_runner(pid: u32, key: &str) -> bool {
 /// Removes a scratch worktree of [`super::verify_commit`], stopping whatever still runs in it (the
 /// checks of a process that died), and unregisters it.
 pub fn remove_scratch(project: &Project, scratch: &Path) {
-    stop_processes_in(scratch);
+    crate::core::process::kill_processes_in(scratch);
     let _ = git::Git::new(&project.main_worktree)
         .args(["worktree", "remove", "--force", "--force"])
         .arg(scratch)
@@ -83,32 +83,6 @@ pub fn remove_scratch(project: &Project, scratch: &Path) {
     let _ = git::Git::new(&project.main_worktree)
         .args(["worktree", "prune"])
         .run();
-}
-
-/// Kills every process of this user whose working directory is in `dir` (what a dead wtmux
-/// left running in a directory it made: a gate's check, a `post_create`).
-pub fn stop_processes_in(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid as u32 == std::process::id() {
-            continue;
-        }
-        if std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir)) {
-            // SAFETY: kill(2) touches no memory; the process works inside wtmux's scratch dir.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-            }
-        }
-    }
 }
 
 pub(super) fn kill_group(pgid: i32, signal: i32) {
