@@ -525,3 +525,24 @@ fn format_literal_round_trips_through_tmux_for_random_text() {
             .any(|e| e.file_name().to_string_lossy().starts_with("pwned")),
     );
 }
+
+#[test]
+fn the_bell_rings_in_the_proven_agent_pane() {
+    let mut repo = TestRepo::new();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-agent.sh");
+    repo.user_config(&format!(
+        "agent_quiet = \"1s\"\nbell = true\n[agents.fake]\nrun = \"sh {script}\"\n"
+    ));
+    let tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--agent", "fake"]).ok();
+    let window = repo.row("feat")["window"].as_str().unwrap().to_string();
+    wait_until(30, "the bell in the agent's window", || {
+        tmux.run(&[
+            "display-message",
+            "-p",
+            "-t",
+            &window,
+            "#{window_bell_flag}",
+        ]) == "1"
+    });
+}

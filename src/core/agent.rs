@@ -750,8 +750,13 @@ fn announce(
         _ => return Ok(()),
     };
     telling.messages.push(message.clone());
+    // The bell goes only to a pane proven to be this agent's (ids restart with the server).
     if project.config.bell
         && let Some(pane) = record.pane.as_ref().and_then(|p| panes?.get(p))
+        && let (Some(tmux), Some(id), Some(pid)) = (&project.tmux, &record.pane, record.pane_pid)
+        && tmux
+            .pane_is_claimed(id, pid, &record.worktree)
+            .unwrap_or(false)
     {
         let _ = std::fs::OpenOptions::new()
             .write(true)
