@@ -113,10 +113,14 @@ pub enum Command {
     Merge {
         #[arg(conflicts_with = "all_green")]
         branch: Option<String>,
-        /// Merge every green branch, one by one, in an order that does not conflict; stop at
-        /// the first that would conflict or fail, with base left clean.
+        /// Merge every green branch, one by one, in an order that does not conflict; list
+        /// every other branch with the reason (base is left clean after each step).
         #[arg(long)]
         all_green: bool,
+        /// With --all-green: first run the checks of worktrees not checked on their current
+        /// content, and wait for them.
+        #[arg(long, requires = "all_green")]
+        verify: bool,
         #[arg(long, value_enum)]
         strategy: Option<StrategyArg>,
         /// Commit the worktree's uncommitted changes with this message first.
@@ -503,6 +507,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Merge {
             branch,
             all_green,
+            verify,
             strategy,
             commit,
             keep,
@@ -522,32 +527,7 @@ fn run(cli: Cli) -> Result<i32> {
             };
             let lock = take_lock(&project, &what)?;
             if all_green {
-                let mut merged_any = false;
-                let mut escaped = EscapingLines::new(Stdout);
-                let order = merge::merge_all_green(
-                    &project,
-                    &lock,
-                    &options,
-                    &mut escaped,
-                    &mut |merged| {
-                        merged_any = true;
-                        say!(
-                            "merged {} into {}, now at {}",
-                            shown(&merged.branch),
-                            shown(&merged.base),
-                            &merged.commit[..merged.commit.len().min(7)]
-                        );
-                    },
-                );
-                escaped.finish().ok();
-                let order = order?;
-                if !merged_any {
-                    say!("no green branch to merge");
-                }
-                for (branch, why) in &order.blocked {
-                    warn!("not merging {}: {}", shown(branch), shown(why));
-                }
-                return Ok(if order.blocked.is_empty() { 0 } else { 1 });
+                return merge_all_green(&project, &lock, &options, verify);
             }
             let plan = merge::plan(&project, branch.as_deref(), &options)?;
             for warning in &plan.warnings {
@@ -915,7 +895,10 @@ fn print_conflicts(out: &mut dyn Write, report: &scope::Report) {
             shown(&w.branch),
             w.files.len(),
             worktree::plural(w.files.len()),
-            if w.green { ", green" } else { "" },
+            match &w.not_green {
+                None => ", green".to_string(),
+                Some(why) => format!(", not green: {}", shown(&why.to_string())),
+            },
             if notes.is_empty() {
                 String::new()
             } else {
@@ -966,6 +949,43 @@ fn print_conflicts(out: &mut dyn Write, report: &scope::Report) {
             writeln!(out, "  {} cannot follow: {}", shown(branch), shown(why)).ok();
         }
     }
+}
+
+/// `merge --all-green [--verify]`: exit 0 when every branch that was green and mergeable merged.
+fn merge_all_green(
+    project: &Project,
+    lock: &OpLock,
+    options: &MergeOptions,
+    verify: bool,
+) -> Result<i32> {
+    struct Progress;
+    impl merge::QueueProgress for Progress {
+        fn verifying(&mut self, branches: &[String]) {
+            say!(
+                "running the checks of {} and waiting for them",
+                shown(&branches.join(", "))
+            );
+        }
+        fn merged(&mut self, merged: &merge::Merged) {
+            say!(
+                "merged {} into {}, now at {}",
+                shown(&merged.branch),
+                shown(&merged.base),
+                &merged.commit[..merged.commit.len().min(7)]
+            );
+        }
+    }
+    let mut escaped = EscapingLines::new(Stdout);
+    let queue = merge::merge_all_green(project, lock, options, verify, &mut escaped, &mut Progress);
+    escaped.finish().ok();
+    let queue = queue?;
+    if queue.merged.is_empty() {
+        say!("no green branch to merge");
+    }
+    for (branch, why) in &queue.left_out {
+        warn!("not merging {}: {}", shown(branch), shown(&why.to_string()));
+    }
+    Ok(if queue.all_merged() { 0 } else { 1 })
 }
 
 fn print_removed(removed: &worktree::Removed) {

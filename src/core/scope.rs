@@ -11,6 +11,7 @@
 //! conflict; such a pair shows up as a conflict with base once the other is merged.)
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use git2::{Oid, Repository};
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::check;
 use super::error::{Error, Result};
 use super::git::{self, MergePrediction, ScratchObjects};
+use super::operation::{self, Operation};
 use super::state::{key_of, read_json, worktree_key, write_json};
 use super::worktree::{self, Worktree};
 use super::{Project, parallel_map};
@@ -38,10 +40,54 @@ pub struct Changed {
     pub in_others_scope: Vec<(String, Vec<String>)>,
     /// Files that conflict when merged into base as it is now (empty: merges cleanly).
     pub base_conflicts: Vec<String>,
-    /// Its checks passed on exactly this content.
+    /// It can merge as it is: committed work base lacks, nothing uncommitted, no git operation
+    /// stopped half way, and its checks passed on exactly this content.
     pub green: bool,
+    /// Why it is not green (null when it is).
+    #[serde(default)]
+    pub not_green: Option<NotGreen>,
     #[serde(skip)]
     content: Option<Oid>,
+}
+
+/// Why a worktree is not green: the merge queue leaves it alone and says this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum NotGreen {
+    /// A git operation (rebase, merge…) stopped half way in it.
+    OperationInProgress { operation: Operation },
+    /// It has uncommitted changes (an agent still at work, or work nobody committed).
+    Uncommitted { files: usize },
+    /// Its branch has no commit base lacks (for instance an agent that has just started).
+    NothingToMerge,
+    /// Its checks are running.
+    ChecksRunning,
+    /// Its checks have not run on its current content.
+    Unchecked,
+    /// Its checks failed on its current content.
+    ChecksFailed { check: Option<String> },
+}
+
+impl fmt::Display for NotGreen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotGreen::OperationInProgress { operation } => write!(f, "{operation}"),
+            NotGreen::Uncommitted { files } => write!(
+                f,
+                "it has {files} uncommitted file{}",
+                if *files == 1 { "" } else { "s" }
+            ),
+            NotGreen::NothingToMerge => write!(f, "it has no commit that base lacks"),
+            NotGreen::ChecksRunning => write!(f, "its checks are still running"),
+            NotGreen::Unchecked => write!(f, "its checks have not run on its current content"),
+            NotGreen::ChecksFailed { check: Some(check) } => {
+                write!(f, "check {check:?} failed on its current content")
+            }
+            NotGreen::ChecksFailed { check: None } => {
+                write!(f, "its checks failed on its current content")
+            }
+        }
+    }
 }
 
 /// Two worktrees that changed the same files.
@@ -223,30 +269,103 @@ fn diff_trees(
     Ok(())
 }
 
-/// What a worktree holds, as a commit — HEAD, or a commit of HEAD plus its uncommitted work
-/// written to `scratch` only — and the fingerprint key its check results are stored under.
-fn content_commit(
+/// What a worktree holds.
+struct Held {
+    head: Oid,
+    /// HEAD, or a commit of HEAD plus its uncommitted work written to the scratch objects only.
+    content: Oid,
+    /// The fingerprint key its check results are stored under.
+    content_key: String,
+    uncommitted: usize,
+    operation: Option<Operation>,
+}
+
+fn held(
     project: &Project,
     scratch: &ScratchObjects,
     worktree: &Worktree,
     monitor: Option<&str>,
-) -> Result<Option<(Oid, String)>> {
+) -> Result<Option<Held>> {
     let repo = Repository::open(&worktree.path)?;
     let Some(head) = git::head_commit(&repo) else {
         return Ok(None);
     };
-    let changes = super::fsmonitor::changes_for_display(project, &repo, &worktree.path, monitor)?;
+    let operation = operation::in_progress(&repo)?;
+    let changes = match monitor {
+        Some(_) => super::fsmonitor::changes_for_display(project, &repo, &worktree.path, monitor)?,
+        None => super::status::changes(&worktree.path)?,
+    };
     if changes.is_empty() {
         let tree = repo.find_commit(head)?.tree_id();
-        return Ok(Some((head, tree.to_string())));
+        return Ok(Some(Held {
+            head,
+            content: head,
+            content_key: tree.to_string(),
+            uncommitted: 0,
+            operation,
+        }));
     }
-    let content =
-        super::fsmonitor::content_for_display(project, &worktree.path, monitor, &changes)?;
-    Ok(Some((scratch.commit(content.tree, &[head])?, content.key)))
+    let content = match monitor {
+        Some(_) => {
+            super::fsmonitor::content_for_display(project, &worktree.path, monitor, &changes)?
+        }
+        None => project.content_store()?.content(&worktree.path, &changes)?,
+    };
+    Ok(Some(Held {
+        head,
+        content: scratch.commit(content.tree, &[head])?,
+        content_key: content.key,
+        uncommitted: changes.paths().len(),
+        operation,
+    }))
 }
 
-/// The full picture for every active worktree (those with a branch other than base).
+/// Why a worktree holding `held` is not green, if it is not.
+fn not_green(
+    project: &Project,
+    repo: &Repository,
+    worktree: &Worktree,
+    held: &Held,
+    base_commit: Oid,
+) -> Result<Option<NotGreen>> {
+    if let Some(operation) = &held.operation {
+        return Ok(Some(NotGreen::OperationInProgress {
+            operation: operation.clone(),
+        }));
+    }
+    if held.uncommitted > 0 {
+        return Ok(Some(NotGreen::Uncommitted {
+            files: held.uncommitted,
+        }));
+    }
+    if held.head == base_commit || repo.graph_descendant_of(base_commit, held.head)? {
+        return Ok(Some(NotGreen::NothingToMerge));
+    }
+    if project.config.checks.is_empty() {
+        return Ok(None);
+    }
+    Ok(match check::result_for(project, &held.content_key)? {
+        Some(outcome) if outcome.passed => None,
+        Some(outcome) => Some(NotGreen::ChecksFailed {
+            check: outcome.failed,
+        }),
+        None if check::is_running(project, &worktree.path)? => Some(NotGreen::ChecksRunning),
+        None => Some(NotGreen::Unchecked),
+    })
+}
+
+/// The full picture for every active worktree (those with a branch other than base), for
+/// display: the file-system monitor, when it runs, spares the status of unchanged worktrees.
 pub fn analyze(project: &Project) -> Result<Report> {
+    analyze_with(project, true)
+}
+
+/// The same, with every worktree's status asked of git (for decisions: the merge queue).
+pub fn analyze_exact(project: &Project) -> Result<Report> {
+    analyze_with(project, false)
+}
+
+fn analyze_with(project: &Project, use_monitor: bool) -> Result<Report> {
     let base_commit = project.require_base_commit()?;
     let active: Vec<Worktree> = worktree::worktrees(project)?
         .into_iter()
@@ -254,14 +373,17 @@ pub fn analyze(project: &Project) -> Result<Report> {
         .filter(|w| w.branch.as_deref().is_some_and(|b| b != project.base))
         .collect();
     let scratch = project.scratch_objects()?;
-    let monitor = super::fsmonitor::sync(project);
+    let monitor = if use_monitor {
+        super::fsmonitor::sync(project)
+    } else {
+        None
+    };
 
     let changed: Vec<Changed> = parallel_map(&active, |w| -> Result<Option<Changed>> {
-        let Some((content, content_key)) =
-            content_commit(project, &scratch, w, monitor.as_deref())?
-        else {
+        let Some(held) = held(project, &scratch, w, monitor.as_deref())? else {
             return Ok(None);
         };
+        let content = held.content;
         // Content commits live in the scratch objects: read them through it.
         let repo = scratch.repository()?;
         let merge_base = repo.merge_base(content, base_commit)?;
@@ -273,8 +395,7 @@ pub fn analyze(project: &Project) -> Result<Report> {
         } else {
             cached_merge(project, &scratch, base_commit, content)?
         };
-        let green = project.config.checks.is_empty()
-            || check::result_for(project, &content_key)?.is_some_and(|o| o.passed);
+        let not_green = not_green(project, &repo, w, &held, base_commit)?;
         Ok(Some(Changed {
             branch: w.branch.clone().unwrap_or_default(),
             path: w.path.clone(),
@@ -283,7 +404,8 @@ pub fn analyze(project: &Project) -> Result<Report> {
             outside_scope: Vec::new(),
             in_others_scope: Vec::new(),
             base_conflicts,
-            green,
+            green: not_green.is_none(),
+            not_green,
             content: Some(content),
         }))
     })
@@ -355,7 +477,7 @@ pub fn analyze(project: &Project) -> Result<Report> {
         merge_order: MergeOrder::default(),
     };
     report.merge_order = merge_order(&report, &scratch, base_commit)?;
-    if monitor.is_none() {
+    if use_monitor && monitor.is_none() {
         super::fsmonitor::start(project);
     }
     Ok(report)
@@ -386,15 +508,15 @@ fn merge_order(report: &Report, scratch: &ScratchObjects, base_commit: Oid) -> R
             ));
             continue;
         }
-        let with: Vec<&str> = report
+        let with: Vec<String> = report
             .pairs_of(&candidate.branch)
             .filter(|(other, p)| !p.conflicts.is_empty() && order.order.iter().any(|o| o == other))
-            .map(|(other, _)| other)
+            .map(|(other, p)| format!("{other} in {}", p.conflicts.join(", ")))
             .collect();
         if !with.is_empty() {
             order.blocked.push((
                 candidate.branch.clone(),
-                format!("conflicts with {} (merged before it)", with.join(", ")),
+                format!("conflicts with {} (merged before it)", with.join("; ")),
             ));
             continue;
         }

@@ -184,6 +184,15 @@ fn is_active(project: &Project, worktree_key: &str, record: &RunRecord) -> Resul
             && now_unix().saturating_sub(record.updated_at) < START_GRACE_SECS))
 }
 
+/// A check run is going on in the worktree at `path`.
+pub fn is_running(project: &Project, path: &Path) -> Result<bool> {
+    let key = worktree_key(path);
+    match read_json::<RunRecord>(&run_record_path(project, &key)?) {
+        Some(record) => is_active(project, &key, &record),
+        None => Ok(false),
+    }
+}
+
 /// The check state of the worktree at `path` (with `changes` against HEAD), for showing it:
 /// the file-system monitor's session (`monitor`) lets an unchanged worktree's fingerprint be
 /// reused.
