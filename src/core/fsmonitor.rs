@@ -334,7 +334,7 @@ fn add_tree(owners: &mut Owners, dir: &Path, owner: Option<String>) {
 
 /// Runs the daemon until the repository is gone. One per repository: a second one exits.
 pub fn run_daemon(project: &Project) -> Result<()> {
-    use notify::{EventKind, Watcher as _};
+    use super::watch::{Batch, DirWatcher, Kind};
     let root = dir(project, "")?;
     let Some(_lock) = try_hold(&root.join("daemon.lock"))? else {
         return Ok(()); // another daemon runs
@@ -348,9 +348,10 @@ pub fn run_daemon(project: &Project) -> Result<()> {
     }
     let session = format!("{}-{}", std::process::id(), super::now_unix());
 
-    let (tx, rx) = std::sync::mpsc::channel::<notify::Result<notify::Event>>();
-    let mut watcher = notify::recommended_watcher(tx)
-        .map_err(|e| Error::io(&root, std::io::Error::other(e.to_string())))?;
+    // Changes only: the readers' own reads (git status opening files) do not wake the daemon.
+    let (tx, rx) = std::sync::mpsc::channel::<Batch>();
+    let watcher =
+        DirWatcher::new(move |batch| tx.send(batch).is_ok()).map_err(|e| Error::io(&root, e))?;
     let stored_dir = dir(project, "changes")?;
     let mut owners = plan_watches(project)?;
     let worktree_roots = || -> HashMap<String, PathBuf> {
@@ -365,24 +366,22 @@ pub fn run_daemon(project: &Project) -> Result<()> {
     // Whether every directory that exists is watched: one that cannot be (inotify's watch limit,
     // fs.inotify.max_user_watches) would hide its changes, so the daemon then gives up and
     // readers scan.
-    let watch_all = |watcher: &mut notify::RecommendedWatcher,
-                     owners: &Owners,
-                     watched: &mut HashSet<PathBuf>|
-     -> bool {
-        let mut complete = true;
-        for path in owners.keys().chain([&clean, &stored_dir]) {
-            if watched.contains(path) {
-                continue;
-            }
-            match watcher.watch(path, notify::RecursiveMode::NonRecursive) {
-                Ok(()) => {
-                    watched.insert(path.clone());
+    let watch_all =
+        |watcher: &DirWatcher, owners: &Owners, watched: &mut HashSet<PathBuf>| -> bool {
+            let mut complete = true;
+            for path in owners.keys().chain([&clean, &stored_dir]) {
+                if watched.contains(path) {
+                    continue;
                 }
-                Err(_) => complete &= !path.exists(),
+                match watcher.watch(path) {
+                    Ok(()) => {
+                        watched.insert(path.clone());
+                    }
+                    Err(_) => complete &= !path.exists(),
+                }
             }
-        }
-        complete
-    };
+            complete
+        };
     // Says how far it got (for `list`, the popup and `doctor`), then readers scan.
     let give_up = |watched: &HashSet<PathBuf>, owners: &Owners| {
         let _ = std::fs::remove_file(root.join("session"));
@@ -400,7 +399,7 @@ pub fn run_daemon(project: &Project) -> Result<()> {
             }
         }
     };
-    if !watch_all(&mut watcher, &owners, &mut watched) {
+    if !watch_all(&watcher, &owners, &mut watched) {
         give_up(&watched, &owners);
         return Ok(());
     }
@@ -423,8 +422,8 @@ pub fn run_daemon(project: &Project) -> Result<()> {
         }
     };
     loop {
-        let event = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
-            Ok(event) => event,
+        let batch = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(batch) => batch,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 if !project.common_dir.exists() {
                     return Ok(());
@@ -433,25 +432,22 @@ pub fn run_daemon(project: &Project) -> Result<()> {
             }
             Err(_) => return Ok(()),
         };
-        let Ok(event) = event else {
-            forget_all(&mut marked); // an error or a lost queue: trust nothing
-            continue;
+        let changes = match batch {
+            Batch::Changes(changes) => changes,
+            Batch::Lost => {
+                forget_all(&mut marked); // the kernel's queue overflowed: trust nothing
+                continue;
+            }
         };
-        if event.need_rescan() {
-            forget_all(&mut marked);
-            continue;
-        }
-        if matches!(event.kind, EventKind::Access(_) | EventKind::Other) {
-            continue;
-        }
         let mut replan = false;
         let mut seen_change = false;
-        for path in &event.paths {
+        for change in &changes {
+            let path = &change.path;
             if path.parent() == Some(clean.as_path()) {
                 let key = path.file_name().map(|n| n.to_string_lossy().into_owned());
                 if key.as_deref().is_some_and(|k| k.starts_with(".cookie-")) {
                     // A reader syncing: everything before this event has been handled.
-                    if matches!(event.kind, EventKind::Create(_)) {
+                    if change.kind == Kind::Created {
                         let _ = std::fs::remove_file(path);
                     }
                     continue;
@@ -478,7 +474,7 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                         }
                     }
                 }
-                if fresh && !watch_all(&mut watcher, &owners, &mut watched) {
+                if fresh && !watch_all(&watcher, &owners, &mut watched) {
                     give_up(&watched, &owners);
                     return Ok(());
                 }
@@ -505,11 +501,11 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                 }
             }
             // A new directory: watch it (and what it holds) too.
-            if matches!(event.kind, EventKind::Create(_)) && path.is_dir() {
+            if change.kind == Kind::Created && change.is_dir {
                 let mut added = Owners::new();
                 add_tree(&mut added, path, owner);
                 owners.extend(added);
-                if !watch_all(&mut watcher, &owners, &mut watched) {
+                if !watch_all(&watcher, &owners, &mut watched) {
                     give_up(&watched, &owners);
                     return Ok(());
                 }
@@ -531,7 +527,7 @@ pub fn run_daemon(project: &Project) -> Result<()> {
             // the next scans, which the cleared markers force).
             owners = plan_watches(project)?;
             roots = worktree_roots();
-            if !watch_all(&mut watcher, &owners, &mut watched) {
+            if !watch_all(&watcher, &owners, &mut watched) {
                 give_up(&watched, &owners);
                 return Ok(());
             }

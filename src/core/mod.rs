@@ -27,6 +27,7 @@ pub mod testpoint;
 pub mod tmux;
 pub mod trash;
 pub mod trust;
+pub mod watch;
 pub mod worktree;
 
 use std::path::{Path, PathBuf};

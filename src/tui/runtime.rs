@@ -34,6 +34,8 @@ enum Msg {
     Changed(Vec<PathBuf>),
     /// The result of a refresh pass.
     Refreshed(Box<Action>),
+    /// The watcher lost events (the kernel's queue overflowed): everything may have changed.
+    Lost,
     /// The watcher watches this many of the directories there are to watch.
     Coverage(usize, usize),
 }
@@ -203,6 +205,10 @@ async fn event_loop(
                 Msg::Refreshed(action) => {
                     refresh.finished();
                     Some(*action)
+                }
+                Msg::Lost => {
+                    refresh.all_changed(Instant::now());
+                    None
                 }
                 Msg::Coverage(watched, wanted) => {
                     rescanning = watched < wanted;
@@ -566,7 +572,7 @@ enum Owner {
 
 /// inotify watches on what matters, and which worktree a changed path belongs to.
 struct Watcher {
-    inner: std::sync::Mutex<Option<notify::RecommendedWatcher>>,
+    inner: Option<crate::core::watch::DirWatcher>,
     watched: std::sync::Mutex<HashSet<PathBuf>>,
     /// Read by the UI thread for every event; replaced whole after each re-watch.
     routes: std::sync::RwLock<Routes>,
@@ -584,18 +590,18 @@ struct Routes {
 
 impl Watcher {
     fn new(project: &Project, tx: UnboundedSender<Msg>) -> Watcher {
-        use notify::EventKind;
-        let inner = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let Ok(event) = event else { return };
-            // Reads (our own status included) must never wake the popup: only writes count.
-            if matches!(event.kind, EventKind::Access(_) | EventKind::Other) {
-                return;
-            }
-            let _ = tx.send(Msg::Changed(event.paths));
+        use crate::core::watch::{Batch, DirWatcher};
+        // Changes only (no open events): the popup's own reads never wake it.
+        let inner = DirWatcher::new(move |batch| {
+            let paths = match batch {
+                Batch::Changes(changes) => changes.into_iter().map(|c| c.path).collect(),
+                Batch::Lost => return tx.send(Msg::Lost).is_ok(),
+            };
+            tx.send(Msg::Changed(paths)).is_ok()
         })
         .ok();
         Watcher {
-            inner: std::sync::Mutex::new(inner),
+            inner,
             watched: std::sync::Mutex::new(HashSet::new()),
             routes: std::sync::RwLock::new(Routes {
                 record_dirs: [
@@ -610,7 +616,6 @@ impl Watcher {
     /// Watches the directories of every row's worktree (re-done after each full listing);
     /// returns how many of those that exist it watches, and how many exist.
     fn watch(&self, project: &Project, rows: &[worktree::Row]) -> (usize, usize) {
-        use notify::Watcher as _;
         let mut wanted: HashMap<PathBuf, Option<PathBuf>> = HashMap::new();
         for dir in ["runs", "agents"] {
             if let Ok(dir) = project.state.dir(dir) {
@@ -637,22 +642,17 @@ impl Watcher {
                 wanted.insert(row.path.join(dir), Some(row.path.clone()));
             }
         }
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let existing = wanted.keys().filter(|p| p.is_dir()).count();
-        let Some(inner) = inner.as_mut() else {
+        let Some(inner) = self.inner.as_ref() else {
             return (0, existing);
         };
         let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
         for gone in watched.iter().filter(|p| !wanted.contains_key(*p)) {
-            let _ = inner.unwatch(gone);
+            inner.unwatch(gone);
         }
         watched.retain(|p| wanted.contains_key(p));
         for path in wanted.keys() {
-            if !watched.contains(path)
-                && inner
-                    .watch(path, notify::RecursiveMode::NonRecursive)
-                    .is_ok()
-            {
+            if !watched.contains(path) && inner.watch(path).is_ok() {
                 watched.insert(path.clone());
             }
         }
