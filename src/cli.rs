@@ -15,6 +15,7 @@ use crate::printable::EscapingLines;
 
 #[macro_use]
 mod output;
+mod sync;
 use output::{Stdout, message, print_json, shown, shown_path, usage_error_line};
 
 #[derive(Debug, Parser)]
@@ -63,6 +64,16 @@ pub enum Command {
     Conflicts {
         #[arg(long)]
         json: bool,
+    },
+    /// Bring base's new commits into a worktree's branch (a conflict stays in the worktree).
+    Sync {
+        branch: String,
+        /// Rebase the branch onto base (default when merge_strategy = "rebase").
+        #[arg(long, conflicts_with = "merge")]
+        rebase: bool,
+        /// Merge base into the branch (the default otherwise).
+        #[arg(long)]
+        merge: bool,
     },
     /// Type text into a worktree's agent (then Enter).
     Send { branch: String, text: String },
@@ -747,6 +758,19 @@ fn run(cli: Cli) -> Result<i32> {
             clap_complete::generate(shell, &mut Cli::command(), "wtmux", &mut out);
             Ok(0)
         }
+        Command::Sync {
+            branch,
+            rebase,
+            merge,
+        } => {
+            use crate::core::sync::SyncMethod;
+            let method = match (rebase, merge) {
+                (true, _) => Some(SyncMethod::Rebase),
+                (_, true) => Some(SyncMethod::Merge),
+                _ => None,
+            };
+            sync::run(&project()?, &branch, method)
+        }
         Command::Send { branch, text } => {
             agent::send(&project()?, &branch, &text)?;
             Ok(0)
@@ -1046,13 +1070,7 @@ fn print_listing(out: &mut dyn Write, listing: &worktree::Listing) {
                 format!("{}{branch}", if row.is_main { "* " } else { "  " }),
                 match (&row.operation, row.prunable, row.changed) {
                     (_, true, _) => "gone".into(),
-                    (Some(op), _, _) if op.conflicted > 0 => {
-                        format!(
-                            "~{} {} ({} conflicted)",
-                            row.changed, op.kind, op.conflicted
-                        )
-                    }
-                    (Some(op), _, _) => format!("~{} {} in progress", row.changed, op.kind),
+                    (Some(op), _, _) => format!("~{} {}", row.changed, op.summary()),
                     (None, _, 0) => "clean".into(),
                     (None, _, changed) => format!("~{changed}"),
                 },

@@ -638,7 +638,11 @@ fn a_stopped_merge_or_rebase_is_shown_and_never_committed() {
     let row = repo.row("feat");
     assert_eq!(row["operation"]["kind"], "merge", "{row}");
     assert_eq!(row["operation"]["conflicted"], 1, "{row}");
-    assert!(repo.wtmux(&["list"]).ok().contains("merge (1 conflicted)"));
+    assert!(
+        repo.wtmux(&["list"])
+            .ok()
+            .contains("merging: 1 conflicted file")
+    );
     assert_eq!(repo.row("main")["operation"], serde_json::Value::Null);
     let head = rev(&repo, "refs/heads/feat");
     let err = repo

@@ -23,6 +23,7 @@ pub mod process;
 pub mod scope;
 pub mod state;
 pub mod status;
+pub mod sync;
 pub mod testpoint;
 pub mod tmux;
 pub mod trash;

@@ -34,6 +34,28 @@ impl fmt::Display for Operation {
     }
 }
 
+impl Operation {
+    /// What a row says: `merging: 2 conflicted files`, `rebasing`.
+    pub fn summary(&self) -> String {
+        let doing = match self.kind.as_str() {
+            "merge" => "merging",
+            "rebase" => "rebasing",
+            "cherry-pick" => "cherry-picking",
+            "revert" => "reverting",
+            "am" => "applying patches",
+            "bisect" => "bisecting",
+            other => other,
+        };
+        match self.conflicted {
+            0 => doing.to_string(),
+            n => format!(
+                "{doing}: {n} conflicted file{}",
+                if n == 1 { "" } else { "s" }
+            ),
+        }
+    }
+}
+
 /// The operation stopped in the worktree `repo` was opened on, if any (git's own state files
 /// in the worktree's git dir, and the index's conflict entries).
 pub fn in_progress(repo: &Repository) -> Result<Option<Operation>> {
@@ -55,16 +77,21 @@ pub fn in_progress(repo: &Repository) -> Result<Option<Operation>> {
 }
 
 fn conflicted_paths(repo: &Repository) -> Result<usize> {
+    Ok(conflicted_files(repo)?.len())
+}
+
+/// The paths with unresolved conflicts in the worktree's index, sorted.
+pub fn conflicted_files(repo: &Repository) -> Result<Vec<String>> {
     let index = repo.index()?;
     if !index.has_conflicts() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let mut paths = std::collections::BTreeSet::new();
     for conflict in index.conflicts()? {
         let conflict = conflict?;
         if let Some(entry) = conflict.our.or(conflict.their).or(conflict.ancestor) {
-            paths.insert(entry.path);
+            paths.insert(String::from_utf8_lossy(&entry.path).into_owned());
         }
     }
-    Ok(paths.len())
+    Ok(paths.into_iter().collect())
 }

@@ -121,6 +121,8 @@ pub enum Action {
     New,
     Verify,
     VerifyAll,
+    /// Bring base's new commits into the selected worktree.
+    Sync,
     Merge,
     Remove,
     Force,
@@ -184,6 +186,7 @@ pub enum Effect {
         scope: Vec<String>,
     },
     Check(Vec<PathBuf>),
+    Sync(PathBuf),
     PlanMerge(PathBuf),
     Merge(String),
     PlanRemove(PathBuf),
@@ -621,6 +624,14 @@ impl Model {
             Action::Enter | Action::Confirm => vec![Effect::Open(row.path)],
             Action::Verify => vec![Effect::Check(vec![row.path])],
             Action::ShowLog => vec![Effect::LoadLog(row.path)],
+            Action::Sync if row.is_main => {
+                self.error("the main worktree is base's own; pick a branch's row");
+                Vec::new()
+            }
+            Action::Sync => {
+                self.busy = Some("bringing in base's commits".into());
+                vec![Effect::Sync(row.path)]
+            }
             Action::Merge if row.is_main => {
                 self.error("the main worktree is not merged; pick a branch's row");
                 Vec::new()

@@ -58,6 +58,7 @@ pub fn action_for(mode: &Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('n') => Action::New,
             KeyCode::Char('v') => Action::Verify,
             KeyCode::Char('V') => Action::VerifyAll,
+            KeyCode::Char('u') => Action::Sync,
             KeyCode::Char('m') => Action::Merge,
             KeyCode::Char('d') => Action::Remove,
             KeyCode::Char('l') => Action::ShowLog,

@@ -466,6 +466,15 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
             }
             Action::Done(message)
         }
+        Effect::Sync(path) => {
+            let synced = crate::core::sync::sync(project, &name(&path), None)?;
+            match synced.outcome {
+                crate::core::sync::SyncOutcome::Conflicted { .. } => {
+                    Action::Failed(synced.to_string())
+                }
+                _ => Action::Done(synced.to_string()),
+            }
+        }
         Effect::PlanMerge(path) => {
             let plan = merge::plan(project, Some(&name(&path)), &MergeOptions::default())?;
             Action::MergePlanned(MergeView {

@@ -232,9 +232,9 @@ fn render_table(model: &Model, visible: &[&Row], theme: Theme, frame: &mut Frame
         let branch = row.branch.clone().unwrap_or_else(|| "(detached)".into());
         let changes = if row.prunable {
             Span::styled("gone", theme.fg(Color::Red))
-        } else if let Some(operation) = &row.operation {
-            // A stopped rebase or merge matters more than how many files it touched.
-            Span::styled(format!("{}!", operation.kind), theme.fg(Color::Red))
+        } else if row.operation.is_some() {
+            // The branch cell names the operation; its files are in its hands.
+            Span::styled(format!("~{}", row.changed), theme.fg(Color::Red))
         } else if row.changed > 0 {
             Span::styled(format!("~{}", row.changed), theme.fg(Color::Yellow))
         } else {
@@ -251,6 +251,13 @@ fn render_table(model: &Model, visible: &[&Row], theme: Theme, frame: &mut Frame
             match marker {
                 Some((text, true)) => Span::styled(format!(" {text}"), theme.fg(Color::Red)),
                 Some((text, false)) => Span::styled(format!(" {text}"), theme.fg(Color::Yellow)),
+                None => Span::raw(""),
+            },
+            match &row.operation {
+                // A stopped rebase or merge matters more than anything else on the row.
+                Some(operation) => {
+                    Span::styled(format!("  {}", operation.summary()), theme.fg(Color::Red))
+                }
                 None => Span::raw(""),
             },
         ]);
@@ -308,7 +315,11 @@ fn render_detail(model: &Model, theme: Theme, frame: &mut Frame, area: Rect) {
         .map(|(_, d)| d);
     if let Some(operation) = &row.operation {
         lines.push(Line::styled(
-            format!("! {operation}: finish or abort it in the worktree"),
+            format!(
+                "! {}: resolve, check, commit in the worktree (or abort the {})",
+                operation.summary(),
+                operation.kind
+            ),
             theme.fg(Color::Red),
         ));
     }
@@ -401,7 +412,7 @@ fn render_footer(model: &Model, theme: Theme, frame: &mut Frame, area: Rect) {
     let keys = match model.mode {
         Mode::Filter => "type to filter  ⏎ keep  esc clear",
         _ if area.width >= 96 => {
-            "⏎ open  n new  v verify  V all  m merge  d remove  l log  / filter  r refresh  ? help  q quit"
+            "⏎ open  n new  v verify  V all  u sync  m merge  d remove  l log  / filter  r refresh  ? help  q quit"
         }
         _ => "⏎ open  n new  v verify  m merge  d remove  ? more  q quit",
     };
@@ -615,6 +626,7 @@ const HELP: &[(&str, &str)] = &[
     ("⏎", "switch to the worktree's window"),
     ("n", "new worktree, branch and window"),
     ("v / V", "verify this / every worktree"),
+    ("u", "sync: bring base's new commits in"),
     ("m", "merge into base (gated on checks)"),
     ("d", "remove worktree, branch, window"),
     ("l", "full check log"),

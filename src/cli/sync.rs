@@ -1,0 +1,50 @@
+//! `wtmux sync`: printing what a sync did.
+
+use std::io::Write;
+
+use super::output::{shown, shown_path};
+use crate::core::sync::{self, SyncMethod, SyncOutcome, Synced};
+use crate::core::{Project, Result};
+
+/// Syncs and prints; exit 1 when git stopped on conflicts (left in the worktree).
+pub fn run(project: &Project, branch: &str, method: Option<SyncMethod>) -> Result<i32> {
+    let synced = sync::sync(project, branch, method)?;
+    print(&synced);
+    Ok(match synced.outcome {
+        SyncOutcome::Conflicted { .. } => 1,
+        _ => 0,
+    })
+}
+
+fn commits(n: usize) -> String {
+    format!("{n} commit{}", if n == 1 { "" } else { "s" })
+}
+
+fn print(synced: &Synced) {
+    let (branch, base) = (shown(&synced.branch), shown(&synced.base));
+    match &synced.outcome {
+        SyncOutcome::UpToDate => say!("{branch} already has every commit of {base}"),
+        SyncOutcome::Synced { head } => match synced.method {
+            SyncMethod::Merge => say!(
+                "merged {} of {base} into {branch}, now at {}",
+                commits(synced.incoming.len()),
+                &head[..7.min(head.len())]
+            ),
+            SyncMethod::Rebase => say!(
+                "rebased {branch} onto {base} ({} new), now at {}",
+                commits(synced.incoming.len()),
+                &head[..7.min(head.len())]
+            ),
+        },
+        SyncOutcome::Conflicted { operation, files } => {
+            warn!(
+                "{branch}: {} ({}) bringing in {} of {base}; the conflict stays in {}: resolve it there, run the checks, and commit (or abort with git {} --abort)",
+                operation.summary(),
+                shown(&files.join(", ")),
+                commits(synced.incoming.len()),
+                shown_path(&synced.path),
+                synced.method
+            );
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Bringing base's new commits into a worktree (`wtmux sync`, the popup's sync key): in the
+//! worktree itself, by git's own `merge` or `rebase`, so hooks run and a conflict stays there
+//! with its markers, for the agent (or the user) to resolve — see [`super::handoff`].
+//!
+//! A sync moves nothing but the worktree's own branch (git moves it, in that worktree), so it
+//! takes no operation lock; it refuses, changing nothing, a worktree with uncommitted changes
+//! (they would be mixed into the result, or make git stop half way) or with a git operation
+//! already stopped half way.
+
+use std::fmt;
+
+use git2::Repository;
+use serde::Serialize;
+
+use super::error::{Error, Result, list_for_message};
+use super::git::{self, Git};
+use super::operation::{self, Operation};
+use super::worktree::{self, plural};
+use super::{Project, status};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMethod {
+    Merge,
+    Rebase,
+}
+
+impl fmt::Display for SyncMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SyncMethod::Merge => "merge",
+            SyncMethod::Rebase => "rebase",
+        })
+    }
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Synced {
+    pub branch: String,
+    pub path: std::path::PathBuf,
+    pub base: String,
+    pub method: SyncMethod,
+    /// Base's commits the branch lacked: (id, subject), newest first.
+    pub incoming: Vec<(String, String)>,
+    pub outcome: SyncOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum SyncOutcome {
+    /// The branch already held every commit of base.
+    UpToDate,
+    /// Base's commits are in; the branch is at `head`.
+    Synced { head: String },
+    /// git stopped on conflicts: the operation is left in the worktree, markers in the files.
+    Conflicted {
+        operation: Operation,
+        files: Vec<String>,
+    },
+}
+
+impl fmt::Display for Synced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.incoming.len();
+        let commits = format!("{n} commit{}", plural(n));
+        match &self.outcome {
+            SyncOutcome::UpToDate => {
+                write!(
+                    f,
+                    "{} already has every commit of {}",
+                    self.branch, self.base
+                )
+            }
+            SyncOutcome::Synced { .. } => match self.method {
+                SyncMethod::Merge => {
+                    write!(f, "merged {commits} of {} into {}", self.base, self.branch)
+                }
+                SyncMethod::Rebase => write!(
+                    f,
+                    "rebased {} onto {} ({commits} new)",
+                    self.branch, self.base
+                ),
+            },
+            SyncOutcome::Conflicted { operation, files } => write!(
+                f,
+                "{}: {} ({}); the conflict stays in its worktree",
+                self.branch,
+                operation.summary(),
+                list_for_message(files, 5)
+            ),
+        }
+    }
+}
+
+/// The default method: a repository that merges by rebasing syncs by rebasing too.
+pub fn default_method(project: &Project) -> SyncMethod {
+    match project.config.merge_strategy {
+        super::config::MergeStrategy::Rebase => SyncMethod::Rebase,
+        _ => SyncMethod::Merge,
+    }
+}
+
+/// Brings base's new commits into the worktree of `name` (a branch or worktree).
+pub fn sync(project: &Project, name: &str, method: Option<SyncMethod>) -> Result<Synced> {
+    let target = worktree::find(project, name)?;
+    if target.prunable {
+        return Err(Error::refused(format!(
+            "the directory of {} is gone",
+            target.label()
+        )));
+    }
+    let repo = Repository::open(&target.path)?;
+    if let Some(operation) = operation::in_progress(&repo)? {
+        return Err(Error::refused(format!(
+            "in the worktree of {}, {operation}: finish or abort it there first",
+            target.label()
+        )));
+    }
+    let branch = target
+        .branch
+        .clone()
+        .ok_or_else(|| Error::refused("that worktree has no branch checked out (detached HEAD)"))?;
+    if branch == project.base {
+        return Err(Error::refused(format!(
+            "{branch} is the base branch: there is nothing to bring into it"
+        )));
+    }
+    let changes = status::changes(&target.path)?;
+    if !changes.is_empty() {
+        let files = changes.paths();
+        return Err(Error::refused(format!(
+            "the worktree of {branch} has {} uncommitted file{} ({}): commit them first",
+            files.len(),
+            plural(files.len()),
+            list_for_message(&files, 5)
+        )));
+    }
+    let method = method.unwrap_or_else(|| default_method(project));
+    let base_commit = project.require_base_commit()?;
+    let head = git::head_commit(&repo)
+        .ok_or_else(|| Error::refused(format!("{branch} has no commit yet")))?;
+    let incoming: Vec<(String, String)> = git::commits_between(&repo, head, base_commit)?
+        .into_iter()
+        .map(|(id, subject)| (id.to_string(), subject))
+        .collect();
+    let synced = |outcome| Synced {
+        branch: branch.clone(),
+        path: target.path.clone(),
+        base: project.base.clone(),
+        method,
+        incoming: incoming.clone(),
+        outcome,
+    };
+    if incoming.is_empty() {
+        return Ok(synced(SyncOutcome::UpToDate));
+    }
+    // The commit id, not the name: exactly the base the commits above were counted against.
+    let base_id = base_commit.to_string();
+    let git = Git::new(&target.path);
+    let output = match method {
+        SyncMethod::Merge => git
+            .args(["merge", "--no-edit", "--no-ff", "-m"])
+            .arg(format!("Merge branch '{}' into {branch}", project.base))
+            .arg(&base_id)
+            .output()?,
+        SyncMethod::Rebase => git.args(["rebase", "--no-autostash", &base_id]).output()?,
+    };
+    let repo = Repository::open(&target.path)?;
+    if output.status.success() {
+        let head = git::head_commit(&repo).unwrap_or(head);
+        return Ok(synced(SyncOutcome::Synced {
+            head: head.to_string(),
+        }));
+    }
+    match operation::in_progress(&repo)? {
+        Some(operation) if operation.conflicted > 0 => {
+            let files = operation::conflicted_files(&repo)?;
+            Ok(synced(SyncOutcome::Conflicted { operation, files }))
+        }
+        _ => Err(Error::CommandFailed {
+            command: format!("git {method}"),
+            detail: git::failure_detail(&output),
+        }),
+    }
+}

@@ -1,0 +1,173 @@
+//! `wtmux sync` and the popup's `u` on real repositories: base's new commits come in by git's
+//! own merge or rebase in the worktree; a dirty or mid-operation worktree is refused with
+//! nothing changed; a conflict stays in the worktree with its markers and shows on the row, in
+//! `list --json` and in the popup's detail pane.
+
+mod common;
+
+use common::{Client, TestRepo, WTMUX, write_file};
+
+const LINES: &str = "one\ntwo\nthree\nfour\nfive\n";
+
+/// A repository with `feat` branched off, then base moved on: `base_edit` on main, and
+/// `feat_edit` committed on feat (file, content).
+fn diverged(base_edit: (&str, &str), feat_edit: (&str, &str)) -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("a.txt", LINES);
+    repo.write("b.txt", LINES);
+    repo.commit_all("files");
+    repo.wtmux(&["add", "feat", "--no-window"]).ok();
+    let feat = repo.worktree("feat");
+    write_file(&feat.join(feat_edit.0), feat_edit.1);
+    repo.git_in(&feat, &["commit", "-qam", "feat work"]);
+    repo.write(base_edit.0, base_edit.1);
+    repo.commit_all("base moved on");
+    repo
+}
+
+#[test]
+fn sync_merges_or_rebases_base_in_and_says_when_there_is_nothing_to_bring() {
+    for method in ["--merge", "--rebase"] {
+        let repo = diverged(("a.txt", "base\n"), ("b.txt", "feat\n"));
+        let feat = repo.worktree("feat");
+        let out = repo.wtmux(&["sync", "feat", method]).ok();
+        assert!(out.contains("1 commit"), "{method}: {out}");
+        let base = repo.git(&["rev-parse", "main"]);
+        assert_eq!(
+            repo.git_in(&feat, &["merge-base", "HEAD", "main"]),
+            base,
+            "{method}: base's commit is in"
+        );
+        assert_eq!(
+            std::fs::read_to_string(feat.join("a.txt")).unwrap(),
+            "base\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(feat.join("b.txt")).unwrap(),
+            "feat\n"
+        );
+        assert_eq!(repo.git_in(&feat, &["status", "--porcelain"]), "");
+        let parents = repo.git_in(&feat, &["log", "-1", "--format=%P"]);
+        let merged = parents.split(' ').count() == 2;
+        assert_eq!(merged, method == "--merge", "{method}: {parents}");
+        assert_eq!(repo.git(&["rev-parse", "main"]), base, "base did not move");
+        let again = repo.wtmux(&["sync", "feat"]).ok();
+        assert!(
+            again.contains("already has every commit of main"),
+            "{again}"
+        );
+    }
+}
+
+#[test]
+fn sync_refuses_a_dirty_or_stopped_worktree_and_changes_nothing() {
+    let repo = diverged(("a.txt", "base\n"), ("b.txt", "feat\n"));
+    let feat = repo.worktree("feat");
+    write_file(&feat.join("new.txt"), "not committed\n");
+    let before = repo.snapshot();
+    let feat_status = repo.git_in(&feat, &["status", "--porcelain"]);
+    let err = repo.wtmux(&["sync", "feat"]).refused();
+    assert!(err.contains("1 uncommitted file (new.txt)"), "{err}");
+    assert_eq!(repo.snapshot(), before);
+    assert_eq!(repo.git_in(&feat, &["status", "--porcelain"]), feat_status);
+    std::fs::remove_file(feat.join("new.txt")).unwrap();
+
+    let err = repo.wtmux(&["sync", "main"]).refused();
+    assert!(err.contains("is the base branch"), "{err}");
+    let err = repo.wtmux(&["sync", "nope"]).refused();
+    assert!(err.contains("no worktree"), "{err}");
+    let usage = repo.wtmux(&["sync", "feat", "--merge", "--rebase"]);
+    assert_eq!(usage.code(), 2);
+}
+
+#[test]
+fn a_conflicting_sync_stays_in_the_worktree_and_shows_on_its_row() {
+    for (method, kind, summary) in [
+        ("--merge", "merge", "merging: 2 conflicted files"),
+        ("--rebase", "rebase", "rebasing: 2 conflicted files"),
+    ] {
+        let repo = TestRepo::new();
+        repo.write("a.txt", LINES);
+        repo.write("b.txt", LINES);
+        repo.commit_all("files");
+        repo.wtmux(&["add", "feat", "--no-window"]).ok();
+        let feat = repo.worktree("feat");
+        write_file(&feat.join("a.txt"), "feat a\n");
+        write_file(&feat.join("b.txt"), "feat b\n");
+        repo.git_in(&feat, &["commit", "-qam", "feat work"]);
+        repo.write("a.txt", "base a\n");
+        repo.write("b.txt", "base b\n");
+        repo.commit_all("base moved on");
+        let base = repo.git(&["rev-parse", "main"]);
+
+        let run = repo.wtmux(&["sync", "feat", method]);
+        assert_eq!(run.code(), 1, "{method}: {}{}", run.stdout(), run.stderr());
+        let err = run.stderr();
+        assert!(err.contains(summary), "{method}: {err}");
+        assert!(err.contains("a.txt, b.txt"), "{method}: {err}");
+        let a = std::fs::read_to_string(feat.join("a.txt")).unwrap();
+        assert!(
+            a.contains("<<<<<<<") && a.contains(">>>>>>>"),
+            "{method}: markers: {a}"
+        );
+        assert_eq!(repo.git(&["rev-parse", "main"]), base, "base did not move");
+
+        let row = repo.row("feat");
+        assert_eq!(row["branch"], "feat", "{method}: not (detached): {row}");
+        assert_eq!(row["operation"]["kind"], kind);
+        assert_eq!(row["operation"]["conflicted"], 2);
+        let list = repo.wtmux(&["list"]).ok();
+        assert!(
+            list.lines()
+                .any(|l| l.contains("feat") && l.contains(summary)),
+            "{method}: {list}"
+        );
+        // A second sync is refused, and so is a merge: nothing is committed for anyone.
+        let err = repo.wtmux(&["sync", "feat"]).refused();
+        assert!(err.contains(&format!("a {kind} is in progress")), "{err}");
+        assert_eq!(repo.git(&["rev-parse", "main"]), base);
+    }
+}
+
+#[test]
+fn the_popups_u_syncs_the_selected_worktree_and_its_detail_shows_the_conflict() {
+    let mut repo = TestRepo::new();
+    repo.write("a.txt", LINES);
+    repo.commit_all("files");
+    let inner = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--no-agent"]).ok();
+    let feat = repo.worktree("feat");
+    write_file(&feat.join("a.txt"), "feat a\n");
+    repo.git_in(&feat, &["commit", "-qam", "feat work"]);
+    repo.write("a.txt", "base a\n");
+    repo.commit_all("base moved on");
+
+    inner.run(&["set-option", "-g", "@wtmux-bin", WTMUX]);
+    inner.run(&[
+        "run-shell",
+        &format!("{}/tmux/wtmux.tmux", env!("CARGO_MANIFEST_DIR")),
+    ]);
+    inner.run(&["select-window", "-t", "test:0"]);
+    let client = Client::attach(&repo, &inner);
+    client.keys(&["C-b", "w"]);
+    client.wait_for("the popup to list feat", |screen| {
+        screen.contains("feat") && !screen.contains("loading")
+    });
+    client.keys(&["Down"]);
+    client.wait_for(
+        "feat to be selected (its path heads the detail)",
+        |screen| screen.contains(".worktrees/feat "),
+    );
+    client.keys(&["u"]);
+    client.wait_for(
+        "the row and the detail to show the stopped merge",
+        |screen| {
+            screen
+                .lines()
+                .any(|l| l.contains("feat") && l.contains("merging: 1 conflicted file"))
+                && screen.contains("! merging: 1 conflicted file: resolve")
+        },
+    );
+    assert_eq!(repo.row("feat")["operation"]["kind"], "merge");
+    client.keys(&["q"]);
+}
