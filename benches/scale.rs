@@ -138,7 +138,8 @@ fn start(agents: usize) -> Bench {
     std::fs::write(
         base.join("notify.sh"),
         format!(
-            "#!/bin/sh\necho \"$1\" >{}/$$\n",
+            // A name of its own (the pid, made unique should pids wrap), with builtins only.
+            "#!/bin/sh\nf={}/$$\nwhile [ -e \"$f\" ]; do f=\"$f.x\"; done\necho \"$1\" >\"$f\"\n",
             base.join("notifications").display()
         ),
     )

@@ -285,6 +285,15 @@ impl Model {
         }) || self.busy.is_some()
     }
 
+    /// A check runs or an action is under way: the spinner turns at full pace.
+    pub fn checks_running(&self) -> bool {
+        self.busy.is_some()
+            || self
+                .rows
+                .iter()
+                .any(|r| r.check.state == CheckState::Running)
+    }
+
     fn clamp_selection(&mut self) {
         let n = self.visible().len();
         self.selected = self.selected.min(n.saturating_sub(1));

@@ -24,6 +24,11 @@ use crate::core::worktree::{self, AddOptions, Listing, RemoveOptions};
 use crate::core::{Error, Project, Result, check, git, state, status};
 
 const SPINNER_TICK: Duration = Duration::from_millis(125);
+/// The spinner's pace when only agents are at work: a frame costs milliseconds, and with many
+/// agents some agent is always working.
+const AGENT_SPINNER_TICK: Duration = Duration::from_millis(500);
+/// How often the selected worktree's detail (check log, agent pane) is read while it moves.
+const DETAIL_EVERY: Duration = Duration::from_millis(500);
 const DETAIL_LOG_LINES: usize = 200;
 const ANALYZE_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -151,7 +156,7 @@ async fn event_loop(
     refresh.started_elsewhere();
     run_refresh(&project, Effect::RefreshAll, &tx);
 
-    let mut ticks = 0usize;
+    let mut detail_read = Instant::now();
     let mut rescanning = false;
     let mut live_marked = false;
     // The scope guard: one analysis at a time, at most one every ANALYZE_INTERVAL (agents
@@ -160,12 +165,17 @@ async fn event_loop(
     let mut analyze_at: Option<tokio::time::Instant> = None;
     loop {
         let spinner = model.any_running();
+        let tick = if model.checks_running() {
+            SPINNER_TICK
+        } else {
+            AGENT_SPINNER_TICK
+        };
         let msg = tokio::select! {
             msg = rx.recv() => match msg {
                 Some(msg) => msg,
                 None => break,
             },
-            _ = tokio::time::sleep(SPINNER_TICK), if spinner => Msg::Action(Box::new(Action::Tick)),
+            _ = tokio::time::sleep(tick), if spinner => Msg::Action(Box::new(Action::Tick)),
             _ = tokio::time::sleep(RESCAN_INTERVAL), if rescanning => {
                 refresh.all_now(Instant::now());
                 if let Some(pass) = refresh.start(Instant::now()) {
@@ -241,13 +251,13 @@ async fn event_loop(
             };
             let Some(action) = action else { continue };
             if matches!(action, Action::Tick) {
-                ticks += 1;
                 // The selected worktree's running check or working agent, twice a second.
-                if ticks.is_multiple_of(4)
+                if detail_read.elapsed() >= DETAIL_EVERY
                     && let Some(row) = model.selected_row()
                     && (row.check.state == check::CheckState::Running
                         || row.agent.state == crate::core::agent::AgentState::Working)
                 {
+                    detail_read = Instant::now();
                     run_effect(&project, Effect::LoadDetail(row.path.clone()), &tx);
                 }
             }

@@ -228,7 +228,13 @@ fn scope_lines(model: &Model, row: &Row) -> Vec<String> {
 fn render_table(model: &Model, visible: &[&Row], theme: Theme, frame: &mut Frame, area: Rect) {
     let header = TableRow::new(["", "BRANCH", "AGENT", "CHECKS", "CHANGES", "BASE", "AGE"])
         .style(Style::default().add_modifier(Modifier::BOLD));
-    let rows = visible.iter().map(|row| {
+    // Only the rows that fit are built (a frame with a hundred rows would otherwise format them
+    // all, eight times a second while a spinner turns): the window ends at the selection when
+    // it lies below the first screenful, as a table scrolled to it would show.
+    let height = usize::from(area.height.saturating_sub(1)).max(1);
+    let offset = model.selected.saturating_sub(height - 1);
+    let shown_rows = &visible[offset.min(visible.len())..(offset + height).min(visible.len())];
+    let rows = shown_rows.iter().map(|row| {
         let branch = row.branch.clone().unwrap_or_else(|| "(detached)".into());
         let changes = if row.prunable {
             Span::styled("gone", theme.fg(Color::Red))
@@ -292,8 +298,8 @@ fn render_table(model: &Model, visible: &[&Row], theme: Theme, frame: &mut Frame
         .row_highlight_style(highlight)
         .column_spacing(1);
     let mut state = ratatui::widgets::TableState::default();
-    if !visible.is_empty() {
-        state.select(Some(model.selected));
+    if !shown_rows.is_empty() {
+        state.select(Some(model.selected - offset));
     }
     frame.render_stateful_widget(table, area, &mut state);
 }
