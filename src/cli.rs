@@ -688,6 +688,11 @@ fn run(cli: Cli) -> Result<i32> {
                 restored.restored_files,
                 worktree::plural(restored.restored_files)
             );
+            if project.tmux.is_some()
+                && let Some(branch) = &restored.branch
+            {
+                say!("(wtmux open {} gives it a window)", shown(branch));
+            }
             Ok(0)
         }
         Command::Init => {
