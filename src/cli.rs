@@ -165,7 +165,9 @@ pub enum Command {
     },
     /// Bring back a removed worktree exactly as it was: directory, index, branch.
     Restore {
-        branch: String,
+        /// The branch whose newest save comes back (not needed with --from).
+        #[arg(required_unless_present = "from")]
+        branch: Option<String>,
         /// Restore this save (an id from `wtmux trash`) instead of the branch's newest.
         #[arg(long, value_name = "ID")]
         from: Option<String>,
@@ -676,8 +678,14 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Restore { branch, from } => {
             let project = project()?;
-            let lock = take_lock(&project, &format!("restore {branch}"))?;
-            let restored = trash::restore(&project, &lock, &branch, from.as_deref())?;
+            let what = branch.as_deref().or(from.as_deref()).unwrap_or_default();
+            let lock = take_lock(&project, &format!("restore {what}"))?;
+            let restored = trash::restore(
+                &project,
+                &lock,
+                branch.as_deref().unwrap_or(""),
+                from.as_deref(),
+            )?;
             if let Some(was) = &restored.moved_from {
                 say!("{} is taken; restoring beside it", shown_path(was));
             }
@@ -1047,9 +1055,8 @@ fn print_removed(removed: &worktree::Removed) {
         );
     }
     say!(
-        "saved to the trash as {} (wtmux restore {} --from {})",
+        "saved to the trash as {} (wtmux restore --from {})",
         shown(&removed.trash.id),
-        shown(removed.branch.as_deref().unwrap_or("<branch>")),
         shown(&removed.trash.id)
     );
 }

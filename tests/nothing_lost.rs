@@ -182,6 +182,8 @@ fn kill_9_at_each_step_of_remove_and_restore_loses_nothing() {
         assert_eq!(pause.reached(&mut child), step);
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
+        // A user tidying up in between must not lose the half-moved worktree's admin dir.
+        repo.git(&["worktree", "prune"]);
 
         let next = repo.wtmux(&["list", "--json"]);
         next.ok();
@@ -234,8 +236,8 @@ fn kill_9_at_each_step_of_remove_and_restore_loses_nothing() {
     }
 }
 
-/// `remove` while the agent is still writing: the agent is stopped before anything moves, and
-/// a writer outside its window that holds the directory writes into the save, not nowhere.
+/// `remove` while the agent is still writing: the agent, and a writer outside its window working
+/// in the worktree, are stopped before anything moves; what they wrote is in the save.
 #[test]
 fn remove_while_the_agent_writes_loses_nothing() {
     let mut repo = TestRepo::new();
@@ -282,7 +284,8 @@ fn remove_while_the_agent_writes_loses_nothing() {
         std::fs::read_to_string(wt.join("log.txt")).is_ok_and(|t| t == "first\n")
     });
 
-    // A second writer, outside the window, inside the worktree: it writes when told.
+    // A second writer, outside the window (a server the agent started, a shell elsewhere),
+    // working inside the worktree: it would write when told.
     let late = repo.dir.path().join("late.fifo");
     assert!(
         std::process::Command::new("mkfifo")
@@ -316,16 +319,23 @@ fn remove_while_the_agent_writes_loses_nothing() {
     assert_eq!(pause.reached(remove.child()), "remove.stopped");
     assert!(
         process_gone(&agent_pid),
-        "the agent is stopped before the save"
+        "the agent is stopped before the save: {:?}, its pane {:?}",
+        std::fs::read_to_string(format!("/proc/{agent_pid}/stat")),
+        tmux.try_run(&[
+            "list-panes",
+            "-a",
+            "-F",
+            "#{pane_id} #{pane_pid} #{window_id}"
+        ])
+    );
+    let outsider_pid = outsider.child().id().to_string();
+    assert!(
+        outsider.child().try_wait().unwrap().is_some() || process_gone(&outsider_pid),
+        "so is the writer outside the window"
     );
     pause.release();
     assert_eq!(pause.reached(remove.child()), "remove.saved");
     assert!(!wt.exists(), "saved: moved away whole");
-    std::fs::write(&late, "go\n").unwrap();
-    assert!(
-        outsider.child().wait().unwrap().success(),
-        "the late write did not fail"
-    );
     pause.release();
     let out = finish(remove.take(), 60);
     assert!(
@@ -339,9 +349,74 @@ fn remove_while_the_agent_writes_loses_nothing() {
         std::fs::read_to_string(wt.join("log.txt")).unwrap(),
         "first\n"
     );
-    assert_eq!(
-        std::fs::read_to_string(wt.join("late.txt")).unwrap(),
-        "late\n",
-        "written after the save: in the save"
+    assert!(
+        !wt.join("late.txt").exists(),
+        "nothing wrote after the stop"
     );
+}
+
+/// What only the worktree referred to — staged content, commits reachable only from its HEAD's
+/// reflog — survives `git gc` while the worktree is in the trash.
+#[test]
+fn the_trash_keeps_what_only_the_worktree_refers_to_through_gc() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "feat", "--no-window"]).ok();
+    let wt = repo.worktree("feat");
+    // A commit on a detached HEAD, then back to the branch: only the reflog knows it.
+    repo.git_in(&wt, &["checkout", "-q", "--detach"]);
+    write_file(&wt.join("detached.txt"), "a commit only the reflog knows\n");
+    repo.git_in(&wt, &["add", "detached.txt"]);
+    repo.git_in(&wt, &["commit", "-q", "-m", "on a detached head"]);
+    let lonely = repo.git_in(&wt, &["rev-parse", "HEAD"]);
+    repo.git_in(&wt, &["checkout", "-q", "feat"]);
+    // Staged content that exists nowhere else, with other content in the file.
+    write_file(&wt.join("staged.txt"), "STAGED ONLY\n");
+    repo.git_in(&wt, &["add", "staged.txt"]);
+    write_file(&wt.join("staged.txt"), "working version\n");
+    let staged = repo.git_in(&wt, &["rev-parse", ":staged.txt"]);
+
+    repo.wtmux(&["remove", "feat", "--force"]).ok();
+    repo.git(&[
+        "-c",
+        "gc.reflogExpire=now",
+        "-c",
+        "gc.reflogExpireUnreachable=now",
+        "gc",
+        "-q",
+        "--prune=now",
+    ]);
+    repo.git(&["fsck", "--no-progress"]);
+    repo.wtmux(&["restore", "feat"]).ok();
+    assert_eq!(
+        repo.git_in(&wt, &["cat-file", "-p", &staged]),
+        "STAGED ONLY"
+    );
+    assert_eq!(
+        repo.git_in(&wt, &["diff", "--cached", "--name-only"]),
+        "staged.txt"
+    );
+    assert_eq!(repo.git_in(&wt, &["cat-file", "-t", &lonely]), "commit");
+    repo.git(&["gc", "-q"]);
+}
+
+/// A worktree that holds another registered worktree is not removed, even with --force: the
+/// other one would go along with it and lose its admin dir.
+#[test]
+fn remove_refuses_a_worktree_holding_another() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "outer", "--no-window"]).ok();
+    let outer = repo.worktree("outer");
+    let inner = outer.join("inner");
+    repo.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "innerb",
+        inner.to_str().unwrap(),
+    ]);
+    let before = repo.snapshot();
+    let refusal = repo.wtmux(&["remove", "outer", "--force"]).refused();
+    assert!(refusal.contains("holds the worktree"), "{refusal}");
+    assert_eq!(repo.snapshot(), before);
 }

@@ -8,43 +8,64 @@
 //! SIGTERM, then SIGKILL if it has not exited within a grace period.
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::error::Result;
+use super::error::{Error, Result};
 use super::tmux::{Tmux, Window};
 
 /// How long processes get to exit on SIGTERM before SIGKILL.
 const GRACE: Duration = Duration::from_secs(3);
 
-/// Stops every process of `window`'s panes except this process and its ancestors (wtmux may
-/// run inside that very window); returns how many there were. Waits until they are gone.
-pub fn stop_window(tmux: &Tmux, window: &Window) -> Result<usize> {
-    let Ok(out) = tmux.run(&["list-panes", "-t", &window.id, "-F", "#{pane_pid}"]) else {
-        return Ok(0); // the window is gone already
+/// Stops what writes into the worktree at `dir`: every process of `window`'s panes and every
+/// process working inside `dir` (a server the agent started with `setsid`, a shell of another
+/// window), except this process and its ancestors (wtmux may run inside that very window).
+/// SIGHUP and SIGTERM first (an interactive shell ignores SIGTERM but not SIGHUP), SIGKILL for
+/// what is left after a grace period. Returns how many there were; waits until they are gone.
+pub fn stop_writers(tmux: Option<&Tmux>, window: Option<&Window>, dir: &Path) -> Result<usize> {
+    let pane_pids: HashSet<i32> = match (tmux, window) {
+        (Some(tmux), Some(window)) => tmux
+            .run(&["list-panes", "-t", &window.id, "-F", "#{pane_pid}"])
+            .map(|out| out.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default(), // the window is gone already
+        _ => HashSet::new(),
     };
-    let pane_pids: HashSet<i32> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
-    let victims = processes_of(&pane_pids);
+    let victims = processes_of(&pane_pids, dir);
     if victims.is_empty() {
         return Ok(0);
     }
+    signal_all(&victims, libc::SIGHUP);
     signal_all(&victims, libc::SIGTERM);
     if !wait_gone(&victims, GRACE) {
         signal_all(&victims, libc::SIGKILL);
-        wait_gone(&victims, Duration::from_secs(5));
+        if !wait_gone(&victims, Duration::from_secs(10)) {
+            let alive: Vec<String> = victims
+                .iter()
+                .filter(|pid| is_alive(**pid))
+                .map(|pid| pid.to_string())
+                .collect();
+            return Err(Error::refused(format!(
+                "processes working in {} do not stop (pid {}); nothing was moved",
+                dir.display(),
+                alive.join(", ")
+            )));
+        }
     }
     Ok(victims.len())
 }
 
 /// Kills (SIGKILL) every process but this one whose working directory is in `dir`: what a dead
 /// wtmux left running in a directory it made (a gate's check, a `post_create`).
-pub fn kill_processes_in(dir: &std::path::Path) {
+pub fn kill_processes_in(dir: &Path) {
     for pid in all_pids() {
-        if pid as u32 != std::process::id()
-            && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(dir))
-        {
+        if pid as u32 != std::process::id() && works_in(pid, dir) {
             signal_all(&[pid], libc::SIGKILL);
         }
     }
+}
+
+fn works_in(pid: i32, dir: &Path) -> bool {
+    std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(dir))
 }
 
 fn all_pids() -> impl Iterator<Item = i32> {
@@ -80,9 +101,9 @@ fn read_stat(pid: i32) -> Option<Stat> {
     })
 }
 
-/// The panes' processes: members of their sessions and descendants of the pane processes,
-/// minus this process and its ancestors.
-fn processes_of(pane_pids: &HashSet<i32>) -> Vec<i32> {
+/// The panes' processes (members of their sessions and descendants of the pane processes) and
+/// those working inside `dir`, minus this process and its ancestors.
+fn processes_of(pane_pids: &HashSet<i32>, dir: &Path) -> Vec<i32> {
     let table = process_table();
     let mut spared = HashSet::new();
     let mut pid = std::process::id() as i32;
@@ -102,7 +123,8 @@ fn processes_of(pane_pids: &HashSet<i32>) -> Vec<i32> {
     let mut victims: Vec<i32> = table
         .iter()
         .filter(|(pid, (_, session))| {
-            !spared.contains(pid) && (pane_pids.contains(session) || descends(**pid))
+            !spared.contains(pid)
+                && (pane_pids.contains(session) || descends(**pid) || works_in(**pid, dir))
         })
         .map(|(pid, _)| *pid)
         .collect();

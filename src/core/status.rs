@@ -318,20 +318,13 @@ impl ContentStore {
         let index = self.dir.join("index").join(&key);
         let seed_record = self.dir.join("index").join(format!("{key}.seed"));
         let real = real_index(worktree)?;
-        let identity = std::fs::metadata(&real)
-            .map(|m| {
-                format!(
-                    "{} {} {} {}.{}",
-                    real.display(),
-                    m.len(),
-                    m.ino(),
-                    m.mtime(),
-                    m.mtime_nsec()
-                )
-            })
-            .unwrap_or_else(|_| format!("{} none", real.display()));
+        let identity = index_identity(&real);
+        // An index whose entries carry assume-unchanged or skip-worktree bits is never reused:
+        // `add -A` leaves such an entry alone, so one a reused index lost along the way (a
+        // file that became a directory and back) would not come back as the real index has it.
         let seeded = std::fs::read_to_string(&seed_record).ok();
-        let reused = !fresh && seeded.as_deref() == Some(identity.as_str()) && index.exists();
+        let reusable = format!("{identity} reusable");
+        let reused = !fresh && seeded.as_deref() == Some(reusable.as_str()) && index.exists();
         if !reused {
             // A private copy, written next to its final name and renamed, so a concurrent
             // fingerprint of the same worktree never reads half an index.
@@ -351,7 +344,12 @@ impl ContentStore {
             } else {
                 let _ = std::fs::remove_file(&index);
             }
-            std::fs::write(&seed_record, identity).map_err(|e| Error::io(&seed_record, e))?;
+            let record = if has_no_flagged_entries(&real) {
+                reusable
+            } else {
+                identity
+            };
+            std::fs::write(&seed_record, record).map_err(|e| Error::io(&seed_record, e))?;
         }
         Ok((index, reused))
     }
@@ -408,6 +406,58 @@ impl ContentStore {
         }
         Ok(())
     }
+}
+
+/// What tells one version of an index file from another: its checksum (the SHA-1 git writes at
+/// its end, or — with `index.skipHash` — a hash of the whole file) with its stat data. Stat
+/// data alone is not enough: file times tick in jiffies and inode numbers are reused, so two
+/// quick rewrites of the same size (an `update-index --assume-unchanged`, say) can look alike.
+fn index_identity(index: &Path) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(index) else {
+        return format!("{} none", index.display());
+    };
+    let meta = file.metadata().ok();
+    let mut trailer = [0u8; 20];
+    let checksum = match file
+        .seek(SeekFrom::End(-20))
+        .and_then(|_| file.read_exact(&mut trailer))
+    {
+        Ok(()) if trailer.iter().any(|b| *b != 0) => {
+            trailer.iter().map(|b| format!("{b:02x}")).collect()
+        }
+        _ => std::fs::read(index)
+            .ok()
+            .and_then(|bytes| Oid::hash_object(git2::ObjectType::Blob, &bytes).ok())
+            .map(|oid| oid.to_string())
+            .unwrap_or_default(),
+    };
+    match meta {
+        Some(m) => format!(
+            "{} {checksum} {} {} {}.{} {}.{}",
+            index.display(),
+            m.len(),
+            m.ino(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec()
+        ),
+        None => format!("{} {checksum}", index.display()),
+    }
+}
+
+/// Whether no entry of the index at `path` is marked assume-unchanged or skip-worktree (false
+/// also when libgit2 cannot read it: a split or sparse index).
+fn has_no_flagged_entries(path: &Path) -> bool {
+    const ASSUME_UNCHANGED: u16 = 0x8000;
+    const SKIP_WORKTREE: u16 = 1 << 14;
+    let Ok(index) = git2::Index::open(path) else {
+        return !path.exists();
+    };
+    index
+        .iter()
+        .all(|e| e.flags & ASSUME_UNCHANGED == 0 && e.flags_extended & SKIP_WORKTREE == 0)
 }
 
 /// The index file of the worktree at `path` (its `.git` is a directory, or a file naming the

@@ -138,29 +138,167 @@ fn admin_name(project: &Project, worktree: &Worktree) -> Option<String> {
 }
 
 /// Moves `from` to `to`: one rename, or — across file systems — a copy that keeps links,
-/// modes and times, then the original's removal.
+/// modes and times, made under `<to>.partial` and renamed to `to` once whole, then the
+/// original's removal. So `to` exists only complete: where both exist after a crash, the copy
+/// was done and only removing the original is left ([`finish_move`]).
 fn move_dir(from: &Path, to: &Path) -> Result<()> {
     match std::fs::rename(from, to) {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-            let copied = std::process::Command::new("cp")
-                .arg("-a")
-                .arg("--")
-                .arg(from)
-                .arg(to)
-                .status()
-                .map_err(|e| Error::io(to, e))?;
+            use std::os::unix::process::CommandExt;
+            let partial = partial_of(to);
+            let _ = remove_tree(&partial);
+            let mut cp = std::process::Command::new("cp");
+            cp.arg("-a").arg("--").arg(from).arg(&partial);
+            // SAFETY: prctl(2) in the child before exec, with plain integers: the copy dies
+            // with wtmux instead of going on unseen after a kill.
+            unsafe {
+                cp.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let copied = cp.status().map_err(|e| Error::io(to, e))?;
             if !copied.success() {
-                let _ = remove_tree(to);
+                let _ = remove_tree(&partial);
                 return Err(Error::CommandFailed {
                     command: "cp -a".into(),
                     detail: format!("copying {} to {} failed", from.display(), to.display()),
                 });
             }
+            std::fs::rename(&partial, to).map_err(|e| Error::io(to, e))?;
             remove_tree(from)
         }
         Err(e) => Err(Error::io(from, e)),
     }
+}
+
+fn partial_of(to: &Path) -> PathBuf {
+    let mut name = to.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    to.with_file_name(name)
+}
+
+/// After a crash: finishes a move from `from` to `to` that got as far as a whole copy (both
+/// exist), and drops a partial copy; returns whether `to` holds the whole directory.
+fn finish_move(from: &Path, to: &Path) -> Result<bool> {
+    let _ = remove_tree(&partial_of(to));
+    if to.exists() && from.exists() {
+        remove_tree(from)?;
+    }
+    Ok(to.exists())
+}
+
+/// A worktree being moved is locked (`git worktree prune` leaves a locked worktree's admin dir
+/// alone even while its directory is away); the lock is wtmux's own, and goes when it comes back.
+const MOVING_LOCK: &str = "wtmux: being moved to or from the trash";
+
+fn lock_admin(admin_dir: &Path) -> Result<()> {
+    let locked = admin_dir.join("locked");
+    std::fs::write(&locked, MOVING_LOCK).map_err(|e| Error::io(&locked, e))
+}
+
+fn unlock_admin(admin_dir: &Path) {
+    let locked = admin_dir.join("locked");
+    if std::fs::read_to_string(&locked).is_ok_and(|t| t == MOVING_LOCK) {
+        let _ = std::fs::remove_file(locked);
+    }
+}
+
+/// A commit that keeps alive, through `git gc`, every object the saved worktree refers to
+/// that no ref of the repository may: the tip, every commit its HEAD and own refs point to or
+/// did (reflogs, ORIG_HEAD), and the blobs of its index (staged content that exists nowhere
+/// else). Its tree lists those blobs under numbered names; its parents are those commits.
+fn keep_alive_commit(
+    project: &Project,
+    worktree: &Worktree,
+    admin_dir: Option<&Path>,
+    tip: Option<&str>,
+) -> Result<Option<git2::Oid>> {
+    let repo = project.repo()?;
+    let mut commits: Vec<git2::Oid> = tip
+        .and_then(|t| git2::Oid::from_str(t).ok())
+        .into_iter()
+        .collect();
+    let mut blobs = Vec::new();
+    if let Some(admin) = admin_dir {
+        let mut ids = Vec::new();
+        let mut stack = vec![admin.join("logs"), admin.join("refs")];
+        for file in [
+            "HEAD",
+            "ORIG_HEAD",
+            "FETCH_HEAD",
+            "MERGE_HEAD",
+            "CHERRY_PICK_HEAD",
+        ] {
+            if let Ok(text) = std::fs::read_to_string(admin.join(file)) {
+                ids.extend(text.split_whitespace().map(str::to_string));
+            }
+        }
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(entry.path());
+                } else if let Ok(text) = std::fs::read_to_string(entry.path()) {
+                    ids.extend(text.split_whitespace().map(str::to_string));
+                }
+            }
+        }
+        for id in ids {
+            if id.len() == 40
+                && let Ok(oid) = git2::Oid::from_str(&id)
+                && !oid.is_zero()
+                && repo.find_commit(oid).is_ok()
+                && !commits.contains(&oid)
+            {
+                commits.push(oid);
+            }
+        }
+        if !worktree.prunable
+            && let Ok(listing) = Git::new(&worktree.path)
+                .env("GIT_INDEX_FILE", admin.join("index"))
+                .args(["ls-files", "--stage", "-z"])
+                .run_bytes()
+        {
+            for record in listing.split(|b| *b == 0) {
+                let text = String::from_utf8_lossy(record);
+                let mut fields = text.split_whitespace();
+                let (Some(mode), Some(id)) = (fields.next(), fields.next()) else {
+                    continue;
+                };
+                if mode != "160000"
+                    && let Ok(oid) = git2::Oid::from_str(id)
+                    && repo.find_blob(oid).is_ok()
+                {
+                    blobs.push(oid);
+                }
+            }
+        }
+    }
+    if commits.is_empty() && blobs.is_empty() {
+        return Ok(None);
+    }
+    blobs.sort();
+    blobs.dedup();
+    let mut tree = repo.treebuilder(None)?;
+    for (n, blob) in blobs.iter().enumerate() {
+        tree.insert(n.to_string(), *blob, 0o100644)?;
+    }
+    let tree = repo.find_tree(tree.write()?)?;
+    let parents: Vec<git2::Commit> = commits
+        .iter()
+        .filter_map(|c| repo.find_commit(*c).ok())
+        .collect();
+    let parent_refs: Vec<&git2::Commit> = parents.iter().collect();
+    let signature = git::wtmux_signature()?;
+    Ok(Some(repo.commit(
+        None,
+        &signature,
+        &signature,
+        &format!("wtmux trash: keeps what {} referred to", worktree.label()),
+        &tree,
+        &parent_refs,
+    )?))
 }
 
 /// Deletes a directory tree, making read-only directories writable first (build tools and
@@ -250,11 +388,13 @@ pub fn save(project: &Project, worktree: &Worktree, facts: &SaveFacts) -> Result
         let _ = remove_tree(&dir);
         error
     };
-    if let Some(tip) = &tip {
+    let keep =
+        keep_alive_commit(project, worktree, admin_dir.as_deref(), tip.as_deref()).map_err(undo)?;
+    if let Some(keep) = keep {
         Git::new(&project.main_worktree)
             .args(["update-ref", "-m", "wtmux: saved before removing"])
             .arg(entry.reference())
-            .arg(tip)
+            .arg(keep.to_string())
             .arg("")
             .run()
             .map_err(undo)?;
@@ -266,18 +406,27 @@ pub fn save(project: &Project, worktree: &Worktree, facts: &SaveFacts) -> Result
             .run();
         undo(error)
     };
+    if let Some(admin_dir) = admin_dir.as_deref().filter(|d| d.exists()) {
+        lock_admin(admin_dir).map_err(undo_ref)?;
+    }
+    let unlock_and_undo = |error: Error| -> Error {
+        if let Some(admin_dir) = &admin_dir {
+            unlock_admin(admin_dir);
+        }
+        undo_ref(error)
+    };
     testpoint::pause("trash.before-move");
     if !worktree.prunable {
-        move_dir(&worktree.path, &dir.join("worktree")).map_err(undo_ref)?;
+        move_dir(&worktree.path, &dir.join("worktree")).map_err(unlock_and_undo)?;
     }
     testpoint::pause("trash.worktree-moved");
-    if let Some(admin_dir) = admin_dir.filter(|d| d.exists())
-        && let Err(error) = move_dir(&admin_dir, &dir.join("admin"))
+    if let Some(admin_dir) = admin_dir.as_deref().filter(|d| d.exists())
+        && let Err(error) = move_dir(admin_dir, &dir.join("admin"))
     {
         if !worktree.prunable {
-            let _ = std::fs::rename(dir.join("worktree"), &worktree.path);
+            let _ = move_dir(&dir.join("worktree"), &worktree.path);
         }
-        return Err(undo_ref(error));
+        return Err(unlock_and_undo(error));
     }
     entry.phase = Phase::Saved;
     write_entry(&dir, &entry)?;
@@ -417,8 +566,9 @@ pub fn find(project: &Project, branch_name: &str, id: Option<&str>) -> Result<Tr
     };
     if entry.phase == Phase::Restored {
         return Err(Error::refused(format!(
-            "the save {} of {branch_name} was already restored to {} ({} ago)",
+            "the save {} of {} was already restored to {} ({} ago)",
             entry.id,
+            entry.branch.as_deref().unwrap_or("a detached worktree"),
             entry
                 .restored_to
                 .as_deref()
@@ -471,6 +621,17 @@ pub fn restore(
     }
     let target = free_path(&entry.path);
     let admin_name = free_admin_name(project, entry.admin.as_deref().unwrap_or("restored"));
+    // Submodules find their object stores by relative paths from where the worktree and its
+    // admin dir were: elsewhere they would point into another worktree's stores.
+    let relocated = target != entry.path || Some(&admin_name) != entry.admin.as_ref();
+    if relocated && dir.join("admin").join("modules").exists() {
+        return Err(Error::refused(format!(
+            "the save {} holds submodules, which only work where it was ({}, admin dir {}); that place is taken now: move what is there away, then restore",
+            entry.id,
+            entry.path.display(),
+            entry.admin.as_deref().unwrap_or("?")
+        )));
+    }
     let admin_dir = project.common_dir.join("worktrees").join(&admin_name);
     let journal = Journal::begin(
         project,
@@ -510,6 +671,7 @@ pub fn restore(
     if has_directory {
         move_dir(&dir.join("worktree"), &target)?;
         link_worktree(&target, &admin_dir)?;
+        unlock_admin(&admin_dir);
     } else {
         // Saved when its directory was already gone: check it out afresh.
         let _ = remove_tree(&admin_dir);
@@ -708,13 +870,20 @@ pub fn finish_or_undo_save(project: &Project, mut entry: TrashEntry) -> Result<S
         .admin
         .as_ref()
         .map(|a| project.common_dir.join("worktrees").join(a));
-    if dir.join("worktree").exists() || !entry.path.exists() {
-        if let Some(admin_dir) = admin_dir.filter(|d| d.exists()) {
+    let moved = finish_move(&entry.path, &dir.join("worktree"))?;
+    if moved || !entry.path.exists() {
+        if let Some(admin_dir) = admin_dir
+            && !finish_move(&admin_dir, &dir.join("admin"))?
+            && admin_dir.exists()
+        {
             move_dir(&admin_dir, &dir.join("admin"))?;
         }
         entry.phase = Phase::Saved;
         write_entry(&dir, &entry)?;
         return Ok(SaveRecovery::Finished(Box::new(entry)));
+    }
+    if let Some(admin_dir) = &admin_dir {
+        unlock_admin(admin_dir);
     }
     let _ = Git::new(&project.main_worktree)
         .args(["update-ref", "-d"])
@@ -754,14 +923,15 @@ pub fn recover_restore(project: &Project, _lock: &OpLock, record: &Record) -> Re
         .or_else(|| entry.admin.clone())
         .unwrap_or_else(|| "restored".into());
     let admin_dir = project.common_dir.join("worktrees").join(admin_name);
-    if dir.join("admin").exists() {
+    if !finish_move(&dir.join("admin"), &admin_dir)? && dir.join("admin").exists() {
         move_dir(&dir.join("admin"), &admin_dir)?;
     }
-    if dir.join("worktree").exists() {
+    if !finish_move(&dir.join("worktree"), &target)? && dir.join("worktree").exists() {
         move_dir(&dir.join("worktree"), &target)?;
     }
     if target.exists() && admin_dir.exists() {
         link_worktree(&target, &admin_dir)?;
+        unlock_admin(&admin_dir);
     }
     finish_restore(project, &dir, entry)?;
     Ok(format!("finished restoring {what} to {}", target.display()))

@@ -978,6 +978,18 @@ pub fn plan_remove(project: &Project, name: &str) -> Result<RemovePlan> {
             worktree.path.display()
         )));
     }
+    // Moving it would take the other worktree along and leave that one's admin dir behind.
+    if let Some(inner) = worktrees(project)?
+        .into_iter()
+        .find(|w| w.path != worktree.path && w.path.starts_with(&worktree.path))
+    {
+        return Err(Error::refused(format!(
+            "{} holds the worktree {} ({}): remove that one first",
+            worktree.path.display(),
+            inner.path.display(),
+            inner.label()
+        )));
+    }
     let repo = project.repo()?;
     let (dirty, tip) = if worktree.prunable {
         (Vec::new(), None)
@@ -1095,10 +1107,8 @@ pub fn execute_remove(
             delete_branch: !options.keep_branch,
         },
     )?;
-    let stopped_processes = match (&project.tmux, &plan.window) {
-        (Some(tmux), Some(window)) => super::process::stop_window(tmux, window)?,
-        _ => 0,
-    };
+    let stopped_processes =
+        super::process::stop_writers(project.tmux.as_ref(), plan.window.as_ref(), &worktree.path)?;
     check::stop_running(project, &worktree.path)?;
     journal.step("stopped")?;
     let trash = match trash::save(
