@@ -420,3 +420,53 @@ fn remove_refuses_a_worktree_holding_another() {
     assert!(refusal.contains("holds the worktree"), "{refusal}");
     assert_eq!(repo.snapshot(), before);
 }
+
+/// Content that changes and changes back while the checks run (A → B → A) is not recorded as
+/// checked: the checks may have seen B. The test holds the check at two gates.
+#[test]
+fn content_changed_and_changed_back_during_checks_is_not_passed() {
+    let repo = TestRepo::with_config(
+        "[[check]]\nname = \"aba\"\nrun = \"read x < \\\"$WTMUX_MAIN_WORKTREE/../gate1\\\"; grep -q good f.txt; read y < \\\"$WTMUX_MAIN_WORKTREE/../gate2\\\"\"\n",
+    );
+    repo.wtmux(&["add", "aba", "--no-window"]).ok();
+    let wt = repo.worktree("aba");
+    write_file(&wt.join("f.txt"), "bad\n");
+    repo.git_in(&wt, &["add", "f.txt"]);
+    repo.git_in(&wt, &["commit", "-q", "-m", "bad content"]);
+    for gate in ["gate1", "gate2"] {
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(repo.dir.path().join(gate))
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let check = KillOnDrop::new(spawn_with(&repo, &wt, &[], &["check", "--wait"]));
+    // Once the check waits at gate1, its key was taken, on "bad".
+    let gate1 = repo.dir.path().join("gate1");
+    let mut held = None;
+    wait_until(60, "the check to wait at gate1", || {
+        use std::os::unix::fs::OpenOptionsExt;
+        held = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&gate1)
+            .ok();
+        held.is_some()
+    });
+    std::fs::write(wt.join("f.txt"), "good\n").unwrap();
+    std::io::Write::write_all(held.as_mut().unwrap(), b"go\n").unwrap();
+    drop(held);
+    // It saw "good"; the content goes back to "bad" before it ends.
+    std::fs::write(wt.join("f.txt"), "bad\n").unwrap();
+    std::fs::write(repo.dir.path().join("gate2"), "go\n").unwrap();
+    finish(check.take(), 60);
+    assert_ne!(
+        repo.check_state("aba"),
+        "passed",
+        "content seen was not the content checked"
+    );
+    let refusal = repo.wtmux(&["merge", "aba"]).refused();
+    assert!(refusal.contains("check"), "{refusal}");
+}

@@ -402,6 +402,8 @@ fn verify(
     project.config.require_trusted("check")?;
     let checks = project.config.checks.clone();
     let repo = Repository::open(dir)?;
+    // Taken before the fingerprint, with a margin for file times, which tick in jiffies.
+    let started = std::time::SystemTime::now() - Duration::from_millis(100);
     let content_before = project.content_of(dir)?.key;
     let key = content_key(&content_before, &checks);
     progress(Progress::Content(&key))?;
@@ -441,7 +443,9 @@ fn verify(
         tree: content_before.clone(),
         finished_at: now_unix(),
     };
-    let unchanged = project.content_of(dir)?.key == content_before;
+    // The same content after as before is not enough: a file changed and changed back while
+    // the checks ran means they may have seen other content than the key says.
+    let unchanged = project.content_of(dir)?.key == content_before && !touched_since(dir, started)?;
     if unchanged {
         write_json(
             &project.state.dir("results")?.join(format!("{key}.json")),
@@ -672,4 +676,34 @@ pub fn forget_worktree(project: &Project, path: &Path) {
     if let Ok(path) = run_record_path(project, &worktree_key(path)) {
         let _ = std::fs::remove_file(path);
     }
+}
+
+/// Whether a file of the worktree at `dir` that its content consists of (tracked, or
+/// untracked and not ignored) had its inode changed (written, replaced, chmod) at or after
+/// `since`.
+fn touched_since(dir: &Path, since: std::time::SystemTime) -> Result<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let since = since
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let listing = git::Git::new(dir)
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .run_bytes()?;
+    Ok(listing
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| std::fs::symlink_metadata(dir.join(std::ffi::OsStr::from_bytes(p))).ok())
+        .any(|m| {
+            Duration::new(
+                m.ctime().max(0) as u64,
+                m.ctime_nsec().clamp(0, 999_999_999) as u32,
+            ) >= since
+        }))
 }
