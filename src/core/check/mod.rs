@@ -402,9 +402,10 @@ fn verify(
     project.config.require_trusted("check")?;
     let checks = project.config.checks.clone();
     let repo = Repository::open(dir)?;
-    // Taken before the fingerprint, with a margin for file times, which tick in jiffies.
-    let started = std::time::SystemTime::now() - Duration::from_millis(100);
     let content_before = project.content_of(dir)?.key;
+    // After the fingerprint (a change before it is in the key; files written just before, by
+    // a checkout, must not count), less one tick of the coarse clock file times come from.
+    let started = std::time::SystemTime::now() - Duration::from_millis(10);
     let key = content_key(&content_before, &checks);
     progress(Progress::Content(&key))?;
     let logs = project.state.dir("logs")?.join(run_id);
