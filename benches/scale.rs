@@ -1,4 +1,4 @@
-//! `cargo bench --bench scale [-- 10 30 100]`: what N agents cost, with the popup closed and
+//! `cargo bench --bench scale [-- 10 30 100 | staleness]`: what N agents cost, with the popup closed and
 //! open. N fake agents (tests/fake-agent.sh --scale: a line every 5 s, a question once a minute)
 //! run in their worktrees' windows of a private tmux server; wtmux's monitor watches them. For
 //! each N it reports:
@@ -9,6 +9,9 @@
 //! - question to "waiting": from the agent's log of when it asked to the `notify` call that
 //!   says so (median, p90, and how many came before the 3 s quiet period: early);
 //! - key press to frame in the popup (median, max) and its peak memory.
+//!
+//! `staleness`: how long after a random change `wtmux list --json` (inside tmux, the
+//! file-system monitor running) agrees with git's own status (median, p99).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -427,11 +430,89 @@ fn measure(agents: usize) {
     );
 }
 
+/// Staleness: random edits, new directories and commits in 4 worktrees under tmux (monitors
+/// running); after each, how long until `wtmux list --json` shows what git's own status shows.
+fn staleness(steps: usize) {
+    let bench = start(0);
+    for n in 0..4 {
+        bench.wtmux(&["add", &format!("w{n}"), "--no-agent"]);
+    }
+    bench.wtmux(&["list", "--json"]); // starts the file-system monitor
+    let mut seed: u64 = 0x57a1_e5ee;
+    let mut next = || {
+        seed ^= seed >> 12;
+        seed ^= seed << 25;
+        seed ^= seed >> 27;
+        seed.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let mut latencies = Vec::new();
+    for step in 0..steps {
+        let name = format!("w{}", next() % 4);
+        let path = bench.root.join(".worktrees").join(&name);
+        match next() % 3 {
+            0 => std::fs::write(path.join("README.md"), format!("step {step}\n")).unwrap(),
+            1 => {
+                let dir = path.join(format!("d{step}/e"));
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(dir.join("f"), "x").unwrap();
+            }
+            _ => {
+                let git = |args: &[&str]| {
+                    let _ = bench.command("git").current_dir(&path).args(args).output();
+                };
+                git(&["add", "-A"]);
+                git(&["commit", "-q", "-m", "step"]);
+            }
+        }
+        let changed_by_git = |path: &std::path::Path| -> u64 {
+            let out = bench
+                .command("git")
+                .current_dir(path)
+                .args(["status", "--porcelain=v1", "-uall", "-z"])
+                .output()
+                .unwrap();
+            out.stdout
+                .split(|b| *b == 0)
+                .filter(|l| !l.is_empty())
+                .count() as u64
+        };
+        let want = changed_by_git(&path);
+        let started = Instant::now();
+        loop {
+            let listing: serde_json::Value =
+                serde_json::from_str(&bench.wtmux(&["list", "--json"])).unwrap();
+            let row = listing["worktrees"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["branch"] == name.as_str())
+                .cloned()
+                .unwrap();
+            if row["changed"].as_u64() == Some(want) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "step {step}: list never showed {want} changes in {name}"
+            );
+        }
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!(
+        "staleness over {steps} random steps (edit, new directories, commit) in 4 worktrees, monitors running: median {:.0} ms, p99 {:.0} ms (one `list --json` takes about the median)",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99)
+    );
+}
+
 fn main() {
-    let wanted: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "staleness") {
+        staleness(200);
+        return;
+    }
+    let wanted: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let sizes = if wanted.is_empty() {
         vec![10, 30, 100]
     } else {
