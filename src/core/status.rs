@@ -244,8 +244,10 @@ impl ContentStore {
             .lock()
             .map_err(|e| Error::io(self.dir.join("index"), e))?;
         // With a nested repository, files an earlier `add -A` took may now lie inside it, where
-        // `add -A` no longer looks: start from the real index then.
-        let (index, reused) = self.seeded_index(path, !nested.is_empty())?;
+        // `add -A` no longer looks: start from the real index then. A submodule's or nested
+        // repository's own index is small and its history with the superproject's intricate
+        // (an embedded repository committed as a gitlink): it always starts afresh.
+        let (index, reused) = self.seeded_index(path, !nested.is_empty() || depth > 0)?;
         let _ = std::fs::remove_file(index.with_extension("lock"));
         // A submodule or nested repository has an object store of its own.
         let objects = if depth == 0 {
