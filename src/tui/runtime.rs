@@ -41,6 +41,8 @@ enum Msg {
     Refreshed(Box<Action>),
     /// The watcher lost events (the kernel's queue overflowed): everything may have changed.
     Lost,
+    /// Directories created in watched ones: watched from now on too.
+    NewDirs(Vec<PathBuf>),
     /// The watcher watches this many of the directories there are to watch.
     Coverage(usize, usize),
 }
@@ -231,6 +233,11 @@ async fn event_loop(
                             true,
                         ));
                     }
+                    None
+                }
+                Msg::NewDirs(dirs) => {
+                    let watcher = watcher.clone();
+                    tokio::task::spawn_blocking(move || watcher.watch_new(&dirs));
                     None
                 }
                 Msg::Changed(paths) => {
@@ -609,14 +616,23 @@ struct Routes {
 
 impl Watcher {
     fn new(project: &Project, tx: UnboundedSender<Msg>) -> Watcher {
-        use crate::core::watch::{Batch, DirWatcher};
+        use crate::core::watch::{Batch, DirWatcher, Kind};
         // Changes only (no open events): the popup's own reads never wake it.
         let inner = DirWatcher::new(move |batch| {
-            let paths = match batch {
-                Batch::Changes(changes) => changes.into_iter().map(|c| c.path).collect(),
+            let changes = match batch {
+                Batch::Changes(changes) => changes,
                 Batch::Lost => return tx.send(Msg::Lost).is_ok(),
             };
-            tx.send(Msg::Changed(paths)).is_ok()
+            let new_dirs: Vec<PathBuf> = changes
+                .iter()
+                .filter(|c| c.is_dir && c.kind == Kind::Created)
+                .map(|c| c.path.clone())
+                .collect();
+            if !new_dirs.is_empty() && tx.send(Msg::NewDirs(new_dirs)).is_err() {
+                return false;
+            }
+            tx.send(Msg::Changed(changes.into_iter().map(|c| c.path).collect()))
+                .is_ok()
         })
         .ok();
         Watcher {
@@ -666,6 +682,23 @@ impl Watcher {
             return (0, existing);
         };
         let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        // Directories watched since they were created (untracked ones) stay watched while they
+        // exist in a worktree that is still listed.
+        let extra: Vec<PathBuf> = watched
+            .iter()
+            .filter(|p| !wanted.contains_key(*p))
+            .cloned()
+            .collect();
+        for dir in extra {
+            if let Some(row) = rows
+                .iter()
+                .filter(|r| !r.prunable && dir.starts_with(&r.path))
+                .max_by_key(|r| r.path.as_os_str().len())
+                && dir.is_dir()
+            {
+                wanted.insert(dir, Some(row.path.clone()));
+            }
+        }
         for gone in watched.iter().filter(|p| !wanted.contains_key(*p)) {
             inner.unwatch(gone);
         }
@@ -680,6 +713,49 @@ impl Watcher {
         routes.owners = wanted;
         routes.run_keys = run_keys;
         (covered, existing)
+    }
+
+    /// Watches directories created in watched ones (and whatever they already hold), for the
+    /// worktree their parent belongs to: files in a directory made after the popup started
+    /// are seen too.
+    fn watch_new(&self, dirs: &[PathBuf]) {
+        let Some(inner) = self.inner.as_ref() else {
+            return;
+        };
+        for dir in dirs {
+            let owner = {
+                let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
+                match dir.parent().and_then(|p| routes.owners.get(p)) {
+                    Some(Some(owner)) => owner.clone(),
+                    _ => continue, // not in a worktree's watched tree (or an admin dir)
+                }
+            };
+            let mut stack = vec![dir.clone()];
+            while let Some(dir) = stack.pop() {
+                if dir.file_name().is_some_and(|n| n == ".git") {
+                    continue;
+                }
+                if let Ok(entries) = std::fs::read_dir(&dir) {
+                    stack.extend(
+                        entries
+                            .flatten()
+                            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                            .map(|e| e.path()),
+                    );
+                }
+                if inner.watch(&dir).is_ok() {
+                    self.watched
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(dir.clone());
+                    self.routes
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .owners
+                        .insert(dir, Some(owner.clone()));
+                }
+            }
+        }
     }
 
     fn owner(&self, path: &Path) -> Owner {
