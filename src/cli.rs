@@ -74,6 +74,9 @@ pub enum Command {
         /// Merge base into the branch (the default otherwise).
         #[arg(long)]
         merge: bool,
+        /// On a conflict, do not hand it to the worktree's agent.
+        #[arg(long)]
+        no_handoff: bool,
     },
     /// Type text into a worktree's agent (then Enter).
     Send { branch: String, text: String },
@@ -775,6 +778,7 @@ fn run(cli: Cli) -> Result<i32> {
             branch,
             rebase,
             merge,
+            no_handoff,
         } => {
             use crate::core::sync::SyncMethod;
             let method = match (rebase, merge) {
@@ -782,7 +786,7 @@ fn run(cli: Cli) -> Result<i32> {
                 (_, true) => Some(SyncMethod::Merge),
                 _ => None,
             };
-            sync::run(&project()?, &branch, method)
+            sync::run(&project()?, &branch, method, !no_handoff)
         }
         Command::Send { branch, text } => {
             agent::send(&project()?, &branch, &text)?;

@@ -616,3 +616,43 @@ fn frame_a_stopped_rebase_is_shown_on_its_row_and_in_the_detail() {
     press(&mut model, "j");
     insta::assert_snapshot!(render(&model, 90, 12));
 }
+
+fn handoff_view() -> wtmux::tui::app::HandoffView {
+    wtmux::tui::app::HandoffView {
+        branch: "feat/login".into(),
+        path: PathBuf::from("/src/app/.worktrees/feat-login"),
+        summary:
+            "feat/login: merging: 1 conflicted file (a.txt); the conflict stays in its worktree"
+                .into(),
+        text: "Resolve the conflicts in a.txt; run the checks; commit".into(),
+    }
+}
+
+#[test]
+fn frame_handoff_is_shown_before_it_goes() {
+    let mut model = model();
+    model.update(Action::HandoffDrafted(handoff_view()));
+    insta::assert_snapshot!(render(&model, 90, 20));
+}
+
+#[test]
+fn keys_handoff_is_edited_then_sent_or_dropped() {
+    let mut model = model();
+    model.update(Action::HandoffDrafted(handoff_view()));
+    // `q`, `u`, `m` are text here, not actions.
+    assert!(press(&mut model, "\x08\x08\x08\x08\x08\x08quit").is_empty());
+    let effects = press(&mut model, "\n");
+    assert_eq!(
+        effects,
+        [Effect::Handoff {
+            branch: "feat/login".into(),
+            path: PathBuf::from("/src/app/.worktrees/feat-login"),
+            text: "Resolve the conflicts in a.txt; run the checks; quit".into(),
+        }]
+    );
+    assert_eq!(model.mode, Mode::Normal);
+
+    model.update(Action::HandoffDrafted(handoff_view()));
+    assert!(press(&mut model, "\x1b").is_empty(), "Esc sends nothing");
+    assert_eq!(model.mode, Mode::Normal);
+}

@@ -129,6 +129,26 @@ fn a_conflicting_sync_stays_in_the_worktree_and_shows_on_its_row() {
     }
 }
 
+/// Presses Down until the last row (feat) is selected: a key typed while the popup is still
+/// starting reaches the shell behind it, so it is pressed again until the detail shows feat.
+fn select_last_row(client: &Client) {
+    common::wait_until(
+        15,
+        "feat to be selected (its path heads the detail)",
+        || {
+            client.keys(&["Down"]);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+            while std::time::Instant::now() < deadline {
+                if client.screen().contains(".worktrees/feat ") {
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            false
+        },
+    );
+}
+
 #[test]
 fn the_popups_u_syncs_the_selected_worktree_and_its_detail_shows_the_conflict() {
     let mut repo = TestRepo::new();
@@ -153,12 +173,13 @@ fn the_popups_u_syncs_the_selected_worktree_and_its_detail_shows_the_conflict() 
     client.wait_for("the popup to list feat", |screen| {
         screen.contains("feat") && !screen.contains("loading")
     });
-    client.keys(&["Down"]);
-    client.wait_for(
-        "feat to be selected (its path heads the detail)",
-        |screen| screen.contains(".worktrees/feat "),
-    );
+    select_last_row(&client);
     client.keys(&["u"]);
+    // No agent runs there: the hand-off is shown all the same; Esc sends nothing.
+    client.wait_for("the hand-off dialog", |screen| {
+        screen.contains("hand the conflict to the agent")
+    });
+    client.keys(&["Escape"]);
     client.wait_for(
         "the row and the detail to show the stopped merge",
         |screen| {
@@ -169,5 +190,157 @@ fn the_popups_u_syncs_the_selected_worktree_and_its_detail_shows_the_conflict() 
         },
     );
     assert_eq!(repo.row("feat")["operation"]["kind"], "merge");
+    client.keys(&["q"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The hand-off to the agent
+
+/// A repository whose `feat` worktree runs the resolving fake agent (in a real tmux server)
+/// and conflicts with base in a.txt; returns the repository, the server and the agent's log.
+fn conflicting_with_an_agent(extra: &str) -> (TestRepo, common::TmuxServer, std::path::PathBuf) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-agent.sh");
+    let scratch = tempfile::tempdir().unwrap().keep();
+    let log = scratch.join("agent-received");
+    let mut repo = TestRepo::with_config(&format!(
+        "agent_quiet = \"1s\"\n{extra}\n[[check]]\nname = \"no-markers\"\nrun = \"! grep -q '^<<<<<<<' a.txt\"\n[agents.resolver]\nrun = \"sh {script} --resolve {}\"\n",
+        log.display()
+    ));
+    repo.write("a.txt", LINES);
+    repo.commit_all("files");
+    let inner = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--agent", "resolver"]).ok();
+    let feat = repo.worktree("feat");
+    write_file(&feat.join("a.txt"), "feat a\n");
+    repo.git_in(&feat, &["commit", "-qam", "feat work"]);
+    repo.write("a.txt", "base a\n");
+    repo.commit_all("base moved on");
+    repo.wtmux(&["wait", "feat", "--until", "done", "--timeout", "20s"])
+        .ok();
+    (repo, inner, log)
+}
+
+fn read(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn a_conflicting_sync_goes_to_the_agent_which_resolves_it_and_then_the_merge_lands() {
+    let (repo, _tmux, log) = conflicting_with_an_agent("");
+    let base_id = repo.git(&["rev-parse", "--short=7", "main"]);
+    let run = repo.wtmux(&["sync", "feat"]);
+    assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
+    assert!(
+        run.stdout()
+            .contains("handed the conflict to the agent of feat"),
+        "{}{}",
+        run.stdout(),
+        run.stderr()
+    );
+    common::wait_until(20, "the agent to resolve and commit", || {
+        read(&log).contains("resolved")
+    });
+    let task = read(&log).lines().next().unwrap_or_default().to_string();
+    assert!(task.contains("Conflicted files: a.txt."), "{task}");
+    assert!(
+        task.contains(&format!("{base_id} \"base moved on\"")),
+        "{task}"
+    );
+    assert!(
+        task.contains("run the checks") && task.contains("git commit"),
+        "{task}"
+    );
+    let row = repo.row("feat");
+    assert!(row["operation"].is_null(), "{row}");
+    assert_eq!(row["changed"], 0, "{row}");
+
+    repo.wtmux(&["check", "feat", "--wait"]).ok();
+    repo.wtmux(&["merge", "feat"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(repo.path("a.txt")).unwrap(),
+        "feat a\nbase a\n",
+        "both sides landed on base"
+    );
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+}
+
+#[test]
+fn the_handoff_text_comes_from_the_configured_template_and_no_handoff_sends_nothing() {
+    let (repo, _tmux, log) = conflicting_with_an_agent(
+        "handoff_template = \"conflict on {branch} vs {base} ({operation}) in {files}; {finish} {unknown\"",
+    );
+    let run = repo.wtmux(&["sync", "feat", "--rebase", "--no-handoff"]);
+    assert_eq!(run.code(), 1);
+    assert!(!run.stdout().contains("handed"), "{}", run.stdout());
+    repo.git_in(&repo.worktree("feat"), &["rebase", "--abort"]);
+    let run = repo.wtmux(&["sync", "feat", "--rebase"]);
+    assert!(
+        run.stdout().contains("handed the conflict"),
+        "{}{}",
+        run.stdout(),
+        run.stderr()
+    );
+    common::wait_until(20, "the agent to resolve the rebase", || {
+        read(&log).contains("resolved")
+    });
+    let task = read(&log).lines().next().unwrap_or_default().to_string();
+    assert!(
+        task.starts_with(
+            "conflict on feat vs main (rebase) in a.txt; stage them and continue the rebase"
+        ),
+        "{task}"
+    );
+    assert!(
+        task.ends_with("{unknown"),
+        "not a placeholder, kept: {task}"
+    );
+    assert_eq!(read(&log).lines().count(), 2, "one hand-off, then resolved");
+    assert!(repo.row("feat")["operation"].is_null());
+    assert_eq!(
+        repo.git_in(&repo.worktree("feat"), &["merge-base", "HEAD", "main"]),
+        repo.git(&["rev-parse", "main"])
+    );
+
+    let bad = TestRepo::new();
+    bad.write(".wtmux.toml", "handoff_template = \"fix {file}\"\n");
+    let err = bad.wtmux(&["list"]).refused();
+    assert!(
+        err.contains("handoff_template") && err.contains("{file}"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_popup_shows_the_handoff_lets_it_be_edited_and_sends_it() {
+    let (repo, inner, log) = conflicting_with_an_agent("");
+    inner.run(&["set-option", "-g", "@wtmux-bin", WTMUX]);
+    inner.run(&[
+        "run-shell",
+        &format!("{}/tmux/wtmux.tmux", env!("CARGO_MANIFEST_DIR")),
+    ]);
+    inner.run(&["select-window", "-t", "test:0"]);
+    let client = Client::attach(&repo, &inner);
+    client.keys(&["C-b", "w"]);
+    client.wait_for("the popup to list feat", |screen| {
+        screen.contains("feat") && !screen.contains("loading")
+    });
+    select_last_row(&client);
+    client.keys(&["u"]);
+    client.wait_for("the hand-off dialog", |screen| {
+        screen.contains("hand the conflict to the agent") && screen.contains("Conflicted files")
+    });
+    assert_eq!(read(&log), "", "nothing is sent before it is confirmed");
+    client.keys(&["BSpace"]);
+    client.keys(&["-l", " EDITED"]);
+    client.wait_for("the edit to show", |screen| screen.contains("EDITED"));
+    client.keys(&["Enter"]);
+    common::wait_until(20, "the agent to get the edited text and resolve", || {
+        read(&log).contains("resolved")
+    });
+    let task = read(&log).lines().next().unwrap_or_default().to_string();
+    assert!(
+        task.ends_with("then commit the merge (git commit --no-edit) EDITED"),
+        "{task}"
+    );
     client.keys(&["q"]);
 }

@@ -3,13 +3,32 @@
 use std::io::Write;
 
 use super::output::{shown, shown_path};
+use crate::core::handoff;
 use crate::core::sync::{self, SyncMethod, SyncOutcome, Synced};
 use crate::core::{Project, Result};
 
-/// Syncs and prints; exit 1 when git stopped on conflicts (left in the worktree).
-pub fn run(project: &Project, branch: &str, method: Option<SyncMethod>) -> Result<i32> {
+/// Syncs and prints; exit 1 when git stopped on conflicts (left in the worktree), after
+/// handing them to the worktree's agent (unless `handoff` is false).
+pub fn run(
+    project: &Project,
+    branch: &str,
+    method: Option<SyncMethod>,
+    handoff: bool,
+) -> Result<i32> {
     let synced = sync::sync(project, branch, method)?;
     print(&synced);
+    if handoff && let Some(text) = handoff::task(project, &synced) {
+        match handoff::send(project, &synced, &text) {
+            Ok(()) => say!(
+                "handed the conflict to the agent of {}",
+                shown(&synced.branch)
+            ),
+            Err(e) => warn!(
+                "the conflict was not handed to an agent: {}",
+                shown(&e.to_string())
+            ),
+        }
+    }
     Ok(match synced.outcome {
         SyncOutcome::Conflicted { .. } => 1,
         _ => 0,

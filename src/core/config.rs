@@ -139,6 +139,8 @@ pub struct Config {
     pub notify: Option<String>,
     /// Ring the agent pane's bell on those turns too.
     pub bell: bool,
+    /// The task an agent gets when a sync of its worktree conflicts (`None`: the default).
+    pub handoff_template: Option<String>,
     /// Output quiet for this long: the agent stopped working.
     pub agent_quiet: Duration,
     /// A hook's "working" with no output for this long is not believed any more.
@@ -233,6 +235,7 @@ impl Default for Config {
             agents: Vec::new(),
             notify: None,
             bell: false,
+            handoff_template: None,
             agent_quiet: Duration::from_secs(3),
             agent_hook_stale: Duration::from_secs(30),
             repo_commands: RepoCommands::default(),
@@ -260,6 +263,7 @@ struct Layer {
     agents: Option<std::collections::BTreeMap<String, AgentLayer>>,
     notify: Option<String>,
     bell: Option<bool>,
+    handoff_template: Option<String>,
     agent_quiet: Option<String>,
     agent_hook_stale: Option<String>,
 }
@@ -417,6 +421,11 @@ impl Config {
         }
         if let Some(bell) = layer.bell {
             self.bell = bell;
+        }
+        if let Some(template) = layer.handoff_template {
+            super::handoff::validate_template(&template)
+                .map_err(|e| invalid("handoff_template", e))?;
+            self.handoff_template = (!template.trim().is_empty()).then_some(template);
         }
         for (key, value, target) in [
             ("agent_quiet", layer.agent_quiet, &mut self.agent_quiet),
@@ -578,6 +587,10 @@ agent = ""
 # a hook's "working" with no output for agent_hook_stale is corrected from what is observed.
 # agent_quiet = "3s"
 # agent_hook_stale = "30s"
+
+# The task an agent gets when `wtmux sync` of its worktree stops on conflicts; placeholders
+# {branch} {base} {operation} {files} {commits} {finish} (see README for the default).
+# handoff_template = "..."
 
 # Untracked files (globs, relative to the main worktree) copied / symlinked into new worktrees.
 copy = []

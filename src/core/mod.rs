@@ -14,6 +14,7 @@ pub mod doctor;
 pub mod error;
 pub mod fsmonitor;
 pub mod git;
+pub mod handoff;
 pub mod journal;
 pub mod merge;
 pub mod observe;

@@ -89,9 +89,21 @@ impl RemoveView {
     }
 }
 
+/// A sync stopped on conflicts: the task for the worktree's agent, editable before it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandoffView {
+    pub branch: String,
+    pub path: PathBuf,
+    /// What happened (`feat: merging: 2 conflicted files (a, b)…`).
+    pub summary: String,
+    pub text: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     Normal,
+    /// After a conflicting sync: the hand-off to the agent, shown and editable.
+    Handoff(HandoffView),
     Filter,
     /// `n`: the branch name, then (when an agent is configured) its task, then its scope.
     NewBranch(NewWorktree),
@@ -157,6 +169,8 @@ pub enum Action {
     },
     MergePlanned(MergeView),
     RemovePlanned(RemoveView),
+    /// A sync stopped on conflicts; here is the hand-off for its agent.
+    HandoffDrafted(HandoffView),
     LogLoaded {
         title: String,
         lines: Vec<String>,
@@ -187,6 +201,12 @@ pub enum Effect {
     },
     Check(Vec<PathBuf>),
     Sync(PathBuf),
+    /// Type the hand-off into the agent of that worktree.
+    Handoff {
+        branch: String,
+        path: PathBuf,
+        text: String,
+    },
     PlanMerge(PathBuf),
     Merge(String),
     PlanRemove(PathBuf),
@@ -435,6 +455,12 @@ impl Model {
                 self.mode = Mode::Merge(view);
                 return Vec::new();
             }
+            Action::HandoffDrafted(view) => {
+                self.busy = None;
+                self.error(view.summary.clone());
+                self.mode = Mode::Handoff(view);
+                return vec![Effect::RefreshAll];
+            }
             Action::RemovePlanned(view) => {
                 self.busy = None;
                 self.mode = Mode::Remove { view, force: false };
@@ -528,6 +554,36 @@ impl Model {
                     _ => {}
                 }
                 (Mode::NewBranch(form), Vec::new())
+            }
+            Mode::Handoff(mut view) => {
+                match action {
+                    Action::Char(c) => view.text.push(c),
+                    Action::Backspace => {
+                        view.text.pop();
+                    }
+                    Action::Cancel => {
+                        self.info(format!(
+                            "not sent; the conflict stays in {}'s worktree",
+                            view.branch
+                        ));
+                        return (Mode::Normal, Vec::new());
+                    }
+                    Action::Confirm if view.text.trim().is_empty() => {}
+                    Action::Confirm => {
+                        self.busy =
+                            Some(format!("handing the conflict to {}'s agent", view.branch));
+                        return (
+                            Mode::Normal,
+                            vec![Effect::Handoff {
+                                branch: view.branch,
+                                path: view.path,
+                                text: view.text,
+                            }],
+                        );
+                    }
+                    _ => {}
+                }
+                (Mode::Handoff(view), Vec::new())
             }
             Mode::Merge(view) => match action {
                 Action::Confirm if view.refusals.is_empty() => {

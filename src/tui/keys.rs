@@ -12,7 +12,7 @@ pub fn action_for(mode: &Mode, key: KeyEvent) -> Option<Action> {
         return Some(Action::Quit);
     }
     match mode {
-        Mode::Filter | Mode::NewBranch(_) => Some(match key.code {
+        Mode::Filter | Mode::NewBranch(_) | Mode::Handoff(_) => Some(match key.code {
             // Control and Alt chords are not text.
             KeyCode::Char(_)
                 if key

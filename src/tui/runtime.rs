@@ -485,12 +485,19 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
         }
         Effect::Sync(path) => {
             let synced = crate::core::sync::sync(project, &name(&path), None)?;
-            match synced.outcome {
-                crate::core::sync::SyncOutcome::Conflicted { .. } => {
-                    Action::Failed(synced.to_string())
-                }
-                _ => Action::Done(synced.to_string()),
+            match crate::core::handoff::task(project, &synced) {
+                Some(text) => Action::HandoffDrafted(super::app::HandoffView {
+                    branch: synced.branch.clone(),
+                    path,
+                    summary: synced.to_string(),
+                    text,
+                }),
+                None => Action::Done(synced.to_string()),
             }
+        }
+        Effect::Handoff { branch, path, text } => {
+            crate::core::agent::send(project, &name(&path), &text)?;
+            Action::Done(format!("the conflict was handed to the agent of {branch}"))
         }
         Effect::PlanMerge(path) => {
             let plan = merge::plan(project, Some(&name(&path)), &MergeOptions::default())?;

@@ -90,6 +90,7 @@ pub fn render(model: &Model, theme: Theme, frame: &mut Frame) {
     match &model.mode {
         Mode::NewBranch(form) => render_new_branch(form, model.has_agent, theme, frame, area),
         Mode::Merge(view) => render_merge(view, theme, frame, area),
+        Mode::Handoff(view) => render_handoff(view, theme, frame, area),
         Mode::Remove { view, force } => render_remove(view, *force, theme, frame, area),
         Mode::Help => render_help(theme, frame, area),
         _ => {}
@@ -556,6 +557,31 @@ fn render_merge(view: &super::app::MergeView, theme: Theme, frame: &mut Frame, a
     let wraps = view.refusals.iter().filter(|r| r.len() > 72).count() as u16;
     let height = lines.len() as u16 + 2 + wraps;
     let inner = dialog(frame, area, 76, height, "merge");
+    frame.render_widget(
+        Paragraph::new(shown_all(lines)).wrap(Wrap { trim: false }),
+        inner,
+    );
+}
+
+fn render_handoff(view: &super::app::HandoffView, theme: Theme, frame: &mut Frame, area: Rect) {
+    let lines = vec![
+        Line::styled(view.summary.clone(), theme.fg(Color::Red)),
+        Line::raw(format!("For {}'s agent (type to edit):", view.branch)),
+        Line::styled(format!("{}▏", view.text), theme.fg(Color::Yellow)),
+        Line::styled(
+            "⏎ send to its agent   ⌫ delete   esc don't send",
+            theme.fg(Color::DarkGray),
+        ),
+    ];
+    // The text wraps: one line per 72 characters, and the summary may wrap once.
+    let height = 2 + 3 + 1 + (view.text.chars().count() as u16 + 1).div_ceil(72);
+    let inner = dialog(
+        frame,
+        area,
+        76,
+        height + 1,
+        "hand the conflict to the agent",
+    );
     frame.render_widget(
         Paragraph::new(shown_all(lines)).wrap(Wrap { trim: false }),
         inner,

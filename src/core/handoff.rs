@@ -1,0 +1,150 @@
+//! Handing a conflict back to the agent that can resolve it: when a sync stops on conflicts,
+//! the worktree's agent gets a task naming the conflicted files, the commits of the other side
+//! and what to do. The text comes from `handoff_template` (placeholders below); it is typed
+//! only into a pane proven to be the agent's ([`super::agent::send`]).
+
+use super::Project;
+use super::error::Result;
+use super::sync::{SyncMethod, SyncOutcome, Synced};
+
+/// Used when `handoff_template` is not set (README documents it word for word).
+pub const DEFAULT_TEMPLATE: &str = "Bringing {base} into {branch} stopped on conflicts ({operation}). \
+Conflicted files: {files}. \
+The other side's commits ({base}): {commits}. \
+Resolve the conflicts in those files, keeping what both sides meant; run the checks; then {finish}.";
+
+/// The placeholders a template may use.
+pub const PLACEHOLDERS: &[&str] = &["branch", "base", "operation", "files", "commits", "finish"];
+
+/// Why a template cannot be used: a `{name}` that is not a placeholder.
+pub fn validate_template(template: &str) -> std::result::Result<(), String> {
+    for name in placeholders_in(template) {
+        if !PLACEHOLDERS.contains(&name) {
+            return Err(format!(
+                "unknown placeholder {{{name}}} (known: {})",
+                PLACEHOLDERS
+                    .iter()
+                    .map(|p| format!("{{{p}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `{word}` names in a template (letters and `_` between braces).
+fn placeholders_in(template: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close)
+                if close > 0
+                    && after[..close]
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                names.push(&after[..close]);
+                rest = &after[close + 1..];
+            }
+            _ => rest = after,
+        }
+    }
+    names
+}
+
+/// The task for the agent of a sync that stopped on conflicts (`None` for any other outcome).
+pub fn task(project: &Project, synced: &Synced) -> Option<String> {
+    let SyncOutcome::Conflicted { files, .. } = &synced.outcome else {
+        return None;
+    };
+    let template = project
+        .config
+        .handoff_template
+        .as_deref()
+        .unwrap_or(DEFAULT_TEMPLATE);
+    let commits: Vec<String> = synced
+        .incoming
+        .iter()
+        .map(|(id, subject)| format!("{} {subject:?}", &id[..id.len().min(7)]))
+        .collect();
+    let finish = match synced.method {
+        SyncMethod::Merge => "commit the merge (git commit --no-edit)",
+        SyncMethod::Rebase => {
+            "stage them and continue the rebase (git rebase --continue) until it is done"
+        }
+    };
+    let mut text = String::with_capacity(template.len() + 256);
+    let mut rest = template;
+    // One pass over the template, so a value holding `{files}` is never expanded again.
+    while let Some(open) = rest.find('{') {
+        text.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after.find('}').and_then(|close| {
+            let value = match &after[..close] {
+                "branch" => one_line(&synced.branch),
+                "base" => synced.base.clone(),
+                "operation" => synced.method.to_string(),
+                "files" => files
+                    .iter()
+                    .map(|f| one_line(f))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                "commits" => commits.join("; "),
+                "finish" => finish.to_string(),
+                _ => return None,
+            };
+            Some((value, close))
+        });
+        match value {
+            Some((value, close)) => {
+                text.push_str(&value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                text.push('{');
+                rest = after;
+            }
+        }
+    }
+    text.push_str(rest);
+    Some(text)
+}
+
+/// A file name as one line of the task: quoted, escapes and all, when it holds a control
+/// character (a newline would end the agent's message half way).
+fn one_line(text: &str) -> String {
+    if text.chars().any(char::is_control) {
+        format!("{text:?}")
+    } else {
+        text.to_string()
+    }
+}
+
+/// Types the task into the agent of the synced worktree, if one runs there.
+pub fn send(project: &Project, synced: &Synced, text: &str) -> Result<()> {
+    super::agent::send(project, &synced.path.to_string_lossy(), text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_template_uses_only_known_placeholders() {
+        assert_eq!(validate_template(DEFAULT_TEMPLATE), Ok(()));
+        assert_eq!(
+            placeholders_in("{files} and {x y} and {} {commits"),
+            ["files"]
+        );
+        assert!(
+            include_str!("../../README.md").contains(DEFAULT_TEMPLATE),
+            "README shows the default word for word"
+        );
+        assert_eq!(one_line("a\nb.txt"), "\"a\\nb.txt\"");
+        let err = validate_template("fix {file}").unwrap_err();
+        assert!(err.contains("{file}") && err.contains("{files}"), "{err}");
+    }
+}
