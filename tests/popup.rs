@@ -143,6 +143,7 @@ fn merge_view(refusals: Vec<String>) -> MergeView {
         uncommitted: 0,
         refusals,
         warnings: vec![],
+        keep: false,
     }
 }
 
@@ -408,9 +409,43 @@ fn keys_merge_asks_first_and_a_refusal_merges_nothing() {
     model.update(Action::MergePlanned(merge_view(vec![])));
     assert_eq!(
         press(&mut model, "y"),
-        vec![Effect::Merge("feat/green".into())]
+        vec![Effect::Merge {
+            branch: "feat/green".into(),
+            keep: false
+        }]
     );
     assert!(model.busy.is_some());
+}
+
+#[test]
+fn keys_k_in_the_merge_dialog_keeps_the_worktree() {
+    let mut model = model();
+    model.update(Action::MergePlanned(merge_view(vec![])));
+    assert!(press(&mut model, "k").is_empty());
+    insta::assert_snapshot!(render(&model, 90, 20));
+    assert_eq!(
+        press(&mut model, "y"),
+        vec![Effect::Merge {
+            branch: "feat/green".into(),
+            keep: true
+        }]
+    );
+    model.update(Action::MergePlanned(merge_view(vec![])));
+    press(&mut model, "kk");
+    assert_eq!(
+        press(&mut model, "\n"),
+        vec![Effect::Merge {
+            branch: "feat/green".into(),
+            keep: false
+        }],
+        "k twice: removed after all"
+    );
+    model.update(Action::MergePlanned(merge_view(vec!["it is red".into()])));
+    assert!(press(&mut model, "k").is_empty());
+    assert!(
+        matches!(&model.mode, Mode::Merge(view) if !view.keep),
+        "a refused merge has nothing to keep"
+    );
 }
 
 #[test]

@@ -35,6 +35,8 @@ pub struct MergeView {
     pub refusals: Vec<String>,
     /// What merging it does to other branches (they would start conflicting).
     pub warnings: Vec<String>,
+    /// Keep worktree, branch and window afterwards (the agent keeps its context).
+    pub keep: bool,
 }
 
 /// The new-worktree form.
@@ -138,6 +140,8 @@ pub enum Action {
     Merge,
     Remove,
     Force,
+    /// In the merge dialog: keep the worktree or not.
+    ToggleKeep,
     ShowLog,
     Filter,
     Refresh,
@@ -208,7 +212,10 @@ pub enum Effect {
         text: String,
     },
     PlanMerge(PathBuf),
-    Merge(String),
+    Merge {
+        branch: String,
+        keep: bool,
+    },
     PlanRemove(PathBuf),
     Remove {
         path: PathBuf,
@@ -588,7 +595,17 @@ impl Model {
             Mode::Merge(view) => match action {
                 Action::Confirm if view.refusals.is_empty() => {
                     self.busy = Some(format!("merging {}", view.branch));
-                    (Mode::Normal, vec![Effect::Merge(view.branch)])
+                    (
+                        Mode::Normal,
+                        vec![Effect::Merge {
+                            branch: view.branch,
+                            keep: view.keep,
+                        }],
+                    )
+                }
+                Action::ToggleKeep if view.refusals.is_empty() => {
+                    let keep = !view.keep;
+                    (Mode::Merge(MergeView { keep, ..view }), Vec::new())
                 }
                 Action::Cancel | Action::Confirm | Action::Quit => (Mode::Normal, Vec::new()),
                 _ => (Mode::Merge(view), Vec::new()),

@@ -33,6 +33,7 @@ pub fn action_for(mode: &Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('y') | KeyCode::Enter => Action::Confirm,
             KeyCode::Char('n') | KeyCode::Esc => Action::Cancel,
             KeyCode::Char('f') | KeyCode::Char('F') => Action::Force,
+            KeyCode::Char('k') => Action::ToggleKeep,
             KeyCode::Char('q') => Action::Quit,
             _ => return None,
         }),

@@ -514,16 +514,16 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
                 uncommitted: plan.dirty.len(),
                 refusals: plan.refusals().iter().map(|b| b.to_string()).collect(),
                 warnings: plan.warnings.clone(),
+                keep: false,
             })
         }
-        Effect::Merge(branch) => {
+        Effect::Merge { branch, keep } => {
             let mut output = Vec::new();
-            let merged = merge::merge(
-                project,
-                Some(&branch),
-                &MergeOptions::default(),
-                &mut output,
-            )?;
+            let options = MergeOptions {
+                keep,
+                ..MergeOptions::default()
+            };
+            let merged = merge::merge(project, Some(&branch), &options, &mut output)?;
             let mut message = format!("merged {} into {}", merged.branch, merged.base);
             if let Some(post) = &merged.post_merge {
                 match (post.exit_code, &post.window) {

@@ -536,11 +536,17 @@ fn render_merge(view: &super::app::MergeView, theme: Theme, frame: &mut Frame, a
             ))),
             None => lines.push(Line::raw("no post_merge configured")),
         }
-        lines.push(Line::raw(
-            "and removes its worktree, branch and window (saved to trash)",
-        ));
+        lines.push(Line::raw(if view.keep {
+            "and keeps its worktree, branch and window (its agent keeps its context)"
+        } else {
+            "and removes its worktree, branch and window (saved to trash)"
+        }));
         lines.push(Line::styled(
-            "y/⏎ merge   n/esc cancel",
+            if view.keep {
+                "y/⏎ merge   k remove it after all   n/esc cancel"
+            } else {
+                "y/⏎ merge   k keep worktree   n/esc cancel"
+            },
             theme.fg(Color::DarkGray),
         ));
     } else {
