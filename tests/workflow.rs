@@ -584,6 +584,18 @@ fn merge_strategies_squash_and_rebase() {
         head_before,
         "one squashed commit"
     );
+    // The message is built from the branch's subjects, oldest first.
+    assert_eq!(
+        repo.git(&["log", "-1", "--format=%s"]),
+        "squashed: a.txt (+1 more from squashed)"
+    );
+    let body = repo.git(&["log", "-1", "--format=%b"]);
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines[0], "Squash-merge branch 'squashed':", "{body}");
+    assert!(
+        lines[2].ends_with(" squashed: a.txt") && lines[3].ends_with(" second"),
+        "{body}"
+    );
     assert!(repo.path("a.txt").exists() && repo.path("b.txt").exists());
     assert!(!repo.branches().contains(&"squashed".to_string()));
     // The squashed branch is in the trash all the same.

@@ -30,6 +30,21 @@ pub enum NotBuilt {
     },
 }
 
+/// A squash commit's message, from the branch's commit subjects (`commits` newest first): the
+/// subject of its one commit, or of its first with how many follow; then every commit.
+pub fn squash_message(branch: &str, commits: &[(Oid, String)]) -> String {
+    let subject = match commits {
+        [] => format!("Squash-merge branch '{branch}'"),
+        [(_, only)] => only.clone(),
+        [.., (_, first)] => format!("{first} (+{} more from {branch})", commits.len() - 1),
+    };
+    let mut message = format!("{subject}\n\nSquash-merge branch '{branch}':\n\n");
+    for (id, subject) in commits.iter().rev() {
+        message.push_str(&format!("* {} {subject}\n", git::short(*id)));
+    }
+    message
+}
+
 /// Builds the result of merging `tip` into `base` with `strategy`. `branch` names it in the
 /// commit message; `commits` are the branch's commits (newest first) for a squash message.
 pub fn build(
@@ -63,16 +78,10 @@ pub fn build(
         },
         MergeStrategy::Squash => match merge_tree(dir, base, tip, None)? {
             Err(files) => Err(NotBuilt::Conflicts { at: None, files }),
-            Ok(tree) => {
-                let mut message = format!("Squash-merge branch '{branch}'\n\n");
-                for (id, subject) in commits.iter().rev() {
-                    message.push_str(&format!("* {} {subject}\n", git::short(*id)));
-                }
-                Ok(Built {
-                    base: commit_tree(dir, tree, &[base], &message, None)?,
-                    branch: None,
-                })
-            }
+            Ok(tree) => Ok(Built {
+                base: commit_tree(dir, tree, &[base], &squash_message(branch, commits), None)?,
+                branch: None,
+            }),
         },
         MergeStrategy::Rebase => replay(dir, &repo, base, tip)?.map(|new_tip| Built {
             base: new_tip,
@@ -203,4 +212,25 @@ fn offset(minutes: i32) -> String {
     let sign = if minutes < 0 { '-' } else { '+' };
     let minutes = minutes.abs();
     format!("{sign}{:02}{:02}", minutes / 60, minutes % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_squash_message_comes_from_the_subjects() {
+        let id = |n: u8| Oid::from_bytes(&[n; 20]).unwrap();
+        let one = squash_message("feat", &[(id(1), "Add login".into())]);
+        assert!(
+            one.starts_with("Add login\n\nSquash-merge branch 'feat':\n\n* "),
+            "{one}"
+        );
+        let two = squash_message(
+            "feat",
+            &[(id(2), "Fix typo".into()), (id(1), "Add login".into())],
+        );
+        assert!(two.starts_with("Add login (+1 more from feat)\n"), "{two}");
+        assert!(two.ends_with("Add login\n* 0202020 Fix typo\n"), "{two}");
+    }
 }
