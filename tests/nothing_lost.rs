@@ -470,3 +470,43 @@ fn content_changed_and_changed_back_during_checks_is_not_passed() {
     let refusal = repo.wtmux(&["merge", "aba"]).refused();
     assert!(refusal.contains("check"), "{refusal}");
 }
+
+/// A skip-worktree entry whose path became a directory: `git status` shows nothing, `git add -A`
+/// takes the files below it; the fingerprint follows `git add -A` (found by the long
+/// differential run, seed 20261125, step 3507).
+#[test]
+fn the_fingerprint_follows_git_add_under_a_skip_worktree_path() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "feat", "--no-window"]).ok();
+    let wt = repo.worktree("feat");
+    repo.git_in(&wt, &["update-index", "--skip-worktree", "src/lib.txt"]);
+    std::fs::remove_file(wt.join("src/lib.txt")).unwrap();
+    write_file(&wt.join("src/lib.txt/inner.txt"), "was a file\n");
+    let copy = repo.dir.path().join("index-copy");
+    let real = repo.git_in(
+        &wt,
+        &["rev-parse", "--path-format=absolute", "--git-path", "index"],
+    );
+    std::fs::copy(real, &copy).unwrap();
+    let mut git = std::process::Command::new("git");
+    common::sandbox(&mut git, &repo.home);
+    let out = git
+        .current_dir(&wt)
+        .env("GIT_INDEX_FILE", &copy)
+        .args(["add", "-A"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut git = std::process::Command::new("git");
+    common::sandbox(&mut git, &repo.home);
+    let out = git
+        .current_dir(&wt)
+        .env("GIT_INDEX_FILE", &copy)
+        .arg("write-tree")
+        .output()
+        .unwrap();
+    let expected = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let ours: serde_json::Value =
+        serde_json::from_str(&repo.wtmux(&["__content", wt.to_str().unwrap()]).ok()).unwrap();
+    assert_eq!(ours["tree"], expected);
+}

@@ -226,7 +226,9 @@ impl ContentStore {
     }
 
     fn content_at_depth(&self, path: &Path, changes: &Changes, depth: usize) -> Result<Content> {
-        if changes.is_empty() {
+        // Nothing to commit is HEAD's tree — unless an entry is marked skip-worktree: `git
+        // status` then hides untracked files below its path, which `git add -A` takes.
+        if changes.is_empty() && has_no_flagged_entries(&real_index(path)?) {
             return Ok(Content::of_tree(head_tree(path)?));
         }
         // Nested repositories are left out of the tree (`git add -A` would record only their
