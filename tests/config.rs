@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::TestRepo;
+use common::{Rng, TestRepo};
 
 /// Files a command that should not have run would leave in the sandbox HOME.
 fn fired(repo: &TestRepo) -> Vec<String> {
@@ -332,21 +332,6 @@ fn reftable_and_sha256_repositories_are_named_as_unsupported() {
             line.contains(named) && !line.contains("not inside a git repository"),
             "{line}"
         );
-    }
-}
-
-/// xorshift64*: a seeded generator for the randomized tests (no crate needed for this).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
     }
 }
 

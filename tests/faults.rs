@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::{Pause, TestRepo, finish, process_gone, spawn_with, wait_until, write_file};
+use common::{Pause, Rng, TestRepo, finish, process_gone, spawn_with, wait_until, write_file};
 
 // ---------------------------------------------------------------------------------------------
 // Checks of removed worktrees
@@ -838,23 +838,8 @@ fn when_the_base_worktree_cannot_follow_the_undo_takes_back_only_this_merge() {
 // ---------------------------------------------------------------------------------------------
 // The off-line results against git's own merge and rebase
 
-/// xorshift64*: a fixed-seed generator, so a failing history can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Commits `count` random edits in `dir`: lines changed, files added and deleted.
-fn random_commits(repo: &TestRepo, dir: &Path, rng: &mut Rng, count: u64, who: &str) {
+fn random_commits(repo: &TestRepo, dir: &Path, rng: &mut Rng, count: usize, who: &str) {
     for n in 0..count {
         let file = dir.join(format!("f{}.txt", rng.below(4)));
         match rng.below(6) {
@@ -865,7 +850,7 @@ fn random_commits(repo: &TestRepo, dir: &Path, rng: &mut Rng, count: u64, who: &
                     .lines()
                     .map(str::to_string)
                     .collect();
-                let at = rng.below(lines.len() as u64 + 1) as usize;
+                let at = rng.below(lines.len() + 1);
                 if at < lines.len() && rng.below(2) == 0 {
                     lines[at] = format!("{who} {n} changed this");
                 } else {

@@ -10,22 +10,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{TestRepo, write_file};
-
-/// xorshift64*: a seeded generator (no crate needed for this).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use common::{Rng, TestRepo, write_file};
 
 /// `list --json`, with the file-system monitor (inside tmux, it runs) or without it.
 fn listing(repo: &TestRepo, monitor: bool) -> serde_json::Value {
