@@ -59,14 +59,7 @@ pub fn worktrees(project: &Project) -> Result<Vec<Worktree>> {
         // The worktree's HEAD lives in its admin dir, readable without opening the worktree
         // (and still there when its directory is gone).
         let admin = project.common_dir.join("worktrees").join(name);
-        let branch = std::fs::read_to_string(admin.join("HEAD"))
-            .ok()
-            .and_then(|head| {
-                head.trim()
-                    .strip_prefix("ref: refs/heads/")
-                    .map(str::to_string)
-            })
-            .or_else(|| rebasing_branch(&admin));
+        let branch = admin_branch(&admin);
         linked.push(Worktree {
             branch,
             path: canonical(worktree.path()),
@@ -107,14 +100,7 @@ pub fn at(project: &Project, path: &Path) -> Result<Option<Worktree>> {
         // Gone, or its directory is (git may still list it, as prunable): ask the full list.
         return Ok(worktrees(project)?.into_iter().find(|w| w.path == path));
     };
-    let branch = std::fs::read_to_string(admin.join("HEAD"))
-        .ok()
-        .and_then(|head| {
-            head.trim()
-                .strip_prefix("ref: refs/heads/")
-                .map(str::to_string)
-        })
-        .or_else(|| rebasing_branch(&admin));
+    let branch = admin_branch(&admin);
     Ok(Some(Worktree {
         branch,
         path: path.to_path_buf(),
@@ -122,6 +108,20 @@ pub fn at(project: &Project, path: &Path) -> Result<Option<Worktree>> {
         prunable: false,
         locked: admin.join("locked").exists(),
     }))
+}
+
+/// The branch of the linked worktree whose admin dir is `admin`, read from its HEAD there
+/// (readable without opening the worktree, and still there when its directory is gone); the
+/// branch being rebased when a rebase stopped half way.
+fn admin_branch(admin: &Path) -> Option<String> {
+    std::fs::read_to_string(admin.join("HEAD"))
+        .ok()
+        .and_then(|head| {
+            head.trim()
+                .strip_prefix("ref: refs/heads/")
+                .map(str::to_string)
+        })
+        .or_else(|| rebasing_branch(admin))
 }
 
 /// The branch a rebase stopped half way in the worktree with git dir `git_dir` is rewriting:
