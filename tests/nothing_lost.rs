@@ -510,3 +510,69 @@ fn the_fingerprint_follows_git_add_under_a_skip_worktree_path() {
         serde_json::from_str(&repo.wtmux(&["__content", wt.to_str().unwrap()]).ok()).unwrap();
     assert_eq!(ours["tree"], expected);
 }
+
+/// Git trusts an index entry's stat data only for a file older than the index ("racy git"): a
+/// same-size rewrite in the tick the index was written is found by comparing content. The
+/// fingerprint's copy of the index must keep that, or it gives the old content's tree (found by
+/// the long differential run, seed 20261125, step 1033). The tick is made exact here: the index
+/// is stamped with the entry's time, the rewrite keeps that time, and ctime is not trusted.
+#[test]
+fn the_fingerprint_sees_a_same_size_rewrite_in_the_tick_the_index_was_written() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "feat", "--no-window"]).ok();
+    let wt = repo.worktree("feat");
+    repo.git_in(&wt, &["config", "core.trustctime", "false"]);
+    let file = wt.join("racy.txt");
+    // The tick lies seconds back, so a copy of the index made now is plainly later than it.
+    let written = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
+    write_file(&file, "bbbb\n");
+    let index = std::path::PathBuf::from(repo.git_in(
+        &wt,
+        &["rev-parse", "--path-format=absolute", "--git-path", "index"],
+    ));
+    let set_time = |path: &Path| {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(written)
+            .unwrap()
+    };
+    set_time(&file);
+    repo.git_in(&wt, &["add", "racy.txt"]);
+    set_time(&index);
+    write_file(&file, "cccc\n");
+    set_time(&file);
+    // What git itself says: the file differs from the index.
+    let diff = repo.git_in(&wt, &["--no-optional-locks", "diff", "--name-only"]);
+    assert_eq!(diff, "racy.txt", "git sees the rewrite");
+    let ours: serde_json::Value =
+        serde_json::from_str(&repo.wtmux(&["__content", wt.to_str().unwrap()]).ok()).unwrap();
+    // The oracle: an index read from HEAD, without stat data, so git hashes every file.
+    let scratch = tempfile::tempdir().unwrap();
+    let fresh = scratch.path().join("index");
+    let git = |args: &[&str]| {
+        let mut git = std::process::Command::new("git");
+        common::sandbox(&mut git, &repo.home);
+        let out = git
+            .current_dir(&wt)
+            .env("GIT_INDEX_FILE", &fresh)
+            .env("GIT_OBJECT_DIRECTORY", scratch.path())
+            .env(
+                "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+                repo.root.join(".git/objects"),
+            )
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["read-tree", "HEAD"]);
+    git(&["add", "-A"]);
+    let expected = git(&["write-tree"]);
+    assert_eq!(
+        ours["tree"], expected,
+        "the fingerprint holds the file as it is now"
+    );
+}

@@ -337,7 +337,11 @@ impl ContentStore {
                 .join("index")
                 .join(format!("{key}.{}.tmp", std::process::id()));
             match std::fs::copy(&real, &copy) {
-                Ok(_) => {}
+                // The copy keeps the real index's modification time: git trusts an entry's
+                // stat data only if the file is older than the index holding it ("racy git"),
+                // so a copy stamped now would make a same-size rewrite within the real index's
+                // last second look unchanged, and give the old content's tree.
+                Ok(_) => keep_modified_time(&real, &copy)?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     let _ = std::fs::remove_file(&copy); // no index yet: start empty
                 }
@@ -410,6 +414,18 @@ impl ContentStore {
         }
         Ok(())
     }
+}
+
+/// Gives `copy` the modification time of `original`.
+fn keep_modified_time(original: &Path, copy: &Path) -> Result<()> {
+    let modified = std::fs::metadata(original)
+        .and_then(|m| m.modified())
+        .map_err(|e| Error::io(original, e))?;
+    std::fs::File::options()
+        .write(true)
+        .open(copy)
+        .and_then(|f| f.set_modified(modified))
+        .map_err(|e| Error::io(copy, e))
 }
 
 /// What tells one version of an index file from another: its checksum (the SHA-1 git writes at

@@ -436,7 +436,7 @@ impl Walk {
             .trim(),
         );
         if real.exists() {
-            std::fs::copy(&real, &index).unwrap();
+            copy_index(&real, &index);
         }
         let repo_objects = PathBuf::from(
             String::from_utf8_lossy(&self.git_out(
@@ -605,7 +605,7 @@ impl Walk {
         };
         let scratch = tempfile::tempdir().unwrap();
         let fresh = scratch.path().join("index");
-        std::fs::copy(self.real_index(), &fresh).unwrap();
+        copy_index(&self.real_index(), &fresh);
         self.git_out(
             &self.wt,
             &["add", "-A"],
@@ -768,4 +768,18 @@ fn diff_snapshots(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) ->
         }
     }
     lines.join("\n")
+}
+
+/// A copy of an index with the original's modification time: git trusts an entry's stat data
+/// only for files older than the index, so a copy stamped now would hide a same-size rewrite
+/// made in the tick the original was written.
+fn copy_index(real: &Path, copy: &Path) {
+    std::fs::copy(real, copy).unwrap();
+    let modified = std::fs::metadata(real).unwrap().modified().unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(copy)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
 }
