@@ -3,22 +3,39 @@
 use std::io::Write;
 
 use super::output::{shown, shown_path};
+use crate::core::Result;
 use crate::core::handoff;
 use crate::core::sync::{self, SyncMethod, SyncOutcome, Synced};
-use crate::core::{Project, Result};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    branch: String,
+    /// Rebase the branch onto base (default when merge_strategy = "rebase").
+    #[arg(long, conflicts_with = "merge")]
+    rebase: bool,
+    /// Merge base into the branch (the default otherwise).
+    #[arg(long)]
+    merge: bool,
+    /// On a conflict, do not hand it to the worktree's agent.
+    #[arg(long)]
+    no_handoff: bool,
+}
 
 /// Syncs and prints; exit 1 when git stopped on conflicts (left in the worktree), after
-/// handing them to the worktree's agent (unless `handoff` is false).
-pub fn run(
-    project: &Project,
-    branch: &str,
-    method: Option<SyncMethod>,
-    handoff: bool,
-) -> Result<i32> {
-    let synced = sync::sync(project, branch, method)?;
+/// handing them to the worktree's agent (unless `--no-handoff`).
+pub fn run(args: Args) -> Result<i32> {
+    let method = match (args.rebase, args.merge) {
+        (true, _) => Some(SyncMethod::Rebase),
+        (_, true) => Some(SyncMethod::Merge),
+        _ => None,
+    };
+    let project = super::project()?;
+    let synced = sync::sync(&project, &args.branch, method)?;
     print(&synced);
-    if handoff && let Some(text) = handoff::task(project, &synced) {
-        match handoff::send(project, &synced, &text) {
+    if !args.no_handoff
+        && let Some(text) = handoff::task(&project, &synced)
+    {
+        match handoff::send(&project, &synced, &text) {
             Ok(()) => say!(
                 "handed the conflict to the agent of {}",
                 shown(&synced.branch)

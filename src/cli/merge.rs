@@ -1,0 +1,172 @@
+//! `wtmux merge`: one branch into base, gated on its checks; or `--all-green`, the merge queue.
+
+use std::io::Write;
+
+use super::output::{Stdout, shown, shown_path};
+use crate::core::config::MergeStrategy;
+use crate::core::merge::{self, MergeOptions};
+use crate::core::oplock::OpLock;
+use crate::core::{Project, Result};
+use crate::printable::EscapingLines;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(conflicts_with = "all_green")]
+    branch: Option<String>,
+    /// Merge every green branch, one by one, in an order that does not conflict; list
+    /// every other branch with the reason (base is left clean after each step).
+    #[arg(long)]
+    all_green: bool,
+    /// With --all-green: first run the checks of worktrees not checked on their current
+    /// content, and wait for them.
+    #[arg(long, requires = "all_green")]
+    verify: bool,
+    #[arg(long, value_enum)]
+    strategy: Option<StrategyArg>,
+    /// Commit the worktree's uncommitted changes with this message first.
+    #[arg(long, value_name = "MSG")]
+    commit: Option<String>,
+    /// Keep worktree, branch and window afterwards.
+    #[arg(long)]
+    keep: bool,
+    /// Merge even if the checks have not passed on this content.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StrategyArg {
+    Merge,
+    Rebase,
+    Squash,
+}
+
+impl From<StrategyArg> for MergeStrategy {
+    fn from(arg: StrategyArg) -> Self {
+        match arg {
+            StrategyArg::Merge => MergeStrategy::Merge,
+            StrategyArg::Rebase => MergeStrategy::Rebase,
+            StrategyArg::Squash => MergeStrategy::Squash,
+        }
+    }
+}
+
+pub fn run(args: Args) -> Result<i32> {
+    let Args {
+        branch,
+        all_green,
+        verify,
+        strategy,
+        commit,
+        keep,
+        force,
+    } = args;
+    let project = super::project()?;
+    let options = MergeOptions {
+        strategy: strategy.map(Into::into),
+        commit_message: commit,
+        keep,
+        force,
+    };
+    let what = match (&branch, all_green) {
+        (_, true) => "merge of every green branch".to_string(),
+        (Some(branch), _) => format!("merge of {branch}"),
+        (None, _) => "merge".to_string(),
+    };
+    let lock = super::take_lock(&project, &what)?;
+    if all_green {
+        return merge_all_green(&project, &lock, &options, verify);
+    }
+    let plan = merge::plan(&project, branch.as_deref(), &options)?;
+    for warning in &plan.warnings {
+        warn!("warning: {}", shown(warning));
+    }
+    let merged = {
+        // post_merge's output, shown line by line, escaped.
+        let mut escaped = EscapingLines::new(Stdout);
+        let merged = merge::execute(&project, &lock, &plan, &mut escaped);
+        escaped.finish().ok();
+        merged?
+    };
+    if merged.forced_past_checks {
+        warn!(
+            "WARNING: {} was merged WITHOUT passing checks on its content (--force)",
+            shown(&merged.branch)
+        );
+    }
+    if let Some(commit) = &merged.committed {
+        say!("committed {} on {}", &commit[..7], shown(&merged.branch));
+    }
+    say!(
+        "merged {} into {} ({}), now at {}",
+        shown(&merged.branch),
+        shown(&merged.base),
+        merged.strategy,
+        &merged.commit[..merged.commit.len().min(7)]
+    );
+    let mut code = 0;
+    if let Some(post) = &merged.post_merge {
+        match (post.exit_code, &post.window) {
+            (Some(0), _) => say!("post_merge `{}` succeeded", shown(&post.command)),
+            (Some(code_), _) => {
+                warn!(
+                    "post_merge `{}` failed with exit {code_} (log: {})",
+                    shown(&post.command),
+                    shown_path(&post.log)
+                );
+                code = 1;
+            }
+            (None, Some(window)) => say!(
+                "post_merge `{}` running in window {window} (log: {})",
+                shown(&post.command),
+                shown_path(&post.log)
+            ),
+            (None, None) => {}
+        }
+    }
+    if let Some(removed) = &merged.removed {
+        super::remove::print_removed(removed);
+    }
+    if let Some(error) = &merged.cleanup_error {
+        warn!("merged, but cleanup failed: {}", shown(&error.to_string()));
+        code = 1;
+    }
+    Ok(code)
+}
+
+/// `merge --all-green [--verify]`: exit 0 when every branch that was green and mergeable merged.
+fn merge_all_green(
+    project: &Project,
+    lock: &OpLock,
+    options: &MergeOptions,
+    verify: bool,
+) -> Result<i32> {
+    struct Progress;
+    impl merge::QueueProgress for Progress {
+        fn verifying(&mut self, branches: &[String]) {
+            say!(
+                "running the checks of {} and waiting for them",
+                shown(&branches.join(", "))
+            );
+        }
+        fn merged(&mut self, merged: &merge::Merged) {
+            say!(
+                "merged {} into {}, now at {}",
+                shown(&merged.branch),
+                shown(&merged.base),
+                &merged.commit[..merged.commit.len().min(7)]
+            );
+        }
+    }
+    let mut escaped = EscapingLines::new(Stdout);
+    let queue = merge::merge_all_green(project, lock, options, verify, &mut escaped, &mut Progress);
+    escaped.finish().ok();
+    let queue = queue?;
+    if queue.merged.is_empty() {
+        say!("no green branch to merge");
+    }
+    for (branch, why) in &queue.left_out {
+        warn!("not merging {}: {}", shown(branch), shown(&why.to_string()));
+    }
+    Ok(if queue.all_merged() { 0 } else { 1 })
+}

@@ -1,0 +1,22 @@
+//! `wtmux open`: focus a worktree's window, re-creating it if it is gone.
+
+use std::io::Write;
+
+use crate::core::Result;
+use crate::core::worktree;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    branch: String,
+}
+
+pub fn run(args: Args) -> Result<i32> {
+    let project = super::project()?;
+    let opened = worktree::open(&project, &args.branch)?;
+    if opened.created {
+        say!("window {} (created)", opened.window);
+    } else {
+        say!("window {}", opened.window);
+    }
+    Ok(0)
+}

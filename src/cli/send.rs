@@ -1,0 +1,15 @@
+//! `wtmux send`: type text into a worktree's agent (then Enter).
+
+use crate::core::Result;
+use crate::core::agent;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    branch: String,
+    text: String,
+}
+
+pub fn run(args: Args) -> Result<i32> {
+    agent::send(&super::project()?, &args.branch, &args.text)?;
+    Ok(0)
+}

@@ -1,0 +1,57 @@
+//! `wtmux setup claude|gemini`: wtmux's hooks merged into an agent's settings, after asking.
+
+use std::io::Write;
+
+use super::output::{Stdout, shown_path};
+use crate::core::agent;
+use crate::core::{Error, Result};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(value_enum)]
+    agent: SetupArg,
+    /// Apply without asking.
+    #[arg(long)]
+    yes: bool,
+    /// The settings file (default: the agent's user settings under $HOME).
+    #[arg(long, value_name = "FILE")]
+    settings: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SetupArg {
+    Claude,
+    Gemini,
+}
+
+pub fn run(args: Args) -> Result<i32> {
+    let which = match args.agent {
+        SetupArg::Claude => agent::HookedAgent::Claude,
+        SetupArg::Gemini => agent::HookedAgent::Gemini,
+    };
+    let home = directories::BaseDirs::new()
+        .map(|d| d.home_dir().to_path_buf())
+        .ok_or_else(|| Error::refused("no home directory"))?;
+    let path = args.settings.unwrap_or_else(|| which.settings_path(&home));
+    let exe = crate::core::own_exe()?;
+    let (old, new) = agent::plan_setup(&path, which, &exe.to_string_lossy())?;
+    if old == new {
+        say!("{} already has wtmux's hooks", shown_path(&path));
+        return Ok(0);
+    }
+    say!("{}:", shown_path(&path));
+    let _ = write!(Stdout, "{}", agent::line_diff(&old, &new));
+    if !args.yes {
+        let _ = write!(Stdout, "apply this change? [y/N] ");
+        Stdout.flush().ok();
+        std::io::stdout().flush().ok();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Err(Error::refused(format!("{} not changed", path.display())));
+        }
+    }
+    agent::apply_setup(&path, &old, &new)?;
+    say!("wrote {}", shown_path(&path));
+    Ok(0)
+}
