@@ -375,7 +375,7 @@ fn the_popup_draws_outside_text_escaped() {
     use ratatui::backend::TestBackend;
     use wtmux::core::agent::AgentStatus;
     use wtmux::core::check::{CheckState, CheckStatus};
-    use wtmux::core::worktree::{Detail, Row};
+    use wtmux::core::listing::{Detail, Row};
     use wtmux::tui::app::Model;
     use wtmux::tui::view::{self, Theme};
 

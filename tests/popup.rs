@@ -10,7 +10,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use wtmux::core::agent::{AgentState, AgentStatus};
 use wtmux::core::check::{CheckState, CheckStatus};
-use wtmux::core::worktree::{Detail, Row};
+use wtmux::core::listing::{Detail, Row};
 use wtmux::tui::app::{Action, Effect, MergeView, Mode, Model, RemoveView};
 use wtmux::tui::keys::action_for;
 use wtmux::tui::view::{self, Theme};

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use super::output::{shown, shown_path};
-use crate::core::worktree::{self, AddOptions};
+use crate::core::create::{self, AddOptions};
 use crate::core::{Error, Result};
 
 #[derive(Debug, clap::Args)]
@@ -49,7 +49,7 @@ pub fn run(args: Args) -> Result<i32> {
         Some(file) => Some(std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?),
         None => prompt,
     };
-    let added = worktree::add(
+    let added = create::add(
         &project,
         &branch,
         &AddOptions {

@@ -3,7 +3,8 @@
 use std::io::Write;
 
 use super::output::{Stdout, print_json, shown};
-use crate::core::{Result, scope, worktree};
+use crate::core::error::plural;
+use crate::core::{Result, scope};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -53,7 +54,7 @@ fn print_conflicts(out: &mut dyn Write, report: &scope::Report) {
             "{:<30} {} file{} changed{}{}",
             shown(&w.branch),
             w.files.len(),
-            worktree::plural(w.files.len()),
+            plural(w.files.len()),
             match &w.not_green {
                 None => ", green".to_string(),
                 Some(why) => format!(", not green: {}", shown(&why.to_string())),

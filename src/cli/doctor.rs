@@ -2,7 +2,8 @@
 
 use std::io::Write;
 
-use crate::core::{Result, worktree};
+use crate::core::Result;
+use crate::core::error::plural;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -35,7 +36,7 @@ fn print_doctor(report: &crate::core::doctor::Report, restarted: bool) {
             m.pid,
             ago(m.started),
             report.live_agents,
-            worktree::plural(report.live_agents),
+            plural(report.live_agents),
             m.last_change
                 .map(|t| format!("{} ago", ago(t)))
                 .unwrap_or_else(|| "none yet".into())
@@ -46,7 +47,7 @@ fn print_doctor(report: &crate::core::doctor::Report, restarted: bool) {
         None => say!(
             "agent monitor: NOT RUNNING with {} agent{} live{}",
             report.live_agents,
-            worktree::plural(report.live_agents),
+            plural(report.live_agents),
             if restarted {
                 ""
             } else {

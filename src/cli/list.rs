@@ -6,7 +6,7 @@ use super::output::{Stdout, print_json, shown};
 use crate::core::Result;
 use crate::core::agent::AgentState;
 use crate::core::check::{CheckState, CheckStatus};
-use crate::core::worktree;
+use crate::core::listing;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -17,7 +17,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<i32> {
     let project = super::project()?;
-    let listing = worktree::list(&project)?;
+    let listing = listing::list(&project)?;
     if args.json {
         print_json(&listing)?;
         return Ok(0);
@@ -47,7 +47,7 @@ fn check_label(status: &CheckStatus) -> String {
     }
 }
 
-fn print_listing(out: &mut dyn Write, listing: &worktree::Listing) {
+fn print_listing(out: &mut dyn Write, listing: &listing::Listing) {
     let rows: Vec<[String; 7]> = listing
         .worktrees
         .iter()

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::core::Result;
-use crate::core::worktree;
+use crate::core::window;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -12,7 +12,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<i32> {
     let project = super::project()?;
-    let opened = worktree::open(&project, &args.branch)?;
+    let opened = window::open(&project, &args.branch)?;
     if opened.created {
         say!("window {} (created)", opened.window);
     } else {

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use super::output::{shown, shown_path};
 use crate::core::Result;
-use crate::core::worktree::{self, RemoveOptions};
+use crate::core::remove::{self, RemoveOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,7 +24,7 @@ pub fn run(args: Args) -> Result<i32> {
     } = args;
     let project = super::project()?;
     let lock = super::take_lock(&project, &format!("remove {branch}"))?;
-    let removed = worktree::remove_with(
+    let removed = remove::remove_with(
         &project,
         &lock,
         &branch,
@@ -35,7 +35,7 @@ pub fn run(args: Args) -> Result<i32> {
 }
 
 /// What a removal did (also after a merge that cleans up).
-pub(super) fn print_removed(removed: &worktree::Removed) {
+pub(super) fn print_removed(removed: &remove::Removed) {
     if removed.stopped_processes > 0 {
         say!(
             "stopped {} process{} of its window",

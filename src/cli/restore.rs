@@ -3,7 +3,8 @@
 use std::io::Write;
 
 use super::output::{shown, shown_path};
-use crate::core::{Result, trash, worktree};
+use crate::core::error::plural;
+use crate::core::{Result, trash};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,7 +35,7 @@ pub fn run(args: Args) -> Result<i32> {
         shown(restored.branch.as_deref().unwrap_or("a detached worktree")),
         shown_path(&restored.path),
         restored.restored_files,
-        worktree::plural(restored.restored_files)
+        plural(restored.restored_files)
     );
     if project.tmux.is_some()
         && let Some(branch) = &restored.branch

@@ -3,7 +3,8 @@
 use std::io::Write;
 
 use super::output::{shown, shown_path};
-use crate::core::{Error, Result, config, trash, worktree};
+use crate::core::error::plural;
+use crate::core::{Error, Result, config, trash};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -30,7 +31,7 @@ pub fn run(args: Args) -> Result<i32> {
         say!(
             "pruned {} saved state{}",
             dropped.len(),
-            worktree::plural(dropped.len())
+            plural(dropped.len())
         );
         return Ok(0);
     }
@@ -56,7 +57,7 @@ pub fn run(args: Args) -> Result<i32> {
                 "{} uncommitted, {} commit{} not in {}",
                 entry.dirty.len(),
                 entry.unmerged.len(),
-                worktree::plural(entry.unmerged.len()),
+                plural(entry.unmerged.len()),
                 shown(&project.base)
             ),
         };

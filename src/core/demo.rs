@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use super::check;
+use super::create::{self, AddOptions};
 use super::error::{Error, Result};
 use super::git::Git;
 use super::tmux::Tmux;
-use super::worktree::{self, AddOptions};
+use super::worktree;
 use super::{Project, config};
 
 /// The plugin, built in: the demo binds the key with the very file users source.
@@ -90,7 +91,7 @@ pub fn create(exe: &Path) -> Result<Demo> {
         ("feat/dirty", None, false),
     ];
     for (branch, marker, commit) in branches {
-        let added = worktree::add(&project, branch, &AddOptions::default())?;
+        let added = create::add(&project, branch, &AddOptions::default())?;
         let dir = &added.path;
         // Each works on a file of its own, but red and dirty also both rewrite the
         // application: the scope guard's conflict marker has something to show.

@@ -97,3 +97,8 @@ pub fn list_for_message<S: AsRef<str>>(items: &[S], max: usize) -> String {
     }
     text
 }
+
+/// The plural ending of a count's noun: "1 file", "2 files".
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

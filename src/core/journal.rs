@@ -45,10 +45,7 @@ pub type RecoverFn = fn(&Project, &OpLock, &Record) -> Result<String>;
 pub const KINDS: &[(&str, RecoverFn)] = &[
     (super::merge::KIND, super::merge::recover),
     (super::add_rollback::KIND, super::add_rollback::recover),
-    (
-        super::worktree::REMOVE_KIND,
-        super::worktree::recover_remove,
-    ),
+    (super::remove::KIND, super::remove::recover),
     (super::trash::RESTORE_KIND, super::trash::recover_restore),
 ];
 

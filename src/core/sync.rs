@@ -12,10 +12,11 @@ use std::fmt;
 use git2::Repository;
 use serde::Serialize;
 
+use super::error::plural;
 use super::error::{Error, Result, list_for_message};
 use super::git::{self, Git};
 use super::operation::{self, Operation};
-use super::worktree::{self, plural};
+use super::worktree;
 use super::{Project, status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

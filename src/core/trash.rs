@@ -770,10 +770,10 @@ fn restore_legacy(project: &Project, branch_name: &str, entry: &TrashEntry) -> R
                 .run()?;
         }
     }
-    let added = super::worktree::add(
+    let added = super::create::add(
         project,
         branch_name,
-        &super::worktree::AddOptions {
+        &super::create::AddOptions {
             no_agent: true,
             ..Default::default()
         },

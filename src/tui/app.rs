@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::core::branch;
 use crate::core::check::CheckState;
-use crate::core::worktree::{Detail, Row};
+use crate::core::listing::{Detail, Row};
 
 /// A core error as the popup says it.
 pub fn error_text(error: &crate::core::Error) -> String {

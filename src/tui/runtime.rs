@@ -19,9 +19,12 @@ use super::app::{Action, Effect, MergeView, Model, RemoveView};
 use super::keys;
 use super::refresh::RefreshQueue;
 use super::view::{self, Theme};
+use crate::core::create::{self, AddOptions};
+use crate::core::listing::{self, Listing};
 use crate::core::merge::{self, MergeOptions};
-use crate::core::worktree::{self, AddOptions, Listing, RemoveOptions};
+use crate::core::remove::{self, RemoveOptions};
 use crate::core::{Error, Project, Result, check, git, state, status};
+use crate::core::{window, worktree};
 
 const SPINNER_TICK: Duration = Duration::from_millis(125);
 /// The spinner's pace when only agents are at work: a frame costs milliseconds, and with many
@@ -69,7 +72,7 @@ pub fn initial_model(project: &Project) -> Model {
             worktree::worktrees(project)
                 .unwrap_or_default()
                 .into_iter()
-                .map(|w| worktree::Row::bare(&w))
+                .map(|w| listing::Row::bare(&w))
                 .collect()
         });
     let mut model = Model::new(project.base.clone(), rows, crate::core::now_unix() as i64);
@@ -387,7 +390,7 @@ fn name(path: &Path) -> String {
 pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
     Ok(match effect {
         Effect::RefreshAll => {
-            let listing = worktree::list(project)?;
+            let listing = listing::list(project)?;
             let _ = state::write_json(&cache_path(project), &listing);
             Action::Listed {
                 base: listing.base,
@@ -404,7 +407,7 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
                 }
             }
             Action::RowsUpdated {
-                rows: worktree::list_rows(project, &present)?,
+                rows: listing::list_rows(project, &present)?,
                 gone,
             }
         }
@@ -429,12 +432,12 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
         Effect::LoadDetail(path) => {
             let w = worktree::find(project, &name(&path))?;
             Action::DetailLoaded {
-                detail: worktree::detail(project, &w, DETAIL_LOG_LINES)?,
+                detail: listing::detail(project, &w, DETAIL_LOG_LINES)?,
                 path,
             }
         }
         Effect::Open(path) => {
-            worktree::open(project, &name(&path))?;
+            window::open(project, &name(&path))?;
             Action::Switched
         }
         Effect::Add {
@@ -447,10 +450,10 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
                 scope,
                 ..AddOptions::default()
             };
-            let added = worktree::add(project, &branch, &options)?;
+            let added = create::add(project, &branch, &options)?;
             match added.window {
                 Some(_) => {
-                    worktree::open(project, &branch)?;
+                    window::open(project, &branch)?;
                     Action::Switched
                 }
                 None => Action::Done(format!(
@@ -549,7 +552,7 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
             Action::Done(message)
         }
         Effect::PlanRemove(path) => {
-            let plan = worktree::plan_remove(project, &name(&path))?;
+            let plan = remove::plan_remove(project, &name(&path))?;
             Action::RemovePlanned(RemoveView {
                 branch: plan.worktree.label(),
                 path: plan.worktree.path.clone(),
@@ -562,7 +565,7 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
             })
         }
         Effect::Remove { path, force } => {
-            let removed = worktree::remove(
+            let removed = remove::remove(
                 project,
                 &name(&path),
                 &RemoveOptions {
@@ -657,7 +660,7 @@ impl Watcher {
 
     /// Watches the directories of every row's worktree (re-done after each full listing);
     /// returns how many of those that exist it watches, and how many exist.
-    fn watch(&self, project: &Project, rows: &[worktree::Row]) -> (usize, usize) {
+    fn watch(&self, project: &Project, rows: &[listing::Row]) -> (usize, usize) {
         let mut wanted: HashMap<PathBuf, Option<PathBuf>> = HashMap::new();
         for dir in ["runs", "agents"] {
             if let Ok(dir) = project.state.dir(dir) {

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TableRow, 
 use super::app::{Mode, Model};
 use crate::core::agent::AgentState;
 use crate::core::check::CheckState;
-use crate::core::worktree::Row;
+use crate::core::listing::Row;
 use crate::printable::printable;
 
 const SPINNER: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];

@@ -411,7 +411,7 @@ fn verify(
     let logs = project.state.dir("logs")?.join(run_id);
     std::fs::create_dir_all(&logs).map_err(|e| Error::io(&logs, e))?;
     let branch = git::head_branch(&repo)?.unwrap_or_default();
-    let env = worktree::agent_env(project, &branch, dir);
+    let env = worktree::worktree_env(project, &branch, dir);
 
     let mut steps = Vec::new();
     for (index, check) in checks.iter().enumerate() {

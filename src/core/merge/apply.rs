@@ -34,7 +34,8 @@ use crate::core::error::{Error, Result};
 use crate::core::git::{self, Git};
 use crate::core::journal::{Journal, Record};
 use crate::core::oplock::OpLock;
-use crate::core::worktree::{self, RemoveOptions, Removed, Worktree};
+use crate::core::remove::{self, RemoveOptions, Removed};
+use crate::core::worktree::{self, Worktree};
 use crate::core::{Project, testpoint, trash};
 
 pub const KIND: &str = "merge";
@@ -442,8 +443,8 @@ fn cleanup(project: &Project, lock: &OpLock, intent: &Intent) -> Result<Option<R
     match worktree::find(project, &intent.branch) {
         Ok(w) if w.is_main => Ok(None),
         Ok(_) => {
-            let removal = worktree::plan_remove(project, &intent.branch)?;
-            worktree::execute_remove(project, lock, &removal, &remove).map(Some)
+            let removal = remove::plan_remove(project, &intent.branch)?;
+            remove::execute_remove(project, lock, &removal, &remove).map(Some)
         }
         Err(_) => {
             if ref_target(project, &heads(&intent.branch))?.is_none() {

@@ -23,12 +23,14 @@ use serde::Serialize;
 
 use super::check::{self, CheckState};
 use super::config::MergeStrategy;
+use super::error::plural;
 use super::error::{Error, Result, list_for_message};
 use super::git::{self, MergePrediction};
 use super::operation::{self, Operation};
 use super::oplock::OpLock;
+use super::remove::Removed;
 use super::scope::{self, NotGreen};
-use super::worktree::{self, Removed, Worktree, plural};
+use super::worktree::{self, Worktree};
 use super::{Project, status};
 
 #[derive(Debug, Clone, Default)]
