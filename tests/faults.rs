@@ -165,10 +165,9 @@ fn race(repo: &TestRepo, first: &str, second: &str, pause_at: &str) -> (Output2,
     );
     // While the first holds the lock, the popup's merge refuses at once, naming it.
     let project = wtmux::core::Project::discover_with(&repo.root, None, None).unwrap();
-    let busy =
-        wtmux::core::merge::merge(&project, Some(second), &Default::default(), &mut Vec::new())
-            .unwrap_err()
-            .to_string();
+    let busy = wtmux::core::recovery::try_acquire(&project, &format!("merge {second}"))
+        .unwrap_err()
+        .to_string();
     assert!(
         busy.starts_with("another wtmux operation is running: merge of"),
         "{busy}"

@@ -7,7 +7,7 @@ use std::io::Write;
 use clap::{Parser, Subcommand};
 
 use crate::core::oplock::OpLock;
-use crate::core::{Error, Project, Result, journal};
+use crate::core::{Error, Project, Result, recovery};
 
 #[macro_use]
 mod output;
@@ -133,7 +133,7 @@ pub fn main() -> i32 {
 /// interrupted wtmux operation left half done (one line each on stderr).
 fn project() -> Result<Project> {
     let project = background_project()?;
-    for recovered in journal::recover(&project)? {
+    for recovered in recovery::recover(&project)? {
         warn!("{}", shown(&recovered.to_string()));
     }
     Ok(project)
@@ -141,10 +141,10 @@ fn project() -> Result<Project> {
 
 /// The operation lock, waiting for whoever holds it with one line saying whom.
 fn take_lock(project: &Project, what: &str) -> Result<OpLock> {
-    let lock = OpLock::acquire(project, what, &mut |holder| {
+    let (lock, recovered) = recovery::acquire(project, what, &mut |holder| {
         warn!("waiting for {} to finish", shown(&holder.to_string()));
     })?;
-    for recovered in lock.recovered() {
+    for recovered in recovered {
         warn!("{}", shown(&recovered.to_string()));
     }
     Ok(lock)

@@ -423,7 +423,7 @@ impl Config {
             self.bell = bell;
         }
         if let Some(template) = layer.handoff_template {
-            super::handoff::validate_template(&template)
+            validate_template(&template)
                 .map_err(|e| invalid("handoff_template", e))?;
             self.handoff_template = (!template.trim().is_empty()).then_some(template);
         }
@@ -624,6 +624,48 @@ trash_max_size = "20 GiB"
 # run = "cargo test"
 # timeout = "10m"
 "#;
+
+/// The placeholders a `handoff_template` may use (filled in by `handoff::task`).
+pub const HANDOFF_PLACEHOLDERS: &[&str] = &["branch", "base", "operation", "files", "commits", "finish"];
+
+/// Why a `handoff_template` cannot be used: a `{name}` that is not a placeholder.
+pub fn validate_template(template: &str) -> std::result::Result<(), String> {
+    for name in placeholders_in(template) {
+        if !HANDOFF_PLACEHOLDERS.contains(&name) {
+            return Err(format!(
+                "unknown placeholder {{{name}}} (known: {})",
+                HANDOFF_PLACEHOLDERS
+                    .iter()
+                    .map(|p| format!("{{{p}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `{word}` names in a template (letters and `_` between braces).
+pub(crate) fn placeholders_in(template: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close)
+                if close > 0
+                    && after[..close]
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                names.push(&after[..close]);
+                rest = &after[close + 1..];
+            }
+            _ => rest = after,
+        }
+    }
+    names
+}
 
 #[cfg(test)]
 mod tests {

@@ -94,10 +94,9 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
         (false, None) => Some(project.require_base_commit()?),
     };
 
+    // A dead add of the same name must have been taken back before this one makes anything:
+    // the caller ran `recovery::recover` (the CLI before every command, the popup before add).
     ensure_excluded(project)?;
-    // A dead add of the same name must be taken back before this one makes anything (the CLI
-    // has done it already; a long-lived popup may not have).
-    let _ = super::journal::recover(project);
     let intent = add_rollback::Intent {
         branch: branch_name.to_string(),
         path: path.clone(),
@@ -130,7 +129,8 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
 
     let undo = |error: Error| -> Error {
         // Deleting is done under the operation lock, like every deletion (unless this process
-        // holds it already: a restore adds under its own lock).
+        // holds it already: a restore adds under its own lock). The lock alone: what another
+        // operation left half done is recovered by the next command, not by this undo.
         let _lock = if OpLock::held_by_this_thread(project) {
             None
         } else {

@@ -50,7 +50,7 @@ pub enum Error {
     #[error("this needs tmux, and $TMUX is not set (run it inside tmux)")]
     NoTmux,
     #[error("another wtmux operation is running: {0}")]
-    Busy(super::oplock::Holder),
+    Busy(Holder),
     /// The repository file defines commands the user has not trusted (or that changed since).
     #[error(
         "{} defines commands ({}) that are not trusted on this machine; nothing was run",
@@ -69,6 +69,32 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// Who holds the operation lock (`op.json` beside `op.lock`, see `oplock`), as a refusal names
+/// it. It lives here, with the errors that carry it, so that errors import nothing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Holder {
+    pub pid: u32,
+    /// What it does, e.g. "merge feat/x".
+    pub operation: String,
+    /// Unix time it took the lock.
+    pub started_at: u64,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        write!(
+            f,
+            "{} (pid {}, for {}s)",
+            self.operation,
+            self.pid,
+            now.saturating_sub(self.started_at)
+        )
+    }
 }
 
 impl Error {

@@ -1,7 +1,8 @@
 //! Handing a conflict back to the agent that can resolve it: when a sync stops on conflicts,
 //! the worktree's agent gets a task naming the conflicted files, the commits of the other side
-//! and what to do. The text comes from `handoff_template` (placeholders below); it is typed
-//! only into a pane proven to be the agent's ([`super::agent::send`]).
+//! and what to do. The text comes from `handoff_template` (placeholders:
+//! `config::HANDOFF_PLACEHOLDERS`); it is typed only into a pane proven to be the agent's
+//! ([`super::agent::send`]).
 
 use super::Project;
 use super::error::Result;
@@ -12,48 +13,6 @@ pub const DEFAULT_TEMPLATE: &str = "Bringing {base} into {branch} stopped on con
 Conflicted files: {files}. \
 The other side's commits ({base}): {commits}. \
 Resolve the conflicts in those files, keeping what both sides meant; run the checks; then {finish}.";
-
-/// The placeholders a template may use.
-pub const PLACEHOLDERS: &[&str] = &["branch", "base", "operation", "files", "commits", "finish"];
-
-/// Why a template cannot be used: a `{name}` that is not a placeholder.
-pub fn validate_template(template: &str) -> std::result::Result<(), String> {
-    for name in placeholders_in(template) {
-        if !PLACEHOLDERS.contains(&name) {
-            return Err(format!(
-                "unknown placeholder {{{name}}} (known: {})",
-                PLACEHOLDERS
-                    .iter()
-                    .map(|p| format!("{{{p}}}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The `{word}` names in a template (letters and `_` between braces).
-fn placeholders_in(template: &str) -> Vec<&str> {
-    let mut names = Vec::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        match after.find('}') {
-            Some(close)
-                if close > 0
-                    && after[..close]
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-            {
-                names.push(&after[..close]);
-                rest = &after[close + 1..];
-            }
-            _ => rest = after,
-        }
-    }
-    names
-}
 
 /// The task for the agent of a sync that stopped on conflicts (`None` for any other outcome).
 pub fn task(project: &Project, synced: &Synced) -> Option<String> {
@@ -130,6 +89,7 @@ pub fn send(project: &Project, synced: &Synced, text: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::config::{placeholders_in, validate_template};
     use super::*;
 
     #[test]

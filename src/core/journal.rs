@@ -14,16 +14,18 @@
 //!   also holds `<id>.lock` while its process lives, and recovery skips a live one), then
 //!   [`Journal::step`]`("swapped")` / [`Journal::step_with`]`("built", &data)` after each step,
 //!   and [`Journal::finish`] at the end (also after a rollback the operation did itself).
-//! - Each kind registers its recovery in [`KINDS`]: `fn(&Project, &OpLock, &Record) ->
+//! - Each kind registers its recovery in [`super::recovery::KINDS`] (above every kind, so this
+//!   module knows none of them): `fn(&Project, &OpLock, &Record) ->
 //!   Result<String>` that rolls the operation forward or back from what the record says was done
 //!   and returns one line saying which. An operation's own failure path can call the same
 //!   function, so there is one rollback and not two. Recovery records what it does with
 //!   [`Record::record_step`] (a pause point `recover.<kind>.<step>`), so that an interrupted
 //!   recovery does nothing twice either.
-//! - [`recover`]`(project)` is what every command runs first (the CLI, hence the popup too):
-//!   cheap when the journal directory is empty; otherwise it takes the lock (unless a live
-//!   process holds it) and recovers every journal left, oldest first. Taking the lock with
-//!   [`OpLock::acquire`] does the same, so no operation ever starts on top of a half-done one.
+//! - [`super::recovery::recover`]`(project)` is what every command runs first (the CLI, hence
+//!   the popup too): cheap when the journal directory is empty; otherwise it takes the lock
+//!   (unless a live process holds it) and recovers every journal left, oldest first, with
+//!   [`recover_with`]. Taking the lock through [`super::recovery::acquire`] does the same, so
+//!   no operation ever starts on top of a half-done one.
 //! - Every step is a pause point for tests (see [`super::testpoint`]): `<kind>.<step>`, and
 //!   `<kind>.begin` once the intent is written.
 
@@ -40,14 +42,6 @@ use super::{Project, now_unix, testpoint};
 /// How one kind of operation is finished or rolled back after its process died: returns one
 /// line saying what was done.
 pub type RecoverFn = fn(&Project, &OpLock, &Record) -> Result<String>;
-
-/// Every kind of journaled operation and its recovery.
-pub const KINDS: &[(&str, RecoverFn)] = &[
-    (super::merge::KIND, super::merge::recover),
-    (super::add_rollback::KIND, super::add_rollback::recover),
-    (super::remove::KIND, super::remove::recover),
-    (super::trash::RESTORE_KIND, super::trash::recover_restore),
-];
 
 /// One completed step, with whatever facts it learned (new object ids, paths).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -276,26 +270,15 @@ fn pending(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Finishes or rolls back every operation whose process died half way: run first by every
-/// command. Returns one entry per operation, nothing when there was none or when a live
-/// operation holds the lock (it recovered what was left when it took the lock).
-pub fn recover(project: &Project) -> Result<Vec<Recovered>> {
-    if pending(&project.state.root().join("journal")).is_empty() {
-        return Ok(Vec::new());
-    }
-    match OpLock::try_acquire_for_recovery(project) {
-        Ok(lock) => Ok(lock.recovered().to_vec()),
-        Err(Error::Busy(_)) => Ok(Vec::new()),
-        Err(e) => Err(e),
-    }
+/// Whether any journal is left (an operation running, or one whose process died).
+pub fn any_pending(project: &Project) -> bool {
+    !pending(&project.state.root().join("journal")).is_empty()
 }
 
-/// Recovery with the lock held (what [`OpLock`] runs when it is taken).
-pub(crate) fn recover_locked(project: &Project, lock: &OpLock) -> Result<Vec<Recovered>> {
-    recover_with(project, lock, KINDS)
-}
-
-fn recover_with(
+/// Finishes or rolls back, with the lock held, every operation whose process died half way,
+/// oldest first, each by the recovery `kinds` gives for its kind; stops at the first that
+/// fails (later ones may build on it).
+pub fn recover_with(
     project: &Project,
     lock: &OpLock,
     kinds: &[(&str, RecoverFn)],

@@ -14,40 +14,19 @@
 //!   so merge's cleanup calls remove's internals with the merge's own lock. Taking it a second
 //!   time in one thread (which `flock` would let block forever) is refused at once; threads of
 //!   one process (the popup's actions) wait for or are refused by each other like processes.
-//! - Taking the lock first finishes or rolls back whatever an earlier holder left half done
-//!   (see [`super::journal`]): what that did is in [`OpLock::recovered`].
+//! - This is the lock alone. The workflow takes it through [`super::recovery`], which first
+//!   finishes or rolls back whatever an earlier holder left half done (see [`super::journal`]):
+//!   only that module knows every kind of operation, so the lock stays below them all.
 
 use std::fs::File;
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
-use super::journal::{self, Recovered};
 use super::state::{lock_file, read_json, write_json};
 use super::{Project, now_unix};
 
-/// Who holds the lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Holder {
-    pub pid: u32,
-    /// What it does, e.g. "merge feat/x".
-    pub operation: String,
-    /// Unix time it took the lock.
-    pub started_at: u64,
-}
-
-impl std::fmt::Display for Holder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} (pid {}, for {}s)",
-            self.operation,
-            self.pid,
-            now_unix().saturating_sub(self.started_at)
-        )
-    }
-}
+pub use super::error::Holder;
 
 /// The repositories (by common dir) whose lock this process holds, and which thread holds
 /// it: `flock` does not order the threads of one process (the popup runs actions on several),
@@ -113,7 +92,6 @@ pub struct OpLock {
     _file: File,
     _here: HeldHere,
     holder: Holder,
-    recovered: Vec<Recovered>,
     common_dir: PathBuf,
 }
 
@@ -166,21 +144,11 @@ impl OpLock {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
         }
-        Self::held(project, file, here, operation)?.usable()
+        Self::held(project, file, here, operation)
     }
 
     /// Takes the lock if it is free; `Error::Busy` names the holder otherwise.
     pub fn try_acquire(project: &Project, operation: &str) -> Result<OpLock> {
-        Self::try_take(project, operation)?.usable()
-    }
-
-    /// Like [`OpLock::try_acquire`], also when recovery failed (the failure is in
-    /// [`OpLock::recovered`]): so that reading commands still work and say what is wrong.
-    pub(crate) fn try_acquire_for_recovery(project: &Project) -> Result<OpLock> {
-        Self::try_take(project, "recovery")
-    }
-
-    fn try_take(project: &Project, operation: &str) -> Result<OpLock> {
         let Some(here) = HeldHere::mark(&project.common_dir, InProcess::Refuse)? else {
             return Err(Error::Busy(read_holder(project)));
         };
@@ -200,32 +168,16 @@ impl OpLock {
             started_at: now_unix(),
         };
         write_json(&holder_path(project)?, &holder)?;
-        let mut lock = OpLock {
+        Ok(OpLock {
             _file: file,
             _here: here,
             holder,
-            recovered: Vec::new(),
             common_dir: project.common_dir.clone(),
-        };
-        lock.recovered = journal::recover_locked(project, &lock)?;
-        Ok(lock)
-    }
-
-    /// Refuses to go on top of an operation that could not be recovered.
-    fn usable(self) -> Result<OpLock> {
-        match self.recovered.iter().find(|r| r.outcome.is_err()) {
-            Some(failed) => Err(Error::refused(failed.to_string())),
-            None => Ok(self),
-        }
+        })
     }
 
     pub fn holder(&self) -> &Holder {
         &self.holder
-    }
-
-    /// Interrupted operations that taking this lock finished or rolled back.
-    pub fn recovered(&self) -> &[Recovered] {
-        &self.recovered
     }
 
     /// Whether this lock belongs to `project`'s repository (a proof for the wrong repository

@@ -167,15 +167,9 @@ pub struct Removed {
     pub window_deferred: bool,
 }
 
-/// Removes worktree, branch and window, taking the operation lock without waiting (the popup:
-/// another operation under way is reported in one line). Refuses to lose work unless `force`;
-/// either way the whole worktree goes to the trash, from where `restore` brings it back.
-pub fn remove(project: &Project, name: &str, options: &RemoveOptions) -> Result<Removed> {
-    let lock = OpLock::try_acquire(project, &format!("remove {name}"))?;
-    remove_with(project, &lock, name, options)
-}
-
-/// [`remove`], under a lock the caller holds.
+/// Removes worktree, branch and window, under the operation lock the caller holds. Refuses to
+/// lose work unless `force`; either way the whole worktree goes to the trash, from where
+/// `restore` brings it back.
 pub fn remove_with(
     project: &Project,
     lock: &OpLock,

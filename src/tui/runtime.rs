@@ -24,7 +24,7 @@ use crate::core::listing::{self, Listing};
 use crate::core::merge::{self, MergeOptions};
 use crate::core::remove::{self, RemoveOptions};
 use crate::core::{Error, Project, Result, check, git, state, status};
-use crate::core::{window, worktree};
+use crate::core::{recovery, window, worktree};
 
 const SPINNER_TICK: Duration = Duration::from_millis(125);
 /// The spinner's pace when only agents are at work: a frame costs milliseconds, and with many
@@ -450,6 +450,9 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
                 scope,
                 ..AddOptions::default()
             };
+            // A dead add of the same name must be taken back before this one makes anything
+            // (the CLI recovers before every command; a long-lived popup does it here).
+            let _ = recovery::recover(project);
             let added = create::add(project, &branch, &options)?;
             match added.window {
                 Some(_) => {
@@ -526,7 +529,10 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
                 keep,
                 ..MergeOptions::default()
             };
-            let merged = merge::merge(project, Some(&branch), &options, &mut output)?;
+            // The popup does not wait: a merge already under way is reported, in one line.
+            let (lock, _) = recovery::try_acquire(project, &format!("merge {branch}"))?;
+            let plan = merge::plan(project, Some(&branch), &options)?;
+            let merged = merge::execute(project, &lock, &plan, &mut output)?;
             let mut message = format!("merged {} into {}", merged.branch, merged.base);
             if let Some(post) = &merged.post_merge {
                 match (post.exit_code, &post.window) {
@@ -565,9 +571,12 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
             })
         }
         Effect::Remove { path, force } => {
-            let removed = remove::remove(
+            let name = name(&path);
+            let (lock, _) = recovery::try_acquire(project, &format!("remove {name}"))?;
+            let removed = remove::remove_with(
                 project,
-                &name(&path),
+                &lock,
+                &name,
                 &RemoveOptions {
                     force,
                     keep_branch: false,

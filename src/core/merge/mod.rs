@@ -362,19 +362,6 @@ pub struct Merged {
     pub cleanup_error: Option<String>,
 }
 
-/// Merges as planned, taking the operation lock without waiting (the popup: a merge already
-/// under way is reported, in one line). Refuses, changing nothing, when the plan has blockers.
-pub fn merge(
-    project: &Project,
-    name: Option<&str>,
-    options: &MergeOptions,
-    post_merge_output: &mut dyn Write,
-) -> Result<Merged> {
-    let lock = OpLock::try_acquire(project, &format!("merge {}", name.unwrap_or("")))?;
-    let plan = plan(project, name, options)?;
-    execute(project, &lock, &plan, post_merge_output)
-}
-
 /// Why the merge queue left a worktree's branch out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
