@@ -14,17 +14,17 @@
 //!   also holds `<id>.lock` while its process lives, and recovery skips a live one), then
 //!   [`Journal::step`]`("swapped")` / [`Journal::step_with`]`("built", &data)` after each step,
 //!   and [`Journal::finish`] at the end (also after a rollback the operation did itself).
-//! - Each kind registers its recovery in [`super::recovery::KINDS`] (above every kind, so this
+//! - Each kind registers its recovery in [`crate::core::recovery::KINDS`] (above every kind, so this
 //!   module knows none of them): `fn(&Project, &OpLock, &Record) ->
 //!   Result<String>` that rolls the operation forward or back from what the record says was done
 //!   and returns one line saying which. An operation's own failure path can call the same
 //!   function, so there is one rollback and not two. Recovery records what it does with
 //!   [`Record::record_step`] (a pause point `recover.<kind>.<step>`), so that an interrupted
 //!   recovery does nothing twice either.
-//! - [`super::recovery::recover`]`(project)` is what every command runs first (the CLI, hence
+//! - [`crate::core::recovery::recover`]`(project)` is what every command runs first (the CLI, hence
 //!   the popup too): cheap when the journal directory is empty; otherwise it takes the lock
 //!   (unless a live process holds it) and recovers every journal left, oldest first, with
-//!   [`recover_with`]. Taking the lock through [`super::recovery::acquire`] does the same, so
+//!   [`recover_with`]. Taking the lock through [`crate::core::recovery::acquire`] does the same, so
 //!   no operation ever starts on top of a half-done one.
 //! - Every step is a pause point for tests (see [`super::testpoint`]): `<kind>.<step>`, and
 //!   `<kind>.begin` once the intent is written.

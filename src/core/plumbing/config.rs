@@ -423,8 +423,7 @@ impl Config {
             self.bell = bell;
         }
         if let Some(template) = layer.handoff_template {
-            validate_template(&template)
-                .map_err(|e| invalid("handoff_template", e))?;
+            validate_template(&template).map_err(|e| invalid("handoff_template", e))?;
             self.handoff_template = (!template.trim().is_empty()).then_some(template);
         }
         for (key, value, target) in [
@@ -626,7 +625,8 @@ trash_max_size = "20 GiB"
 "#;
 
 /// The placeholders a `handoff_template` may use (filled in by `handoff::task`).
-pub const HANDOFF_PLACEHOLDERS: &[&str] = &["branch", "base", "operation", "files", "commits", "finish"];
+pub const HANDOFF_PLACEHOLDERS: &[&str] =
+    &["branch", "base", "operation", "files", "commits", "finish"];
 
 /// Why a `handoff_template` cannot be used: a `{name}` that is not a placeholder.
 pub fn validate_template(template: &str) -> std::result::Result<(), String> {

@@ -14,13 +14,12 @@
 //!   so merge's cleanup calls remove's internals with the merge's own lock. Taking it a second
 //!   time in one thread (which `flock` would let block forever) is refused at once; threads of
 //!   one process (the popup's actions) wait for or are refused by each other like processes.
-//! - This is the lock alone. The workflow takes it through [`super::recovery`], which first
+//! - This is the lock alone. The workflow takes it through [`crate::core::recovery`], which first
 //!   finishes or rolls back whatever an earlier holder left half done (see [`super::journal`]):
 //!   only that module knows every kind of operation, so the lock stays below them all.
 
 use std::fs::File;
 use std::path::PathBuf;
-
 
 use super::error::{Error, Result};
 use super::state::{lock_file, read_json, write_json};

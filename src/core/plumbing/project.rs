@@ -159,4 +159,3 @@ fn not_readable(cwd: &Path, error: git2::Error) -> Error {
     };
     Error::UnsupportedRepository { path: top, what }
 }
-
