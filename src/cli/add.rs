@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use super::output::{shown, shown_path};
-use crate::core::create::{self, AddOptions};
+use crate::core::create::{self, AddOptions, NoWindow};
 use crate::core::{Error, Result};
 
 #[derive(Debug, clap::Args)]
@@ -84,7 +84,8 @@ pub fn run(args: Args) -> Result<i32> {
                 .map(|a| format!(" (agent {} started)", shown(a)))
                 .unwrap_or_default()
         ),
-        (None, Some(reason)) => say!("no window made: {}", shown(reason)),
+        (None, Some(NoWindow::NotWanted)) => say!("no window made: --no-window"),
+        (None, Some(NoWindow::NotInTmux)) => say!("no window made: not inside tmux"),
         (None, None) => {}
     }
     Ok(0)

@@ -18,6 +18,7 @@ mod completions;
 mod conflicts;
 mod demo;
 mod doctor;
+mod error;
 mod init;
 mod internal;
 mod list;
@@ -32,7 +33,8 @@ mod trash;
 mod trust;
 mod ui;
 mod wait;
-use output::{Stdout, message, shown, usage_error_line};
+use error::message;
+use output::{Stdout, shown, usage_error_line};
 
 #[derive(Debug, Parser)]
 #[command(

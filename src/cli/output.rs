@@ -1,5 +1,6 @@
 //! Everything the CLI prints goes through here: one writer per stream that survives a closed
-//! pipe, outside text made printable, JSON exact, and errors (wtmux's and clap's) on one line.
+//! pipe, outside text made printable, JSON exact, and clap's errors on one line (wtmux's own
+//! are phrased by `error.rs`).
 
 use std::io::Write;
 
@@ -75,14 +76,6 @@ pub fn usage_error_line(rendered: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ") + " (see --help)"
 }
 
-/// A core error as the CLI says it.
-pub fn message(error: &Error) -> String {
-    match error {
-        Error::Untrusted { .. } => format!("{error}: review them, then run `wtmux trust`"),
-        other => other.to_string(),
-    }
-}
-
 /// JSON output: exact (serde_json escapes control characters itself), and a closed pipe ends
 /// it silently.
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
@@ -105,15 +98,5 @@ mod tests {
             usage_error_line(rendered),
             "the following required arguments were not provided: <BRANCH> (see --help)"
         );
-    }
-
-    #[test]
-    fn the_cli_names_wtmux_trust_for_untrusted_commands() {
-        let error = Error::Untrusted {
-            file: "/r/.wtmux.toml".into(),
-            keys: vec!["check".into(), "post_create".into()],
-        };
-        let text = message(&error);
-        assert!(text.contains("(check, post_create)") && text.ends_with("run `wtmux trust`"));
     }
 }

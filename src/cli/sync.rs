@@ -42,7 +42,7 @@ pub fn run(args: Args) -> Result<i32> {
             ),
             Err(e) => warn!(
                 "the conflict was not handed to an agent: {}",
-                shown(&e.to_string())
+                shown(&super::error::message(&e))
             ),
         }
     }

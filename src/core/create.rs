@@ -38,10 +38,44 @@ pub struct Added {
     pub created_branch: bool,
     pub window: Option<String>,
     /// Why no window was made, when none was.
-    pub no_window_reason: Option<String>,
+    pub no_window_reason: Option<NoWindow>,
     /// The agent started in the window.
     pub agent: Option<String>,
 }
+
+/// Why `add` made no window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoWindow {
+    /// None was asked for.
+    NotWanted,
+    /// wtmux does not run inside tmux.
+    NotInTmux,
+}
+
+/// Why `add` refused, changing nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// A task was given, and no agent is configured to take it.
+    PromptWithoutAgent,
+    /// The window was wanted and tmux did not answer.
+    TmuxSilent { detail: String },
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::PromptWithoutAgent => {
+                write!(f, "a prompt needs an agent: configure `agent` or [agents]")
+            }
+            Refused::TmuxSilent { detail } => {
+                write!(f, "tmux does not answer ({detail}); nothing created")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// Creates branch (unless it exists), worktree and window, applies copy/symlink/post_create and
 /// starts the agent. A failure before the window leaves nothing behind.
@@ -57,9 +91,7 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
     };
     scope::validate_globs(&options.scope)?;
     if options.prompt.is_some() && agent.is_none() {
-        return Err(Error::refused(
-            "a prompt needs an agent: configure `agent` or [agents], or pass --agent NAME",
-        ));
+        return Err(Error::step(Refused::PromptWithoutAgent));
     }
     let repo = project.repo()?;
     let path = project.worktree_dir().join(branch::slug(branch_name));
@@ -81,9 +113,9 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
     // must not leave a worktree behind.
     let session = match (&project.tmux, options.no_window) {
         (Some(tmux), false) => Some(tmux.current_session().map_err(|e| {
-            Error::refused(format!(
-                "tmux does not answer ({e}); nothing created (--no-window works without it)"
-            ))
+            Error::step(Refused::TmuxSilent {
+                detail: e.to_string(),
+            })
         })?),
         _ => None,
     };
@@ -163,11 +195,11 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
         agent: None,
     };
     if options.no_window {
-        added.no_window_reason = Some("--no-window".into());
+        added.no_window_reason = Some(NoWindow::NotWanted);
         return Ok(added);
     }
     let (Some(tmux), Some(session)) = (&project.tmux, session) else {
-        added.no_window_reason = Some("not inside tmux".into());
+        added.no_window_reason = Some(NoWindow::NotInTmux);
         return Ok(added);
     };
     let command = match &agent {

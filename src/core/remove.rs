@@ -178,14 +178,31 @@ pub fn remove_with(
 ) -> Result<Removed> {
     let plan = plan_remove(project, name)?;
     if plan.loses_work() && !options.force {
-        return Err(Error::refused(format!(
-            "{} has {}; nothing removed (--force saves them to the trash, then removes)",
-            plan.worktree.label(),
-            plan.describe_loss(&project.base)
-        )));
+        return Err(Error::step(WouldLoseWork {
+            worktree: plan.worktree.label(),
+            loss: plan.describe_loss(&project.base),
+        }));
     }
     execute_remove(project, lock, &plan, options)
 }
+
+/// A removal refused, changing nothing, because work would leave the branch (unless forced:
+/// the trash keeps it either way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WouldLoseWork {
+    /// The worktree's branch (or a stand-in when detached).
+    pub worktree: String,
+    /// What would be lost: "2 uncommitted files (a, b) and 1 commit not in main (…)".
+    pub loss: String,
+}
+
+impl std::fmt::Display for WouldLoseWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} has {}; nothing removed", self.worktree, self.loss)
+    }
+}
+
+impl std::error::Error for WouldLoseWork {}
 
 /// The journal kind of a removal.
 pub const KIND: &str = "remove";

@@ -148,10 +148,33 @@ fn scope_path(project: &Project, worktree: &Path) -> Result<PathBuf> {
 }
 
 /// Checks scope globs (`modules/themes/**`) before anything is created.
+/// A scope that is not a glob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidScope {
+    pub glob: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for InvalidScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "scope {:?} is not a valid glob: {}",
+            self.glob, self.reason
+        )
+    }
+}
+
+impl std::error::Error for InvalidScope {}
+
 pub fn validate_globs(globs: &[String]) -> Result<()> {
     for glob in globs {
-        glob::Pattern::new(glob)
-            .map_err(|e| Error::refused(format!("scope {glob:?} is not a valid glob: {e}")))?;
+        glob::Pattern::new(glob).map_err(|e| {
+            Error::step(InvalidScope {
+                glob: glob.clone(),
+                reason: e.to_string(),
+            })
+        })?;
     }
     Ok(())
 }

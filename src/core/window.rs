@@ -16,15 +16,34 @@ pub struct Opened {
     pub created: bool,
 }
 
+/// A worktree whose directory is gone has no window to open (removing it is what is left).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryGone {
+    pub worktree: String,
+    pub path: std::path::PathBuf,
+}
+
+impl std::fmt::Display for DirectoryGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the directory of {} is gone ({})",
+            self.worktree,
+            self.path.display()
+        )
+    }
+}
+
+impl std::error::Error for DirectoryGone {}
+
 /// Focuses a worktree's window, creating it when it is gone.
 pub fn open(project: &Project, name: &str) -> Result<Opened> {
     let worktree = find(project, name)?;
     if worktree.prunable {
-        return Err(Error::refused(format!(
-            "the directory of {} is gone ({}); `wtmux remove` it",
-            worktree.label(),
-            worktree.path.display()
-        )));
+        return Err(Error::step(DirectoryGone {
+            worktree: worktree.label(),
+            path: worktree.path.clone(),
+        }));
     }
     let tmux = project.require_tmux()?;
     let (window, created) = match tmux.window_for(&worktree.path)? {

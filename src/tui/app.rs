@@ -8,18 +8,8 @@ use crate::core::branch;
 use crate::core::check::CheckState;
 use crate::core::listing::{Detail, Row};
 
-/// A core error as the popup says it.
-pub fn error_text(error: &crate::core::Error) -> String {
-    match error {
-        crate::core::Error::Untrusted { file, keys } => format!(
-            "not run: {} has commands ({}) you have not trusted yet; review them, then run \
-             `wtmux trust` in a shell there",
-            file.display(),
-            keys.join(", ")
-        ),
-        other => other.to_string(),
-    }
-}
+/// A core error as the popup says it (phrased in `words`).
+pub use super::words::error_text;
 
 /// What a merge would do, as the confirmation shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +56,7 @@ impl NewWorktree {
             NewStep::Task => None,
             NewStep::Scope => crate::core::scope::validate_globs(&self.scope_globs())
                 .err()
-                .map(|e| e.to_string().trim_start_matches("refused: ").to_string()),
+                .map(|e| error_text(&e)),
         }
     }
 

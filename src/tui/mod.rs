@@ -1,11 +1,13 @@
 //! The popup dashboard: `app` (state and actions, pure), `view` (drawing, pure), `keys` (keys to
-//! actions) and `runtime` (the event loop that runs effects through the core).
+//! actions), `words` (the core's facts in the popup's words and keys) and `runtime` (the event
+//! loop that runs effects through the core).
 
 pub mod app;
 pub mod keys;
 pub mod refresh;
 pub mod runtime;
 pub mod view;
+pub mod words;
 
 use std::sync::OnceLock;
 use std::time::Instant;

@@ -19,6 +19,7 @@ use super::app::{Action, Effect, MergeView, Model, RemoveView};
 use super::keys;
 use super::refresh::RefreshQueue;
 use super::view::{self, Theme};
+use super::words;
 use crate::core::create::{self, AddOptions};
 use crate::core::listing::{self, Listing};
 use crate::core::merge::{self, MergeOptions};
@@ -367,7 +368,7 @@ fn run_effect(project: &Project, effect: Effect, tx: &UnboundedSender<Msg>) {
     let tx = tx.clone();
     tokio::task::spawn_blocking(move || {
         let action = perform(&project, effect)
-            .unwrap_or_else(|e| Action::Failed(super::app::error_text(&e)));
+            .unwrap_or_else(|e| Action::Failed(super::words::error_text(&e)));
         let _ = tx.send(Msg::Action(Box::new(action)));
     });
 }
@@ -463,7 +464,10 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
                     "created {} at {} (no window: {})",
                     branch,
                     added.path.display(),
-                    added.no_window_reason.unwrap_or_default()
+                    match added.no_window_reason {
+                        Some(create::NoWindow::NotInTmux) => "not inside tmux",
+                        _ => "none asked for",
+                    }
                 )),
             }
         }
@@ -518,7 +522,7 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
                     .collect(),
                 post_merge: project.config.post_merge.clone(),
                 uncommitted: plan.dirty.len(),
-                refusals: plan.refusals().iter().map(|b| b.to_string()).collect(),
+                refusals: plan.refusals().into_iter().map(words::blocker).collect(),
                 warnings: plan.warnings.clone(),
                 keep: false,
             })

@@ -95,13 +95,11 @@ pub(super) fn execute(
 ) -> Result<Merged> {
     let refusals = plan.refusals();
     if !refusals.is_empty() {
-        let reasons: Vec<String> = refusals.iter().map(|b| b.to_string()).collect();
-        return Err(Error::refused(format!(
-            "not merging {} into {}: {}",
-            plan.branch,
-            plan.base,
-            reasons.join("; ")
-        )));
+        return Err(Error::step(super::Refused {
+            branch: plan.branch.clone(),
+            base: plan.base.clone(),
+            blockers: refusals.into_iter().cloned().collect(),
+        }));
     }
     let base_worktree = plan
         .base_worktree

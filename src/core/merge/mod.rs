@@ -79,6 +79,8 @@ impl Blocker {
     }
 }
 
+/// The facts of a blocker in plain words, naming no flag or key: the CLI adds its flags
+/// (`cli/error.rs`), the popup its keys.
 impl fmt::Display for Blocker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -87,12 +89,10 @@ impl fmt::Display for Blocker {
                 f,
                 "base is not checked out in any worktree (check it out in the main worktree)"
             ),
-            Blocker::NothingToMerge => {
-                write!(f, "it has nothing that base lacks (wtmux remove it)")
-            }
+            Blocker::NothingToMerge => write!(f, "it has nothing that base lacks"),
             Blocker::BranchDirty { files } => write!(
                 f,
-                "its worktree has {} uncommitted file{} ({}): commit them, or pass --commit MSG",
+                "its worktree has {} uncommitted file{} ({})",
                 files.len(),
                 plural(files.len()),
                 list_for_message(files, 5)
@@ -105,21 +105,14 @@ impl fmt::Display for Blocker {
                 list_for_message(files, 5)
             ),
             Blocker::ChecksNotPassed { state, name } => match (state, name) {
-                (CheckState::Failed, Some(name)) => write!(
-                    f,
-                    "check {name:?} failed on this content (wtmux check --wait; --force merges anyway)"
-                ),
-                (CheckState::Running, _) => {
-                    write!(f, "its checks are still running (wtmux check --wait)")
+                (CheckState::Failed, Some(name)) => {
+                    write!(f, "check {name:?} failed on this content")
                 }
-                (CheckState::Stale, _) => write!(
-                    f,
-                    "its checks ran on other content than is being merged (wtmux check --wait; --force merges anyway)"
-                ),
-                _ => write!(
-                    f,
-                    "its checks have not run on this content (wtmux check --wait; --force merges anyway)"
-                ),
+                (CheckState::Running, _) => write!(f, "its checks are still running"),
+                (CheckState::Stale, _) => {
+                    write!(f, "its checks ran on other content than is being merged")
+                }
+                _ => write!(f, "its checks have not run on this content"),
             },
             Blocker::Conflicts { files } => write!(
                 f,
@@ -135,6 +128,29 @@ impl fmt::Display for Blocker {
         }
     }
 }
+
+/// A merge refused, changing nothing, for these blockers (those `--force` did not lift).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub branch: String,
+    pub base: String,
+    pub blockers: Vec<Blocker>,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let reasons: Vec<String> = self.blockers.iter().map(Blocker::to_string).collect();
+        write!(
+            f,
+            "not merging {} into {}: {}",
+            self.branch,
+            self.base,
+            reasons.join("; ")
+        )
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// Everything a merge would do, worked out without changing anything.
 #[derive(Debug, Clone)]

@@ -1,4 +1,8 @@
-//! Every way a wtmux action can fail or refuse, each with a one-line message.
+//! Every way a wtmux action can fail or refuse, as facts. The messages here name no flag of the
+//! CLI and no key of the popup: the front ends phrase what needs their words (`cli/error.rs`,
+//! `tui::app::error_text`). A workflow step's own refusal travels as [`Error::Step`], a typed
+//! value defined by the step (`merge::Refused`, `remove::WouldLoseWork`, …) that the front
+//! ends downcast; this module imports nothing of the core.
 
 use std::path::PathBuf;
 
@@ -32,7 +36,7 @@ pub enum Error {
     Config(String),
     #[error("invalid branch name {name:?}: {reason}")]
     InvalidBranch { name: String, reason: String },
-    #[error("no worktree for {0:?} (see `wtmux list`)")]
+    #[error("no worktree for {0:?}")]
     UnknownWorktree(String),
     #[error("{name:?} is ambiguous: it names {}", candidates.join(", "))]
     AmbiguousName {
@@ -60,6 +64,10 @@ pub enum Error {
     Untrusted { file: PathBuf, keys: Vec<String> },
     #[error("refused: {0}")]
     Refused(String),
+    /// A workflow step refused, with its facts as a typed value of that step; its own message
+    /// is the plain facts.
+    #[error("refused: {0}")]
+    Step(Box<dyn std::error::Error + Send + Sync>),
     #[error("{command} failed: {detail}")]
     CommandFailed { command: String, detail: String },
     #[error("git: {}", .0.message())]
@@ -107,6 +115,19 @@ impl Error {
 
     pub fn refused(reason: impl Into<String>) -> Error {
         Error::Refused(reason.into())
+    }
+
+    /// A step's typed refusal.
+    pub fn step(refusal: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Step(Box::new(refusal))
+    }
+
+    /// The step's refusal of type `T`, when this is one.
+    pub fn step_refusal<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        match self {
+            Error::Step(refusal) => refusal.downcast_ref::<T>(),
+            _ => None,
+        }
     }
 }
 
