@@ -162,6 +162,7 @@ fn kill_9_at_each_step_of_remove_and_restore_loses_nothing() {
         "remove.stopped",
         "trash.before-move",
         "trash.worktree-moved",
+        "remove.save-finished",
         "remove.saved",
         "remove.branch",
     ] {
@@ -197,13 +198,19 @@ fn kill_9_at_each_step_of_remove_and_restore_loses_nothing() {
         if wt.exists() {
             assert_eq!(snapshot_dir(&wt), before, "{step}: left in place, whole");
         } else {
+            // What the recovery says is where things are.
+            assert!(
+                next.stderr().contains("saved to the trash as"),
+                "{step}: {}",
+                next.stderr()
+            );
             repo.wtmux(&["restore", "feat"]).ok();
             assert_eq!(snapshot_dir(&wt), before, "{step}: restored whole");
         }
         assert_eq!(listed(&repo), registered(&repo), "{step}");
     }
 
-    for step in ["restore.begin", "restore.admin-moved"] {
+    for step in ["restore.begin", "restore.admin-moved", "restore.finished"] {
         let repo = TestRepo::new();
         repo.wtmux(&["add", "feat", "--no-window"]).ok();
         let wt = repo.worktree("feat");
@@ -228,7 +235,18 @@ fn kill_9_at_each_step_of_remove_and_restore_loses_nothing() {
             next.stderr()
         );
         if !wt.exists() {
+            assert!(
+                next.stderr().contains("still in the trash"),
+                "{step}: {}",
+                next.stderr()
+            );
             repo.wtmux(&["restore", "feat"]).ok();
+        } else {
+            assert!(
+                !next.stderr().contains("still in the trash"),
+                "{step}: {}",
+                next.stderr()
+            );
         }
         assert_eq!(snapshot_dir(&wt), before, "{step}");
         assert_eq!(listed(&repo), registered(&repo), "{step}");
@@ -575,4 +593,165 @@ fn the_fingerprint_sees_a_same_size_rewrite_in_the_tick_the_index_was_written() 
         ours["tree"], expected,
         "the fingerprint holds the file as it is now"
     );
+}
+
+/// `trash --prune` killed while it deletes a save: the save is never listed, or restored, as
+/// whole when part of it is gone, and the next prune finishes the deletion.
+#[test]
+fn kill_9_while_prune_deletes_a_save_never_leaves_half_a_save_listed() {
+    for step in ["trash.drop-renamed", "trash.drop-unreferenced"] {
+        let repo = TestRepo::new();
+        repo.wtmux(&["add", "feat", "--no-window"]).ok();
+        write_file(&repo.worktree("feat").join("untracked.txt"), "u\n");
+        repo.wtmux(&["remove", "feat", "--force"]).ok();
+        let pause = Pause::new(&repo, step);
+        let mut child = spawn_with(
+            &repo,
+            &repo.root,
+            &[("WTMUX_TEST_PAUSE", &pause.at(step))],
+            &["trash", "--prune", "--older-than", "0"],
+        );
+        assert_eq!(pause.reached(&mut child), step);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let listed = repo.wtmux(&["trash"]);
+        listed.ok();
+        assert!(
+            !listed.stdout().contains("feat"),
+            "{step}: {}",
+            listed.stdout()
+        );
+        let restore = repo.wtmux(&["restore", "feat"]);
+        assert_ne!(restore.code(), 0, "{step}: nothing whole to restore");
+        assert!(!repo.worktree("feat").exists(), "{step}");
+        repo.wtmux(&["trash", "--prune"]).ok();
+        assert_eq!(
+            repo.git(&["for-each-ref", "refs/wtmux/trash/"]),
+            "",
+            "{step}"
+        );
+        let left: Vec<_> = std::fs::read_dir(repo.path(".git/wtmux/trash"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "{step}: {left:?}");
+    }
+}
+
+/// `remove` killed while it waits for a process that ignores SIGHUP and SIGTERM: the worktree
+/// stays, and the next command finishes the stop instead of leaving a writer without a window.
+#[test]
+fn kill_9_while_remove_stops_a_stubborn_writer_finishes_the_stop() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "feat", "--no-window"]).ok();
+    let wt = repo.worktree("feat");
+    let mut writer = KillOnDrop::new(
+        std::process::Command::new("sh")
+            .current_dir(&wt)
+            .args([
+                "-c",
+                "trap '' HUP TERM; while :; do echo x > out.txt; sleep 0.05; done",
+            ])
+            .spawn()
+            .unwrap(),
+    );
+    let pid = writer.child().id().to_string();
+    wait_until(10, "the writer writes", || wt.join("out.txt").exists());
+    let step = "stop.signalled";
+    let pause = Pause::new(&repo, step);
+    let mut child = spawn_with(
+        &repo,
+        &repo.root,
+        &[("WTMUX_TEST_PAUSE", &pause.at(step))],
+        &["remove", "feat", "--force"],
+    );
+    assert_eq!(pause.reached(&mut child), step);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!process_gone(&pid), "the writer ignores the signals");
+    let next = repo.wtmux(&["list", "--json"]);
+    next.ok();
+    assert!(
+        next.stderr().contains("still at") && next.stderr().contains("was stopped"),
+        "{}",
+        next.stderr()
+    );
+    assert!(process_gone(&pid), "the stop was finished");
+    assert!(wt.join("out.txt").exists(), "the worktree is where it was");
+    assert_eq!(listed(&repo), registered(&repo));
+}
+
+/// A worktree of another repository inside a worktree keeps its index, HEAD and refs in that
+/// repository: even `--force` refuses rather than keep a directory whose git data can go.
+#[test]
+fn remove_refuses_a_worktree_holding_another_repositorys_worktree() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "feat", "--no-window"]).ok();
+    let wt = repo.worktree("feat");
+    let other = repo.dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    repo.git_in(&other, &["init", "-q", "-b", "main"]);
+    write_file(&other.join("o.txt"), "o\n");
+    repo.git_in(&other, &["add", "o.txt"]);
+    repo.git_in(&other, &["commit", "-q", "-m", "o"]);
+    let inner = wt.join("otherwt");
+    repo.git_in(
+        &other,
+        &["worktree", "add", "-q", "-b", "ow", inner.to_str().unwrap()],
+    );
+    write_file(&inner.join("staged.txt"), "s\n");
+    repo.git_in(&inner, &["add", "staged.txt"]);
+    let before = snapshot_dir(&wt);
+    let removed = repo.wtmux(&["remove", "feat", "--force"]);
+    assert_ne!(removed.code(), 0);
+    assert!(
+        removed.stderr().contains("otherwt") && removed.stderr().contains("move it out first"),
+        "{}",
+        removed.stderr()
+    );
+    assert_eq!(removed.stderr().lines().count(), 1, "{}", removed.stderr());
+    assert_eq!(snapshot_dir(&wt), before, "nothing changed");
+    assert_eq!(listed(&repo), registered(&repo));
+}
+
+/// A sparse checkout with an untracked file outside its cone: git status lists it, so the
+/// listing does, and the fingerprint holds it (`git add` refuses it without `--sparse`).
+#[test]
+fn a_file_outside_a_sparse_checkouts_cone_is_seen() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "feat", "--no-window"]).ok();
+    let wt = repo.worktree("feat");
+    repo.git_in(&wt, &["sparse-checkout", "set", "src"]);
+    write_file(&wt.join("outside/new.txt"), "new\n");
+    let listing: serde_json::Value =
+        serde_json::from_str(&repo.wtmux(&["list", "--json"]).ok()).unwrap();
+    let row = listing["worktrees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["branch"] == "feat")
+        .unwrap()
+        .clone();
+    assert_eq!(row["changed"], 1, "{row}");
+    let ours: serde_json::Value =
+        serde_json::from_str(&repo.wtmux(&["__content", wt.to_str().unwrap()]).ok()).unwrap();
+    let tree = ours["tree"].as_str().unwrap();
+    let objects = repo.path(".git/wtmux/content");
+    let day = std::fs::read_dir(&objects)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let mut git = std::process::Command::new("git");
+    common::sandbox(&mut git, &repo.home);
+    let out = git
+        .current_dir(&wt)
+        .env("GIT_ALTERNATE_OBJECT_DIRECTORIES", day.join("objects"))
+        .args(["ls-tree", "-r", "--name-only", tree])
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(names.lines().any(|l| l == "outside/new.txt"), "{names}");
 }

@@ -110,6 +110,28 @@ pub fn plan_remove(project: &Project, name: &str) -> Result<RemovePlan> {
             inner.label()
         )));
     }
+    // A worktree of another repository keeps its index, HEAD and own refs in that repository's
+    // admin dir: the trash would keep the directory, and that repository could prune the rest.
+    if !worktree.prunable {
+        for nested in status::nested_repositories(&worktree.path)? {
+            let dot_git = worktree.path.join(&nested).join(".git");
+            let Some(gitdir) = std::fs::read_to_string(&dot_git)
+                .ok()
+                .and_then(|t| t.strip_prefix("gitdir: ").map(|g| g.trim().to_string()))
+            else {
+                continue; // a repository of its own, moved whole
+            };
+            let gitdir = canonical(&worktree.path.join(&nested).join(gitdir));
+            if !gitdir.starts_with(canonical(&project.common_dir)) {
+                return Err(Error::refused(format!(
+                    "{} holds {}, whose git data lives outside it, in {}: move it out first",
+                    worktree.path.display(),
+                    worktree.path.join(&nested).display(),
+                    gitdir.display()
+                )));
+            }
+        }
+    }
     let repo = project.repo()?;
     let (dirty, tip) = if worktree.prunable {
         (Vec::new(), None)
@@ -259,6 +281,7 @@ pub fn execute_remove(
             )));
         }
     };
+    super::testpoint::pause("remove.save-finished");
     journal.step_with("saved", &trash.id)?;
     let (branch_deleted, branch_kept_moved) = match (&worktree.branch, options.keep_branch) {
         (Some(branch), false) => delete_saved_branch(project, branch, trash.tip.as_deref()),
@@ -335,12 +358,29 @@ pub fn recover(project: &Project, _lock: &OpLock, record: &Record) -> Result<Str
                 trash::SaveRecovery::Finished(entry) => Some(*entry),
                 trash::SaveRecovery::Undone => None,
             },
+            // Killed after the save had finished, before the journal said so.
+            None if !intent.path.exists() => {
+                trash::saved_since(project, &intent.path, record.started_at)?
+            }
             None => None,
         },
     };
     let Some(entry) = saved else {
+        // The stop may have been under way: the window gone, a process that ignores the
+        // signals still writing. Removing was asked for, so the stop is finished; the rest is
+        // not done.
+        let stopped = if record.done("stopped") {
+            0
+        } else {
+            super::process::stop_writers(None, None, &intent.path).unwrap_or(0)
+        };
+        let stopped = match stopped {
+            0 => String::new(),
+            1 => " (the one process still working in it was stopped)".to_string(),
+            n => format!(" (the {n} processes still working in it were stopped)"),
+        };
         return Ok(format!(
-            "nothing of {label} had moved yet: it is still at {}",
+            "nothing of {label} had moved yet: it is still at {}{stopped}",
             intent.path.display()
         ));
     };

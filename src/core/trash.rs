@@ -38,6 +38,13 @@ use super::{Project, branch, now_unix};
 
 pub const TRASH_PREFIX: &str = "refs/wtmux/trash/";
 
+/// The subject's start of the commit a save's ref points at (its tip and what only the
+/// worktree's reflogs and own refs reached).
+const KEEP_ALIVE_SUBJECT: &str = "wtmux trash: keeps what";
+
+/// The name a save's directory is given, under the trash, while it is being dropped.
+const DROPPING: &str = ".dropping-";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
@@ -295,7 +302,7 @@ fn keep_alive_commit(
         None,
         &signature,
         &signature,
-        &format!("wtmux trash: keeps what {} referred to", worktree.label()),
+        &format!("{KEEP_ALIVE_SUBJECT} {} referred to", worktree.label()),
         &tree,
         &parent_refs,
     )?))
@@ -439,6 +446,8 @@ pub fn list(project: &Project) -> Result<Vec<TrashEntry>> {
     let mut entries: Vec<TrashEntry> = std::fs::read_dir(&root)
         .map_err(|e| Error::io(&root, e))?
         .flatten()
+        // A save being dropped was renamed out of sight first (see `drop_entry`).
+        .filter(|d| !d.file_name().to_string_lossy().starts_with('.'))
         .filter_map(|d| read_json::<TrashEntry>(&entry_path(&d.path())))
         .collect();
     entries.extend(legacy_entries(project)?);
@@ -457,14 +466,15 @@ fn legacy_entries(project: &Project) -> Result<Vec<TrashEntry>> {
             continue;
         };
         let id = name.trim_start_matches(TRASH_PREFIX).to_string();
-        if root.join(&id).exists() {
+        if root.join(&id).exists() || root.join(format!("{DROPPING}{id}")).exists() {
             continue;
         }
         let Ok(commit) = repo.find_commit(target) else {
             continue;
         };
         let message = commit.message().unwrap_or("");
-        if !message.starts_with("wtmux trash:") {
+        // A keep-alive ref whose directory is gone is what a dropped save left, not a save.
+        if !message.starts_with("wtmux trash:") || message.starts_with(KEEP_ALIVE_SUBJECT) {
             continue;
         }
         let field = |key: &str| {
@@ -686,6 +696,7 @@ pub fn restore(
         add.run()?;
     }
     finish_restore(project, &dir, record)?;
+    testpoint::pause("restore.finished");
     journal.finish()?;
     Ok(Restored {
         branch: entry.branch.clone(),
@@ -803,6 +814,7 @@ pub fn prune(
     max_age_days: u64,
     max_bytes: Option<u64>,
 ) -> Result<Vec<TrashEntry>> {
+    finish_drops(project)?;
     let max_age = max_age_days.saturating_mul(24 * 60 * 60);
     let now = now_unix();
     let mut entries = list(project)?;
@@ -835,12 +847,80 @@ pub fn prune(
     Ok(dropped)
 }
 
+/// Drops a save. Its directory is first renamed out of sight, in one step: deleting takes a
+/// while, and a save killed half way through it must not be listed, or restored, as whole. What
+/// a killed drop left is finished by `finish_drops`.
 fn drop_entry(project: &Project, entry: &TrashEntry) -> Result<()> {
+    let root = trash_root(project)?;
+    let dir = root.join(&entry.id);
+    let dropping = root.join(format!("{DROPPING}{}", entry.id));
+    if dir.exists() {
+        std::fs::rename(&dir, &dropping).map_err(|e| Error::io(&dir, e))?;
+    }
+    testpoint::pause("trash.drop-renamed");
+    delete_ref(project, &entry.reference());
+    testpoint::pause("trash.drop-unreferenced");
+    remove_tree(&dropping)
+}
+
+fn delete_ref(project: &Project, reference: &str) {
     let _ = Git::new(&project.main_worktree)
         .args(["update-ref", "-d"])
-        .arg(entry.reference())
+        .arg(reference)
         .run();
-    remove_tree(&trash_root(project)?.join(&entry.id))
+}
+
+/// How old a directory in the trash without a record must be before it counts as left over: a
+/// save writes its record first thing, so only a save killed in that very moment leaves one.
+const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// Finishes what killed drops left: directories renamed for dropping, keep-alive refs whose
+/// save is gone, and directories that hold no record and nothing moved in.
+fn finish_drops(project: &Project) -> Result<()> {
+    let root = trash_root(project)?;
+    for dir in std::fs::read_dir(&root)
+        .map_err(|e| Error::io(&root, e))?
+        .flatten()
+    {
+        let name = dir.file_name().to_string_lossy().into_owned();
+        let path = dir.path();
+        if let Some(id) = name.strip_prefix(DROPPING) {
+            delete_ref(project, &format!("{TRASH_PREFIX}{id}"));
+            remove_tree(&path)?;
+        } else if !entry_path(&path).exists()
+            && !path.join("worktree").exists()
+            && !path.join("admin").exists()
+            && path
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > ORPHAN_AGE))
+        {
+            remove_tree(&path)?;
+        }
+    }
+    let repo = project.repo()?;
+    for reference in repo.references_glob(&format!("{TRASH_PREFIX}*"))? {
+        let reference = reference?;
+        let (Some(name), Some(target)) = (reference.name().ok(), reference.target()) else {
+            continue;
+        };
+        let id = name.trim_start_matches(TRASH_PREFIX);
+        let keeps_alive = repo
+            .find_commit(target)
+            .is_ok_and(|c| c.message().unwrap_or("").starts_with(KEEP_ALIVE_SUBJECT));
+        if keeps_alive && !root.join(id).exists() {
+            delete_ref(project, name);
+        }
+    }
+    Ok(())
+}
+
+/// The save of the worktree that was at `path` made at or after `since` (unix time): what a
+/// removal killed right after its save had finished left.
+pub fn saved_since(project: &Project, path: &Path, since: u64) -> Result<Option<TrashEntry>> {
+    Ok(list(project)?
+        .into_iter()
+        .find(|e| e.phase == Phase::Saved && e.path == path && e.saved_at >= since))
 }
 
 /// A save that was interrupted (`entry.json` still says it was being saved) of the worktree
@@ -908,6 +988,13 @@ pub fn recover_restore(project: &Project, _lock: &OpLock, record: &Record) -> Re
         .branch
         .clone()
         .unwrap_or_else(|| "a detached worktree".into());
+    if entry.phase == Phase::Restored {
+        let to = entry.restored_to.as_ref().unwrap_or(&entry.path);
+        return Ok(format!(
+            "{what} had been restored to {} already",
+            to.display()
+        ));
+    }
     if entry.phase != Phase::Restoring {
         return Ok(format!(
             "nothing of {what} had moved yet: it is still in the trash as {id}"

@@ -220,7 +220,7 @@ fn prepare(
     if !plan.dirty.is_empty()
         && let (Some(message), Some(w)) = (&plan.options.commit_message, &plan.branch_worktree)
     {
-        Git::new(&w.path).args(["add", "-A"]).run()?;
+        Git::new(&w.path).args(["add", "-A", "--sparse"]).run()?;
         Git::new(&w.path).args(["commit", "-m", message]).run()?;
         let wt_repo = Repository::open(&w.path)?;
         tip = git::head_commit(&wt_repo).ok_or_else(|| Error::refused("commit failed"))?;

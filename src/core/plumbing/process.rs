@@ -36,6 +36,7 @@ pub fn stop_writers(tmux: Option<&Tmux>, window: Option<&Window>, dir: &Path) ->
     }
     signal_all(&victims, libc::SIGHUP);
     signal_all(&victims, libc::SIGTERM);
+    super::testpoint::pause("stop.signalled");
     if !wait_gone(&victims, GRACE) {
         signal_all(&victims, libc::SIGKILL);
         if !wait_gone(&victims, Duration::from_secs(10)) {

@@ -272,6 +272,8 @@ impl ContentStore {
             "core.splitIndex=false",
             "add",
             "-A",
+            // Files outside a sparse checkout's cone count too (without it, add refuses them).
+            "--sparse",
             "--",
             ".",
         ]);
@@ -408,7 +410,7 @@ impl ContentStore {
         for chunk in missing.chunks(500) {
             self.git(worktree, index, objects)
                 .env("GIT_LITERAL_PATHSPECS", "1")
-                .args(["-c", "core.splitIndex=false", "add", "-f", "--"])
+                .args(["-c", "core.splitIndex=false", "add", "-f", "--sparse", "--"])
                 .args(chunk)
                 .run()?;
         }
@@ -526,7 +528,9 @@ fn head_tree(path: &Path) -> Result<Oid> {
 
 /// Untracked, not ignored, repositories inside the worktree at `path` (git lists each as
 /// `dir/` and does not look inside).
-fn nested_repositories(path: &Path) -> Result<Vec<String>> {
+/// The repositories git finds inside the worktree at `path` that it does not track (untracked,
+/// not ignored), relative to `path`.
+pub fn nested_repositories(path: &Path) -> Result<Vec<String>> {
     let out = Git::new(path)
         .args(["ls-files", "-o", "--exclude-standard", "-z"])
         .run_bytes()?;
