@@ -673,7 +673,7 @@ fn kill_9_while_remove_stops_a_stubborn_writer_finishes_the_stop() {
     let next = repo.wtmux(&["list", "--json"]);
     next.ok();
     assert!(
-        next.stderr().contains("still at") && next.stderr().contains("was stopped"),
+        next.stderr().contains("still at") && next.stderr().contains("stopped)"),
         "{}",
         next.stderr()
     );
