@@ -78,7 +78,7 @@ pub fn run(args: Args) -> Result<i32> {
         return merge_all_green(&project, &lock, &options, verify);
     }
     let plan = merge::plan(&project, branch.as_deref(), &options)?;
-    for warning in &plan.warnings {
+    for warning in plan.warnings() {
         warn!("warning: {}", shown(warning));
     }
     let merged = {

@@ -512,18 +512,18 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
         Effect::PlanMerge(path) => {
             let plan = merge::plan(project, Some(&name(&path)), &MergeOptions::default())?;
             Action::MergePlanned(MergeView {
-                branch: plan.branch.clone(),
-                base: plan.base.clone(),
-                strategy: plan.strategy.to_string(),
+                branch: plan.branch().to_string(),
+                base: plan.base().to_string(),
+                strategy: plan.strategy().to_string(),
                 commits: plan
-                    .commits
+                    .commits()
                     .iter()
                     .map(|(id, subject)| (git::short(*id), subject.clone()))
                     .collect(),
                 post_merge: project.config.post_merge.clone(),
-                uncommitted: plan.dirty.len(),
+                uncommitted: plan.dirty().len(),
                 refusals: plan.refusals().into_iter().map(words::blocker).collect(),
-                warnings: plan.warnings.clone(),
+                warnings: plan.warnings().to_vec(),
                 keep: false,
             })
         }

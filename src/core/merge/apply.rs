@@ -93,18 +93,15 @@ pub(super) fn execute(
     plan: &MergePlan,
     post_merge_output: &mut dyn Write,
 ) -> Result<Merged> {
+    // A plan without a base worktree holds the blocker that says so.
     let refusals = plan.refusals();
-    if !refusals.is_empty() {
+    let (true, Some(base_worktree)) = (refusals.is_empty(), &plan.base_worktree) else {
         return Err(Error::step(super::Refused {
             branch: plan.branch.clone(),
             base: plan.base.clone(),
             blockers: refusals.into_iter().cloned().collect(),
         }));
-    }
-    let base_worktree = plan
-        .base_worktree
-        .as_ref()
-        .expect("a plan without a base worktree is refused");
+    };
     let intent = Intent {
         branch: plan.branch.clone(),
         base: plan.base.clone(),

@@ -152,34 +152,64 @@ impl fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
-/// Everything a merge would do, worked out without changing anything.
+/// Everything a merge would do, worked out without changing anything. Only [`plan`] makes one
+/// (its fields are private), so [`execute`] can trust what it holds.
 #[derive(Debug, Clone)]
 pub struct MergePlan {
-    pub branch: String,
-    pub base: String,
-    pub strategy: MergeStrategy,
-    pub branch_worktree: Option<Worktree>,
-    pub base_worktree: Option<Worktree>,
-    pub base_commit: Oid,
+    branch: String,
+    base: String,
+    strategy: MergeStrategy,
+    branch_worktree: Option<Worktree>,
+    base_worktree: Option<Worktree>,
+    base_commit: Oid,
     /// The branch tip now.
-    pub tip: Oid,
+    tip: Oid,
     /// The content that would be merged: the tip's tree plus, with `--commit`, what is
     /// uncommitted.
-    pub content_tree: Oid,
-    /// A commit of that content (the tip itself when nothing is uncommitted).
-    pub content_commit: Oid,
-    pub dirty: Vec<String>,
+    content_tree: Oid,
+    dirty: Vec<String>,
     /// Commits base would gain: (id, subject), newest first.
-    pub commits: Vec<(Oid, String)>,
-    pub check: CheckState,
-    pub checks_configured: bool,
-    pub blockers: Vec<Blocker>,
+    commits: Vec<(Oid, String)>,
+    checks_configured: bool,
+    blockers: Vec<Blocker>,
     /// Active branches that would start conflicting once this one is merged.
-    pub warnings: Vec<String>,
-    pub options: MergeOptions,
+    warnings: Vec<String>,
+    options: MergeOptions,
 }
 
 impl MergePlan {
+    pub fn branch(&self) -> &str {
+        &self.branch
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn strategy(&self) -> MergeStrategy {
+        self.strategy
+    }
+
+    /// Uncommitted paths of the branch's worktree.
+    pub fn dirty(&self) -> &[String] {
+        &self.dirty
+    }
+
+    /// Commits base would gain: (id, subject), newest first.
+    pub fn commits(&self) -> &[(Oid, String)] {
+        &self.commits
+    }
+
+    /// Active branches that would start conflicting once this one is merged.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Every blocker found, whether or not the options lift it.
+    pub fn blockers(&self) -> &[Blocker] {
+        &self.blockers
+    }
+
     /// Blockers that stop this merge given its options.
     pub fn refusals(&self) -> Vec<&Blocker> {
         self.blockers
@@ -333,10 +363,8 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
         base_commit,
         tip,
         content_tree,
-        content_commit,
         dirty,
         commits,
-        check,
         checks_configured,
         blockers,
         warnings,
