@@ -20,7 +20,7 @@ pub fn run_checks(key: &str) -> Result<i32> {
 /// fingerprint, as JSON (`__content`).
 pub fn content(path: &std::path::Path) -> Result<i32> {
     let project = super::project()?;
-    let changes = crate::core::status::changes(path)?;
+    let changes = crate::core::status::exact_changes(path)?;
     let content = project.content_store()?.content(path, &changes)?;
     let json = serde_json::json!({
         "paths": changes.paths(),

@@ -138,7 +138,7 @@ pub fn plan_remove(project: &Project, name: &str) -> Result<RemovePlan> {
     } else {
         let wt_repo = Repository::open(&worktree.path)?;
         (
-            status::changes(&worktree.path)?.paths(),
+            status::exact_changes(&worktree.path)?.paths(),
             git::head_commit(&wt_repo),
         )
     };

@@ -316,7 +316,7 @@ fn held(
     let operation = operation::in_progress(&repo)?;
     let changes = match monitor {
         Some(_) => super::fsmonitor::changes_for_display(project, &repo, &worktree.path, monitor)?,
-        None => super::status::changes(&worktree.path)?,
+        None => super::status::exact_changes(&worktree.path)?,
     };
     if changes.is_empty() {
         let tree = repo.find_commit(head)?.tree_id();

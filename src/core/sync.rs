@@ -127,7 +127,7 @@ pub fn sync(project: &Project, name: &str, method: Option<SyncMethod>) -> Result
             "{branch} is the base branch: there is nothing to bring into it"
         )));
     }
-    let changes = status::changes(&target.path)?;
+    let changes = status::exact_changes(&target.path)?;
     if !changes.is_empty() {
         let files = changes.paths();
         return Err(Error::refused(format!(

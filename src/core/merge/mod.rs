@@ -274,7 +274,7 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
                     operation,
                 });
             }
-            let changes = status::changes(&w.path)?;
+            let changes = status::exact_changes(&w.path)?;
             if changes.is_empty() {
                 (Vec::new(), tip_content, tip)
             } else {

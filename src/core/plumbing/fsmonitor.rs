@@ -108,7 +108,7 @@ pub fn changes_for_display(
     session: Option<&str>,
 ) -> Result<Changes> {
     let Some(session) = session else {
-        return status::changes(path);
+        return status::exact_changes(path);
     };
     let key = worktree_key(path);
     let marker = dir(project, "clean")?.join(&key);
@@ -130,7 +130,7 @@ pub fn changes_for_display(
     );
     // The marker goes first: a change during the scan deletes it again.
     write_marker(&marker, &format!("{session} {token}"))?;
-    let changes = status::changes(path)?;
+    let changes = status::exact_changes(path)?;
     write_json(
         &stored_path,
         &Stored {

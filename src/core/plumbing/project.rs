@@ -119,7 +119,8 @@ impl Project {
 
     /// The fingerprint of the worktree at `path` as it is now, from git's own status.
     pub fn content_of(&self, path: &Path) -> Result<status::Content> {
-        self.content_store()?.content(path, &status::changes(path)?)
+        self.content_store()?
+            .content(path, &status::exact_changes(path)?)
     }
 
     /// The tmux server, or an error saying that this needs tmux.

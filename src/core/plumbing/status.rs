@@ -58,8 +58,10 @@ impl Changes {
     }
 }
 
-/// What differs from HEAD in the worktree at `path`: `git status`, without refreshing its index.
-pub fn changes(path: &Path) -> Result<Changes> {
+/// What differs from HEAD in the worktree at `path`: git's own exact answer (`git status`,
+/// without refreshing its index). What decides something asks this; display may take
+/// `fsmonitor::changes_for_display`, which reuses an answer while nothing changed.
+pub fn exact_changes(path: &Path) -> Result<Changes> {
     let out = Git::new(path)
         .args([
             "--no-optional-locks",
@@ -291,7 +293,7 @@ impl ContentStore {
             for sub in &changes.dirty_submodules {
                 let sub_path = path.join(sub);
                 let content =
-                    self.content_at_depth(&sub_path, &self::changes(&sub_path)?, depth + 1)?;
+                    self.content_at_depth(&sub_path, &self::exact_changes(&sub_path)?, depth + 1)?;
                 inner.push(format!("submodule {sub} {}", content.key));
             }
             for repo in &nested {
@@ -301,8 +303,11 @@ impl ContentStore {
                     .output()
                     .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
                     .unwrap_or_default();
-                let content =
-                    self.content_at_depth(&repo_path, &self::changes(&repo_path)?, depth + 1)?;
+                let content = self.content_at_depth(
+                    &repo_path,
+                    &self::exact_changes(&repo_path)?,
+                    depth + 1,
+                )?;
                 inner.push(format!("nested {repo} {head} {}", content.key));
             }
         }
