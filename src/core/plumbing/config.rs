@@ -1,5 +1,7 @@
 //! Configuration: the user file (`~/.config/wtmux/config.toml`) under the repository file
-//! (`.wtmux.toml` in the main worktree). The repository wins, key by key.
+//! (`.wtmux.toml` in the main worktree). The repository wins, key by key. Over 600 lines because
+//! it holds the commented example `wtmux init` writes (kept beside the keys it documents) and
+//! the validation of every key.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

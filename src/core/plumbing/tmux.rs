@@ -1,4 +1,5 @@
-//! The one tmux client.
+//! The one tmux client. One file over 600 lines on purpose: every call wtmux makes to tmux, and
+//! the one rule that makes outside text literal for tmux, are read and reviewed together.
 //!
 //! A thin typed wrapper over the `tmux` binary rather than `tmux_interface`: that crate passes a
 //! window's command as one shell string (wtmux passes an argv so no text meets a shell), lacks
