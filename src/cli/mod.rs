@@ -1,6 +1,6 @@
-//! The command line: one file per command (`cli/<command>.rs`, each with its arguments and a
-//! `run` that parses nothing more, calls the core and prints through `output`). No workflow
-//! logic lives here.
+//! The command line: one file per command (`cli/<command>.rs`: its clap arguments and a `run`
+//! that calls the core and prints through `output`); core errors are phrased by `error`, with
+//! the CLI's flags. No workflow logic lives here.
 
 use std::io::Write;
 
