@@ -18,7 +18,7 @@ pub fn error_text(error: &Error) -> String {
         );
     }
     if let Some(refused) = error.step_refusal::<remove::WouldLoseWork>() {
-        return format!("{refused} (d, then f, saves them to the trash and removes)");
+        return format!("{refused} (d, f, y saves them to the trash, then removes)");
     }
     if let Some(gone) = error.step_refusal::<window::DirectoryGone>() {
         return format!("{gone}: d removes it");
