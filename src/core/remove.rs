@@ -33,27 +33,14 @@ impl RemovePlan {
         !self.dirty.is_empty() || !self.unmerged.is_empty()
     }
 
-    /// "2 uncommitted files (a, b) and 1 commit not in main (abc1234 msg)".
-    pub fn describe_loss(&self, base: &str) -> String {
-        let mut parts = Vec::new();
-        if !self.dirty.is_empty() {
-            parts.push(format!(
-                "{} uncommitted file{} ({})",
-                self.dirty.len(),
-                plural(self.dirty.len()),
-                list_for_message(&self.dirty, 5)
-            ));
+    /// What would be lost, as the facts a refusal carries.
+    fn loss(&self, base: &str) -> WouldLoseWork {
+        WouldLoseWork {
+            worktree: self.worktree.label(),
+            dirty: self.dirty.clone(),
+            unmerged: self.unmerged_lines(),
+            base: base.to_string(),
         }
-        if !self.unmerged.is_empty() {
-            let commits = self.unmerged_lines();
-            parts.push(format!(
-                "{} commit{} not in {base} ({})",
-                commits.len(),
-                plural(commits.len()),
-                list_for_message(&commits, 3)
-            ));
-        }
-        parts.join(" and ")
     }
 
     fn unmerged_lines(&self) -> Vec<String> {
@@ -200,10 +187,7 @@ pub fn remove_with(
 ) -> Result<Removed> {
     let plan = plan_remove(project, name)?;
     if plan.loses_work() && !options.force {
-        return Err(Error::step(WouldLoseWork {
-            worktree: plan.worktree.label(),
-            loss: plan.describe_loss(&project.base),
-        }));
+        return Err(Error::step(plan.loss(&project.base)));
     }
     execute_remove(project, lock, &plan, options)
 }
@@ -214,13 +198,41 @@ pub fn remove_with(
 pub struct WouldLoseWork {
     /// The worktree's branch (or a stand-in when detached).
     pub worktree: String,
-    /// What would be lost: "2 uncommitted files (a, b) and 1 commit not in main (…)".
-    pub loss: String,
+    /// Uncommitted and untracked paths, as `git status` lists them.
+    pub dirty: Vec<String>,
+    /// Commits base lacks: "<short id> <subject>".
+    pub unmerged: Vec<String>,
+    pub base: String,
 }
 
+/// "feat has 2 uncommitted files (a, b) and 1 commit not in main (abc1234 msg); nothing
+/// removed".
 impl std::fmt::Display for WouldLoseWork {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} has {}; nothing removed", self.worktree, self.loss)
+        let mut parts = Vec::new();
+        if !self.dirty.is_empty() {
+            parts.push(format!(
+                "{} uncommitted file{} ({})",
+                self.dirty.len(),
+                plural(self.dirty.len()),
+                list_for_message(&self.dirty, 5)
+            ));
+        }
+        if !self.unmerged.is_empty() {
+            parts.push(format!(
+                "{} commit{} not in {} ({})",
+                self.unmerged.len(),
+                plural(self.unmerged.len()),
+                self.base,
+                list_for_message(&self.unmerged, 3)
+            ));
+        }
+        write!(
+            f,
+            "{} has {}; nothing removed",
+            self.worktree,
+            parts.join(" and ")
+        )
     }
 }
 
