@@ -755,3 +755,54 @@ fn a_file_outside_a_sparse_checkouts_cone_is_seen() {
     let names = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(names.lines().any(|l| l == "outside/new.txt"), "{names}");
 }
+
+/// The trash on another filesystem (its directory a symlink to /dev/shm): the move is a copy,
+/// then the source goes. A source that cannot be deleted whole (a file marked immutable) must
+/// not undo the complete copy nor leave half a worktree at its path; the round trip gives back
+/// every file.
+#[test]
+fn a_move_across_filesystems_keeps_everything_even_when_the_source_resists() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "feat", "--no-window"]).ok();
+    let wt = repo.worktree("feat");
+    write_file(&wt.join("untracked.txt"), "u\n");
+    write_file(&wt.join("stuck/immutable.txt"), "i\n");
+    let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+    let trash = repo.path(".git/wtmux/trash");
+    let _ = std::fs::remove_dir_all(&trash);
+    std::fs::create_dir_all(trash.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(shm.path(), &trash).unwrap();
+    let before = snapshot_dir(&wt);
+    let chattr = |flag: &str, path: &Path| {
+        let ok = std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "chattr {flag} {}", path.display());
+    };
+    let immutable = wt.join("stuck/immutable.txt");
+    chattr("+i", &immutable);
+    let removed = repo.wtmux(&["remove", "feat", "--force"]);
+    // Whatever the outcome, the file system gets its flag back so the temp dirs can go.
+    let leftovers: Vec<_> = std::fs::read_dir(repo.path(".worktrees"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    for left in &leftovers {
+        let stuck = left.join("stuck/immutable.txt");
+        if stuck.exists() {
+            chattr("-i", &stuck);
+        }
+    }
+    removed.ok();
+    assert!(!wt.exists(), "nothing half at the worktree's path");
+    assert_eq!(listed(&repo), registered(&repo));
+    repo.wtmux(&["restore", "feat"]).ok();
+    assert_eq!(snapshot_dir(&wt), before, "restored whole");
+    assert_eq!(listed(&repo), registered(&repo));
+    // A leftover under wtmux's hidden name does not make worktree_dir look foreign.
+    repo.wtmux(&["remove", "feat", "--force"]).ok();
+    repo.wtmux(&["add", "other", "--no-window"]).ok();
+}

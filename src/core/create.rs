@@ -248,6 +248,12 @@ fn check_worktree_dir(project: &Project, repo: &Repository, all: &[Worktree]) ->
     let entries: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|e| Error::io(&dir, e))?
         .flatten()
+        // What a cross-filesystem move into the trash could not delete is wtmux's own.
+        .filter(|e| {
+            !e.file_name()
+                .to_string_lossy()
+                .starts_with(super::trash::LEFTOVER_PREFIX)
+        })
         .map(|e| canonical(&e.path()))
         .collect();
     let used = entries

@@ -165,20 +165,54 @@ fn move_dir(from: &Path, to: &Path) -> Result<()> {
                     Ok(())
                 });
             }
-            let copied = cp.status().map_err(|e| Error::io(to, e))?;
-            if !copied.success() {
+            // cp's own complaints go into the one-line error, not onto the terminal.
+            let copied = cp
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .output()
+                .map_err(|e| Error::io(to, e))?;
+            if !copied.status.success() {
                 let _ = remove_tree(&partial);
+                let stderr = String::from_utf8_lossy(&copied.stderr);
+                let why = stderr
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches("cp: ");
                 return Err(Error::CommandFailed {
                     command: "cp -a".into(),
-                    detail: format!("copying {} to {} failed", from.display(), to.display()),
+                    detail: format!(
+                        "copying {} to {} failed: {why}",
+                        from.display(),
+                        to.display()
+                    ),
                 });
             }
             std::fs::rename(&partial, to).map_err(|e| Error::io(to, e))?;
-            remove_tree(from)
+            // The copy is whole. The source first goes out of the way in one rename on its own
+            // filesystem: deleting it can fail half way (a file marked immutable, a busy
+            // mount), and must then neither leave half a worktree at its path nor make the
+            // caller undo a complete copy. What cannot be deleted stays, under a hidden name.
+            let leftover = leftover_of(from);
+            std::fs::rename(from, &leftover).map_err(|e| Error::io(from, e))?;
+            let _ = remove_tree(&leftover);
+            Ok(())
         }
         Err(e) => Err(Error::io(from, e)),
     }
 }
+
+/// Where the source of a copied move waits to be deleted, beside where it was.
+fn leftover_of(from: &Path) -> PathBuf {
+    let mut name = std::ffi::OsString::from(LEFTOVER_PREFIX);
+    name.push(from.file_name().unwrap_or_default());
+    name.push(format!(".{}", now_unix()));
+    from.with_file_name(name)
+}
+
+/// The start of a hidden name wtmux gives a directory it could not delete.
+pub const LEFTOVER_PREFIX: &str = ".wtmux-leftover-";
 
 fn partial_of(to: &Path) -> PathBuf {
     let mut name = to.file_name().unwrap_or_default().to_os_string();
