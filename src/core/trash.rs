@@ -207,8 +207,14 @@ fn move_dir(from: &Path, to: &Path) -> Result<()> {
 fn leftover_of(from: &Path) -> PathBuf {
     let mut name = std::ffi::OsString::from(LEFTOVER_PREFIX);
     name.push(from.file_name().unwrap_or_default());
-    name.push(format!(".{}", now_unix()));
-    from.with_file_name(name)
+    (1..)
+        .map(|n| {
+            let mut numbered = name.clone();
+            numbered.push(format!(".{n}"));
+            from.with_file_name(numbered)
+        })
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .expect("some name is free")
 }
 
 /// The start of a hidden name wtmux gives a directory it could not delete.
