@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestRepo, write_file};
+use common::{Rng, TestRepo, write_file};
 
 const LINES: &str = "one\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\nten\n";
 
@@ -440,4 +440,92 @@ fn all_green_goes_on_past_a_branch_whose_merge_fails_and_exits_1() {
         "base is left clean"
     );
     assert!(repo.worktree("adds-b").exists());
+}
+
+/// The merge order, simulated per group of overlapping branches and cached, checked against
+/// git itself on random histories: the branches in the order merge one after another without
+/// conflict, and each blocked one conflicts with base plus all of them. After one worktree
+/// commits again only its group is simulated anew (one new cached verdict), and the cached
+/// answer is the one a cold run gives.
+#[test]
+fn merge_order_holds_against_git_and_only_a_changed_group_is_simulated_again() {
+    let mut rng = Rng::new(20261206);
+    for round in 0..3 {
+        let repo = TestRepo::new();
+        let files = ["a.txt", "b.txt", "c.txt", "d.txt"];
+        for file in files {
+            repo.write(file, LINES);
+        }
+        repo.commit_all("files");
+        let lines: Vec<&str> = LINES.lines().collect();
+        let mut names = Vec::new();
+        for n in 0..7 {
+            let name = format!("r{round}-b{n}");
+            let mut edits: Vec<(String, Vec<u8>)> = Vec::new();
+            for _ in 0..1 + rng.below(2) {
+                let file = *rng.pick(&files);
+                if edits.iter().any(|(f, _)| f == file) {
+                    continue;
+                }
+                // Two lines apart at least, so that edits of different lines merge cleanly.
+                let line = 2 * rng.below(5);
+                let mut text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+                text[line] = format!("{} by {name}", text[line]);
+                edits.push((file.to_string(), (text.join("\n") + "\n").into_bytes()));
+            }
+            edits.push((format!("own-{n}.txt"), b"own\n".to_vec()));
+            let edits: Vec<(&str, &[u8])> = edits
+                .iter()
+                .map(|(f, c)| (f.as_str(), c.as_slice()))
+                .collect();
+            branch(&repo, &name, &[], &edits);
+            names.push(name);
+        }
+        let cache = repo.path(".git/wtmux/conflicts");
+        let orders = || {
+            std::fs::read_dir(&cache)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("order-"))
+                .count()
+        };
+        let first = report(&repo);
+        let order = strings(&first["merge_order"]["order"]);
+        let blocked: Vec<String> = first["merge_order"]["blocked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b[0].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(order.len() + blocked.len(), names.len(), "{first}");
+
+        let mut simulated = repo.git(&["rev-parse", "main"]);
+        for branch in &order {
+            let tree = repo
+                .git_raw_try_in(&repo.path(""), &["merge-tree", "--write-tree", &simulated, branch])
+                .unwrap_or_else(|| panic!("round {round}: {branch} conflicts after {order:?}"));
+            let tree = tree.lines().next().unwrap().to_string();
+            simulated = repo.git(&[
+                "commit-tree", &tree, "-p", &simulated, "-p", branch, "-m", "simulated",
+            ]);
+        }
+        for branch in &blocked {
+            assert!(
+                repo.git_raw_try_in(&repo.path(""), &["merge-tree", "--write-tree", &simulated, branch])
+                    .is_none(),
+                "round {round}: {branch} was blocked, yet merges onto {order:?}"
+            );
+        }
+
+        // One branch commits again: only its group's verdicts are computed anew.
+        let groups_before = orders();
+        let changed = repo.worktree(&names[0]);
+        write_file(&changed.join("own-0.txt"), "own, again\n");
+        repo.git_in(&changed, &["commit", "-q", "-am", "again"]);
+        let warm = report(&repo);
+        assert_eq!(orders(), groups_before + 1, "round {round}");
+        std::fs::remove_dir_all(&cache).unwrap();
+        let cold = report(&repo);
+        assert_eq!(warm["merge_order"], cold["merge_order"], "round {round}");
+    }
 }
