@@ -517,3 +517,142 @@ fn a_config_change_reaches_the_running_monitor_and_a_killed_monitor_comes_back()
         monitor_pid(&repo).is_some_and(|pid| pid != before)
     });
 }
+
+/// `verify_on`: the checks start by themselves, with the popup closed, when the branch gets a
+/// new commit or the agent finishes a turn — once per content. The check logs the commit it
+/// ran on (outside the repository), so every run is counted.
+fn verifying_config(scratch: &std::path::Path, verify_on: &str) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-agent.sh");
+    format!(
+        "agent_quiet = \"1s\"\nverify_on = {verify_on}\n[agents.committer]\nrun = \"sh {script} --commit-each\"\n\n[[check]]\nname = \"log\"\nrun = \"git rev-parse HEAD >>{}\"\n",
+        scratch.join("runs.log").display()
+    )
+}
+
+fn runs(scratch: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(scratch.join("runs.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The one worktree's record of what started its checks: (tip noted, trigger pending).
+fn auto_watch(repo: &TestRepo) -> (String, serde_json::Value) {
+    let dir = repo.root.join(".git/wtmux/auto");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .unwrap()
+        .path();
+    let watch: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    (
+        watch["tip"].as_str().unwrap_or("").to_string(),
+        watch["pending"].clone(),
+    )
+}
+
+/// The monitor has recorded the agent's turn to done, and nothing is pending.
+fn turn_settled(repo: &TestRepo) -> bool {
+    let agents = repo.root.join(".git/wtmux/agents");
+    let done = std::fs::read_dir(&agents)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter(|e| !e.file_name().to_string_lossy().starts_with("agent-monitor"))
+        .all(|e| {
+            std::fs::read_to_string(e.path())
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .is_some_and(|r| r["last_state"] == "done")
+        });
+    done && auto_watch(repo).1.is_null()
+}
+
+#[test]
+fn verify_on_commit_checks_a_new_commit_with_nobody_looking() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut repo = TestRepo::with_config(&verifying_config(scratch.path(), "[\"commit\"]"));
+    let _tmux = repo.start_tmux();
+    // No agent, no look (`list` would start the monitor too): `add` starts what watches.
+    repo.wtmux(&["add", "feat", "--no-agent"]).ok();
+    let feat = repo.worktree("feat");
+    common::write_file(&feat.join("a.txt"), "a\n");
+    repo.git_in(&feat, &["add", "a.txt"]);
+    repo.git_in(&feat, &["commit", "-q", "-m", "a"]);
+    let head = repo.git_in(&feat, &["rev-parse", "HEAD"]);
+    wait_until(20, "the checks to run on the new commit", || {
+        runs(scratch.path()) == [head.clone()]
+    });
+    wait_until(10, "the result to be recorded", || {
+        repo.check_state("feat") == "passed"
+    });
+
+    // Committed again: checked again; the same content again (a commit of nothing new, then
+    // one back to checked content) is not.
+    common::write_file(&feat.join("a.txt"), "b\n");
+    repo.git_in(&feat, &["commit", "-q", "-am", "b"]);
+    let second = repo.git_in(&feat, &["rev-parse", "HEAD"]);
+    wait_until(20, "the second commit to be checked", || {
+        runs(scratch.path()).len() == 2
+    });
+    repo.git_in(&feat, &["reset", "-q", "--hard", &head]);
+    wait_until(10, "the monitor to note the tip back and settle it", || {
+        auto_watch(&repo) == (head.clone(), serde_json::Value::Null)
+    });
+    // A content never checked, after the one already checked: only it runs.
+    common::write_file(&feat.join("c.txt"), "c\n");
+    repo.git_in(&feat, &["add", "c.txt"]);
+    repo.git_in(&feat, &["commit", "-q", "-m", "c"]);
+    let third = repo.git_in(&feat, &["rev-parse", "HEAD"]);
+    wait_until(20, "the third content to be checked", || {
+        runs(scratch.path()).len() >= 3
+    });
+    wait_until(10, "its result", || repo.check_state("feat") == "passed");
+    assert_eq!(
+        runs(scratch.path()),
+        [head.clone(), second, third],
+        "the tip moving back to checked content started nothing"
+    );
+}
+
+#[test]
+fn verify_on_commit_and_done_make_one_run_per_content() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut repo =
+        TestRepo::with_config(&verifying_config(scratch.path(), "[\"commit\", \"done\"]"));
+    let tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--agent", "committer"]).ok();
+    let feat = repo.worktree("feat");
+    let base = repo.git(&["rev-parse", "main"]);
+    // Its first turn ends with nothing changed: base's content is checked, once.
+    wait_until(20, "the first turn's checks", || {
+        runs(scratch.path()) == [base.clone()]
+    });
+    let window = repo.row("feat")["window"].as_str().unwrap().to_string();
+    let mut expected = vec![base];
+    for task in ["first", "second"] {
+        repo.wtmux(&["send", "feat", task]).ok();
+        wait_until(10, "the agent to commit", || {
+            tmux.capture(&window)
+                .contains(&format!("committed '{task}'"))
+        });
+        repo.wtmux(&["wait", "feat", "--until", "done", "--timeout", "20s"])
+            .ok();
+        expected.push(repo.git_in(&feat, &["rev-parse", "HEAD"]));
+        wait_until(20, "the commit's checks", || {
+            runs(scratch.path()).len() >= expected.len()
+        });
+        wait_until(10, "its result", || repo.check_state("feat") == "passed");
+        wait_until(10, "the turn to be recorded and settled", || {
+            turn_settled(&repo)
+        });
+    }
+    // The commit and the turn that made it were both seen; one run each.
+    repo.wtmux(&["send", "feat", "exit"]).ok();
+    repo.wtmux(&["wait", "feat", "--until", "exited", "--timeout", "20s"])
+        .ok();
+    assert_eq!(runs(scratch.path()), expected);
+}

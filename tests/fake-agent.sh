@@ -42,6 +42,19 @@ if [ "$1" = "--ask-when" ]; then
     [ "$next" = "exit" ] && exit 0
   done
 fi
+if [ "$1" = "--commit-each" ]; then
+  # Commits every instruction it reads: appends the line to work.txt, commits it, says so and
+  # finishes its turn.
+  echo "fake-agent: ready"
+  while :; do
+    printf '> '
+    read -r next || exit 0
+    [ "$next" = "exit" ] && exit 0
+    printf '%s\n' "$next" >>work.txt
+    git add work.txt && git commit -q -m "$next"
+    echo "fake-agent: committed '$next'"
+  done
+fi
 if [ "$1" = "--resolve" ]; then
   # Resolves the conflicts it is handed: every line it reads is appended to the file "$2";
   # on a line that mentions conflicts it keeps both sides of every conflicted file (markers

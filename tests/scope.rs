@@ -502,17 +502,30 @@ fn merge_order_holds_against_git_and_only_a_changed_group_is_simulated_again() {
         let mut simulated = repo.git(&["rev-parse", "main"]);
         for branch in &order {
             let tree = repo
-                .git_raw_try_in(&repo.path(""), &["merge-tree", "--write-tree", &simulated, branch])
+                .git_raw_try_in(
+                    &repo.path(""),
+                    &["merge-tree", "--write-tree", &simulated, branch],
+                )
                 .unwrap_or_else(|| panic!("round {round}: {branch} conflicts after {order:?}"));
             let tree = tree.lines().next().unwrap().to_string();
             simulated = repo.git(&[
-                "commit-tree", &tree, "-p", &simulated, "-p", branch, "-m", "simulated",
+                "commit-tree",
+                &tree,
+                "-p",
+                &simulated,
+                "-p",
+                branch,
+                "-m",
+                "simulated",
             ]);
         }
         for branch in &blocked {
             assert!(
-                repo.git_raw_try_in(&repo.path(""), &["merge-tree", "--write-tree", &simulated, branch])
-                    .is_none(),
+                repo.git_raw_try_in(
+                    &repo.path(""),
+                    &["merge-tree", "--write-tree", &simulated, branch]
+                )
+                .is_none(),
                 "round {round}: {branch} was blocked, yet merges onto {order:?}"
             );
         }

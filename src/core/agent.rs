@@ -17,7 +17,9 @@
 //! (past the agent's own redraw) gives way to working; an exited process beats any hook.
 //!
 //! Records live in `<git common dir>/wtmux/agents/<worktree key>.json`. A monitor, started under
-//! tmux with the first agent and gone when the last one exits, turns time into state changes:
+//! tmux with the first agent and gone when the last one exits (or, when checks start on new
+//! commits, the last linked worktree is gone: it also runs [`super::check::auto`]'s look at
+//! branch tips), turns time into state changes:
 //! it records them (the popup watches that directory), sets the window options `@wtmux_state`
 //! (the state) and `@wtmux_mark` (a marker, cleared once someone looks at the window), and tells
 //! the user when an agent turns waiting, done or exited.
@@ -285,9 +287,11 @@ pub fn statuses(
         .collect::<Result<Vec<_>>>()?;
     let present: Vec<&AgentRecord> = records.iter().flatten().collect();
     // A monitor that died (killed, or its tmux server restarted) comes back with the next look.
+    // So does the one that starts checks on new commits, while there are worktrees to watch.
     if present
         .iter()
         .any(|r| !r.exited && r.last_state != AgentState::Exited)
+        || (worktrees.len() > 1 && super::check::auto::watches_commits(project))
     {
         let _ = ensure_monitor(project);
     }
@@ -729,6 +733,16 @@ fn announce(
     if !changed {
         return Ok(());
     }
+    if status.state == AgentState::Done && super::check::auto::enabled(project) {
+        super::check::auto::agent_done(project, &record.worktree)?;
+        // Under tmux the monitor settles it (this may be an agent's hook, which should not
+        // wait for a fingerprint); outside tmux there is no monitor to leave it to.
+        if project.tmux.is_some() {
+            let _ = ensure_monitor(project);
+        } else {
+            let _ = super::check::auto::settle_path(project, &record.worktree);
+        }
+    }
     if project.tmux.is_none() {
         return Ok(());
     }
@@ -904,6 +918,11 @@ pub fn run_monitor(project: &Project) -> Result<()> {
             }
         }
         telling.send(project);
+        // After the turns were recorded: a turn to done is settled in the same tick.
+        let auto = super::check::auto::tick(project).unwrap_or_default();
+        if auto.linked > 0 && super::check::auto::watches_commits(project) {
+            live += 1;
+        }
         idle_rounds = if live == 0 { idle_rounds + 1 } else { 0 };
         if idle_rounds >= 10 {
             return Ok(());

@@ -14,7 +14,7 @@ use super::journal::Journal;
 use super::oplock::OpLock;
 use super::window::open_window;
 use super::worktree::{Worktree, worktree_env, worktrees};
-use super::{Project, add_rollback, agent, branch, canonical, scope};
+use super::{Project, add_rollback, agent, branch, canonical, check, scope};
 
 #[derive(Debug, Clone, Default)]
 pub struct AddOptions {
@@ -185,6 +185,8 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
     }
     journal.step("provisioned")?;
     journal.finish()?;
+    // Its first commit is new to the checks that start on commits (`verify_on`).
+    let _ = check::auto::adopt(project, &path);
 
     let mut added = Added {
         branch: branch_name.to_string(),
@@ -194,6 +196,9 @@ pub fn add(project: &Project, branch_name: &str, options: &AddOptions) -> Result
         no_window_reason: None,
         agent: None,
     };
+    if check::auto::watches_commits(project) {
+        let _ = agent::ensure_monitor(project);
+    }
     if options.no_window {
         added.no_window_reason = Some(NoWindow::NotWanted);
         return Ok(added);

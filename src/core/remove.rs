@@ -353,6 +353,7 @@ fn forget(project: &Project, path: &Path) {
     check::forget_worktree(project, path);
     agent::forget(project, path);
     scope::forget(project, path);
+    check::auto::forget(project, path);
 }
 
 /// Recovery of a removal whose process died: once the worktree is in the trash (or was on its

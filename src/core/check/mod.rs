@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
 
+pub mod auto;
 mod stop;
 
 use stop::kill_group;

@@ -110,6 +110,16 @@ pub enum Gate {
     Merged,
 }
 
+/// What starts a worktree's checks by itself (`verify_on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyOn {
+    /// Its branch got a new commit.
+    Commit,
+    /// Its agent finished a turn.
+    Done,
+}
+
 /// One step of the verification loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckSpec {
@@ -133,6 +143,8 @@ pub struct Config {
     pub gate: Gate,
     pub checks: Vec<CheckSpec>,
     pub check_jobs: usize,
+    /// What starts a worktree's checks by itself (none: only `check` and `v`).
+    pub verify_on: Vec<VerifyOn>,
     pub trash_days: u64,
     /// `trash --prune` drops the oldest saves until all together take at most this many bytes.
     pub trash_max_size: Option<u64>,
@@ -232,6 +244,7 @@ impl Default for Config {
             check_jobs: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            verify_on: Vec::new(),
             trash_days: 30,
             trash_max_size: Some(20 * 1024 * 1024 * 1024),
             agents: Vec::new(),
@@ -260,6 +273,7 @@ struct Layer {
     gate: Option<Gate>,
     check: Option<Vec<CheckLayer>>,
     check_jobs: Option<usize>,
+    verify_on: Option<Vec<VerifyOn>>,
     trash_days: Option<u64>,
     trash_max_size: Option<String>,
     agents: Option<std::collections::BTreeMap<String, AgentLayer>>,
@@ -385,6 +399,10 @@ impl Config {
                 return Err(invalid("check_jobs", "must be at least 1".into()));
             }
             self.check_jobs = jobs;
+        }
+        if let Some(mut verify_on) = layer.verify_on {
+            verify_on.dedup();
+            self.verify_on = verify_on;
         }
         if let Some(days) = layer.trash_days {
             if days > MAX_TRASH_DAYS {
@@ -610,6 +628,11 @@ merge_strategy = "merge"
 # merge result, checked in a scratch worktree before base moves (base only holds checked content).
 gate = "content"
 
+# Start a worktree's checks by themselves (under tmux, like the popup's `v`) when its branch
+# gets a new commit ("commit") and/or its agent finishes a turn ("done"); once per content:
+# content already checked, or being checked, is not checked again. Default: [] (only by hand).
+# verify_on = ["commit", "done"]
+
 # How many worktrees `wtmux check --all` verifies at once (default: the number of cores).
 # check_jobs = 2
 
@@ -684,6 +707,14 @@ mod tests {
         let config = load(EXAMPLE).unwrap();
         assert_eq!(config.trash_days, 30);
         assert_eq!(config.merge_strategy, MergeStrategy::Merge);
+        assert!(config.verify_on.is_empty());
+        let uncommented = EXAMPLE.replace("# verify_on =", "verify_on =");
+        assert_eq!(
+            load(&uncommented).unwrap().verify_on,
+            [VerifyOn::Commit, VerifyOn::Done]
+        );
+        let err = load("verify_on = [\"push\"]\n").unwrap_err().to_string();
+        assert!(err.contains(":1: key `verify_on`"), "{err}");
     }
 
     #[test]
