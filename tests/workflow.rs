@@ -629,21 +629,97 @@ fn post_merge_runs_in_the_main_worktree() {
     );
 }
 
+/// post_merge runs in one `post-merge` window, reused: it closes after a success, stays after a
+/// failure until Enter is pressed, and a merge while it runs (or waits) queues its post_merge
+/// there — every deploy once, in order.
 #[test]
-fn post_merge_runs_visibly_in_a_tmux_window() {
-    let mut repo = TestRepo::with_config("post_merge = \"echo deployed-ok\"\n");
+fn post_merge_runs_in_one_reusable_window_that_stays_only_after_a_failure() {
+    let mut repo = TestRepo::with_config(concat!(
+        r#"post_merge = 'while [ -e "$HOME/hold" ]; do sleep 0.05; done; "#,
+        r#"s=$(git log -1 --format=%s); echo "deployed $s" >>"$HOME/deploys"; "#,
+        r#"echo "deployed $s"; test ! -e "$HOME/fail"'"#,
+        "\n"
+    ));
     let tmux = repo.start_tmux();
-    feature_with_commit(&repo, "feat", "f.txt", "x");
-    let out = repo.wtmux(&["merge", "feat"]).ok();
+    let post_merge_windows = || -> Vec<String> {
+        tmux.windows()
+            .into_iter()
+            .filter(|(_, name, _)| name == "post-merge")
+            .map(|(id, _, _)| id)
+            .collect()
+    };
+    let deploys = || {
+        std::fs::read_to_string(repo.home.join("deploys"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let subject = l.trim_start_matches("deployed ");
+                subject.split(':').next().unwrap_or(subject).to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    for branch in ["a", "b", "c", "d"] {
+        feature_with_commit(&repo, branch, &format!("{branch}.txt"), branch);
+    }
+
+    let out = repo.wtmux(&["merge", "a"]).ok();
     assert!(out.contains("running in window"), "{out}");
-    let window = tmux
-        .windows()
-        .into_iter()
-        .find(|(_, name, _)| name == "post-merge")
-        .expect("a post-merge window");
-    wait_until(10, "post_merge output in its window", || {
-        let screen = tmux.capture(&window.0);
-        screen.contains("deployed-ok") && screen.contains("post_merge exited 0")
+    wait_until(10, "a's deploy, then its window to close", || {
+        deploys() == ["a"] && post_merge_windows().is_empty()
+    });
+
+    write_file(&repo.home.join("fail"), "");
+    repo.wtmux(&["merge", "b"]).ok();
+    wait_until(10, "b's failure to stay on screen", || {
+        post_merge_windows().len() == 1
+            && tmux
+                .capture(&post_merge_windows()[0])
+                .contains("[post_merge exited 1; press Enter to close]")
+    });
+    let window = post_merge_windows()[0].clone();
+
+    // Two more merges while it waits (and the first of them holds the window): queued there.
+    std::fs::remove_file(repo.home.join("fail")).unwrap();
+    write_file(&repo.home.join("hold"), "");
+    repo.wtmux(&["merge", "c"]).ok();
+    let out = repo.wtmux(&["merge", "d"]).ok();
+    assert!(
+        out.contains(&format!("running in window {window}")),
+        "{out}"
+    );
+    assert_eq!(
+        post_merge_windows(),
+        std::slice::from_ref(&window),
+        "one window"
+    );
+    std::fs::remove_file(repo.home.join("hold")).unwrap();
+    wait_until(
+        20,
+        "c's and d's deploys, in order, in the same window",
+        || {
+            // The note follows each job once one failed: the last line, once d's ran too.
+            deploys().len() == 4
+                && tmux.capture(&window).trim_end().ends_with(
+                    "[post_merge exited 0; one before it exited 1: press Enter to close]",
+                )
+        },
+    );
+    // (c's deploy was held until after d merged: both see d's merge on base.)
+    assert_eq!(
+        deploys(),
+        [
+            "a",
+            "Merge branch 'b'",
+            "Merge branch 'd'",
+            "Merge branch 'd'"
+        ],
+        "each once, in order"
+    );
+    assert_eq!(post_merge_windows(), std::slice::from_ref(&window));
+
+    tmux.run(&["send-keys", "-t", &window, "Enter"]);
+    wait_until(10, "the window to close once the failure was seen", || {
+        post_merge_windows().is_empty()
     });
 }
 

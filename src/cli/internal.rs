@@ -31,20 +31,52 @@ pub fn content(path: &std::path::Path) -> Result<i32> {
     Ok(0)
 }
 
-/// post_merge in its tmux window (`merge::POST_MERGE_COMMAND`): output escaped, then waits
-/// for Enter so it stays readable.
+/// The post_merge window (`merge::POST_MERGE_COMMAND`): runs that job and every one queued
+/// after it, output escaped; after a failure it stays until Enter is pressed.
 pub fn post_merge(key: &str) -> Result<i32> {
     let project = background_project()?;
     let mut out = Stdout;
     let mut escaped = EscapingLines::new(&mut out);
-    let code = merge::run_post_merge_job(&project, key, &mut escaped);
+    let end = merge::run_post_merge_window(
+        &project,
+        key,
+        &mut escaped,
+        &mut |out, last, failed| {
+            let note = if last == failed {
+                format!("[post_merge exited {last}; press Enter to close]")
+            } else {
+                format!(
+                    "[post_merge exited {last}; one before it exited {failed}: press Enter to close]"
+                )
+            };
+            let _ = writeln!(out, "\n{note}");
+            let _ = out.flush();
+        },
+        &mut enter_pressed,
+    );
     escaped.finish().ok();
-    let code = code?;
-    writeln!(out, "\n[post_merge exited {code}; press Enter to close]").ok();
-    out.flush().ok();
+    Ok(match end? {
+        merge::WindowEnd::Succeeded => 0,
+        merge::WindowEnd::Acknowledged(code) => code,
+    })
+}
+
+/// Whether a line was typed on stdin within `timeout` (it is read).
+fn enter_pressed(timeout: std::time::Duration) -> bool {
+    let mut fd = libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    let ready = unsafe { libc::poll(&mut fd, 1, timeout.as_millis() as i32) };
+    if ready <= 0 {
+        return false;
+    }
     let mut line = String::new();
+    // End of input (no terminal) counts as pressed: nobody can press it.
     let _ = std::io::stdin().read_line(&mut line);
-    Ok(code)
+    true
 }
 
 /// The process an agent runs under (`agent::WRAPPER_COMMAND`); it never returns.

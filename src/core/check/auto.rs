@@ -167,10 +167,10 @@ pub fn settle(project: &Project, worktree: &Worktree) -> Result<bool> {
         }
         Err(e) => return Err(e),
     };
-    let outcome = if result_for(project, &content.key)?.is_some() {
+    // Checked already (passed or failed), or commands nobody trusted (`v` would refuse too).
+    let checked = result_for(project, &content.key)?.is_some();
+    let outcome = if checked || project.config.require_trusted("check").is_err() {
         None
-    } else if project.config.require_trusted("check").is_err() {
-        None // nobody trusted these commands: `v` would refuse too
     } else {
         Some(start(project, worktree)?)
     };

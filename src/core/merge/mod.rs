@@ -13,7 +13,7 @@ pub mod build;
 mod post;
 
 pub use apply::{KIND, recover};
-pub use post::{POST_MERGE_COMMAND, PostMerge, run_post_merge_job};
+pub use post::{POST_MERGE_COMMAND, PostMerge, WindowEnd, run_post_merge_window};
 
 use std::fmt;
 use std::io::Write;
