@@ -649,7 +649,11 @@ pub fn follow(project: &Project, worktree: &Worktree, sink: &mut dyn Write) -> R
                 .outcome
                 .ok_or_else(|| Error::refused("the check run ended without a result"));
         }
-        if !is_active(project, &key, &record)? {
+        // The runner records its end, then lets go of its lock: a run found without its lock
+        // may have finished since its record was read (the next round shows its result).
+        if !is_active(project, &key, &record)?
+            && read_json::<RunRecord>(&record_path).is_some_and(|r| r.phase != Phase::Finished)
+        {
             return Err(Error::refused(
                 "the check run stopped without a result (was its tmux server killed?)",
             ));
