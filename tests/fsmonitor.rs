@@ -80,3 +80,32 @@ fn list_sees_every_change_made_before_it() {
         "un-ignored, and .gitignore itself"
     );
 }
+
+#[test]
+fn list_says_how_much_is_watched_when_the_system_refuses_more_watches() {
+    let mut repo = TestRepo::new();
+    let tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--no-agent"]).ok();
+    // The daemon (started by tmux, with its global environment) may watch 3 directories.
+    tmux.run(&["set-environment", "-g", "WTMUX_TEST_MAX_WATCHES", "3"]);
+    let listing = repo.list(); // starts the daemon, which gives up
+    assert!(listing["coverage"].is_null(), "{listing}");
+    let gave_up = repo.path(".git/wtmux/fsmonitor/unavailable");
+    wait_until(10, "the monitor to give up", || gave_up.exists());
+
+    let coverage = repo.list()["coverage"].clone();
+    assert_eq!(coverage["watched"], 3, "{coverage}");
+    let wanted = coverage["wanted"].as_u64().unwrap();
+    assert!(wanted > 3, "{coverage}");
+    let text = repo.wtmux(&["list"]).ok();
+    assert!(
+        text.contains(&format!("watching 3 of {wanted} directories")),
+        "{text}"
+    );
+    // Never silence: every listing scans.
+    let path = repo.worktree("feat");
+    write_file(&path.join("src/lib.txt"), "edited\n");
+    assert_eq!(changed(&repo, "feat"), 1);
+    write_file(&path.join("new/deeper/file.txt"), "x");
+    assert_eq!(changed(&repo, "feat"), 2);
+}

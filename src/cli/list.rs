@@ -23,9 +23,9 @@ pub fn run(args: Args) -> Result<i32> {
         return Ok(0);
     }
     print_listing(&mut Stdout, &listing);
-    if let Some(lost) = crate::core::fsmonitor::coverage_lost(&project) {
+    if let Some(lost) = &listing.coverage {
         say!(
-            "file-system monitor: watching stopped at {} of {} directories (inotify limit {}); every listing scans every worktree",
+            "file-system monitor: watching {} of {} directories (inotify limit {}): every listing scans every worktree",
             lost.watched,
             lost.wanted,
             lost.limit

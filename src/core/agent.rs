@@ -33,7 +33,10 @@ use serde::{Deserialize, Serialize};
 use super::config::{AgentSpec, PromptMode};
 use super::error::{Error, Result};
 use super::observe::{self, Observation, Sight, Subject};
-use super::state::{is_held, lock_file, read_json, try_hold, worktree_key, write_json};
+use super::state::{
+    is_held, lock_file, overwrite_json, read_json, read_json_shared, try_hold, worktree_key,
+    write_json,
+};
 use super::tmux::{Pane, Snapshot, Tmux};
 use super::worktree::{self, Worktree};
 use super::{Project, now_unix};
@@ -131,6 +134,10 @@ pub struct AgentRecord {
     /// nothing changed.
     #[serde(default)]
     pub observed: Option<Observation>,
+    /// The status last recorded (by the monitor or a hook), for display that follows the
+    /// monitor instead of looking at the pane again (see [`recorded_statuses`]).
+    #[serde(default)]
+    pub told: Option<AgentStatus>,
 }
 
 fn now_ms() -> u64 {
@@ -148,7 +155,16 @@ fn record_path(project: &Project, worktree: &Path) -> Result<PathBuf> {
 }
 
 pub fn read_record(project: &Project, worktree: &Path) -> Result<Option<AgentRecord>> {
-    Ok(read_json(&record_path(project, worktree)?))
+    Ok(read_record_at(&record_path(project, worktree)?))
+}
+
+/// A record, read while no one writes it (see [`modify`]); `None` for what is not a record (its
+/// lock, the monitor's lock: waiting for those would wait for ever).
+fn read_record_at(path: &Path) -> Option<AgentRecord> {
+    if path.extension().is_none_or(|e| e != "json") {
+        return None;
+    }
+    read_json_shared(path, &path.with_extension("lock"))
 }
 
 /// Changes a worktree's record under its lock: the wrapper, hooks, the monitor and `add` all
@@ -172,7 +188,7 @@ fn modify<T>(
     if let Some(record) = &record
         && before != after
     {
-        write_json(&path, record)?;
+        overwrite_json(&path, record, &lock)?;
     }
     Ok(result)
 }
@@ -308,6 +324,29 @@ pub fn statuses(
         .collect())
 }
 
+/// The agent states of several worktrees as the running monitor last recorded them (a tick
+/// old at most), for display that follows the monitor without asking tmux again; `None` when
+/// no monitor runs or it has not recorded some agent yet (then [`statuses`] looks).
+pub fn recorded_statuses(
+    project: &Project,
+    worktrees: &[&Path],
+) -> Result<Option<Vec<AgentStatus>>> {
+    if project.tmux.is_none() || !is_held(&project.state.dir("agents")?.join("monitor.lock"))? {
+        return Ok(None);
+    }
+    let mut recorded = Vec::with_capacity(worktrees.len());
+    for worktree in worktrees {
+        match read_record(project, worktree)? {
+            None => recorded.push(AgentStatus::none()),
+            Some(AgentRecord {
+                told: Some(told), ..
+            }) => recorded.push(told),
+            Some(_) => return Ok(None),
+        }
+    }
+    Ok(Some(recorded))
+}
+
 fn evaluate(
     project: &Project,
     record: &AgentRecord,
@@ -399,6 +438,7 @@ pub fn prepare(
         hook: None,
         last_state: AgentState::Working,
         observed: None,
+        told: None,
     };
     modify(project, worktree, |slot| *slot = Some(record))?;
     super::own_command(&[WRAPPER_COMMAND, &worktree_key(worktree)])
@@ -547,7 +587,7 @@ pub fn run_wrapper(project: &Project, key: &str) -> Result<std::convert::Infalli
     }
     let path = project.state.dir("agents")?.join(format!("{key}.json"));
     let record: AgentRecord =
-        read_json(&path).ok_or_else(|| Error::refused("no such agent record"))?;
+        read_record_at(&path).ok_or_else(|| Error::refused("no such agent record"))?;
     let mut command = Command::new("sh");
     match &record.prompt {
         // The task is "$1" of the agent's command line: a value, never parsed by the shell.
@@ -635,6 +675,7 @@ pub fn push(project: &Project, state: AgentState) -> Result<AgentStatus> {
         hook: None,
         last_state: AgentState::None,
         observed: None,
+        told: None,
     };
     let record = modify(project, &worktree.path, |slot| {
         let record = slot.get_or_insert_with(fresh);
@@ -665,7 +706,7 @@ fn pane_worktree(project: &Project) -> Result<Option<Worktree>> {
         .map_err(|e| Error::io(&dir, e))?
         .flatten()
     {
-        if let Some(record) = read_json::<AgentRecord>(&entry.path())
+        if let Some(record) = read_record_at(&entry.path())
             && record.pane.as_deref() == Some(pane.as_str())
         {
             return worktree::find(project, &record.worktree.to_string_lossy()).map(Some);
@@ -674,8 +715,8 @@ fn pane_worktree(project: &Project) -> Result<Option<Worktree>> {
     Ok(None)
 }
 
-/// What state changes ask of tmux (window options, a message), gathered so that one tmux call
-/// carries them all.
+/// What state changes ask of tmux (window options, a message) and of the `notify` command,
+/// gathered so that one tmux call and one `notify` call carry them all.
 #[derive(Default)]
 struct Telling {
     commands: Vec<Vec<String>>,
@@ -692,21 +733,53 @@ impl Telling {
             .push(command.into_iter().map(str::to_string).collect());
     }
 
-    /// Runs it all in one tmux call (one message for several changes: tmux shows only one).
+    /// Runs it all: one tmux call (one message for several changes: tmux shows only one), and
+    /// one `notify` call whose message names every turn seen together (with a hundred agents at
+    /// work, a process per turn was most of the monitor's cost, and a desktop notifier shows
+    /// one bubble instead of a burst).
     fn send(mut self, project: &Project) {
+        let message = self.messages.join("; ");
+        if !self.messages.is_empty() {
+            notify(project, &message);
+        }
         let Some(tmux) = &project.tmux else { return };
         if !self.messages.is_empty() {
             let mut command = vec!["display-message".to_string()];
             if let Some(client) = &tmux.client {
                 command.extend(["-c".to_string(), client.clone()]);
             }
-            command.extend([
-                "--".to_string(),
-                super::tmux::message_literal(&self.messages.join("; ")),
-            ]);
+            command.extend(["--".to_string(), super::tmux::message_literal(&message)]);
             self.commands.push(command);
         }
-        let _ = tmux.run_sequence(&self.commands);
+        if !self.commands.is_empty() {
+            let _ = tmux.run_sequence(&self.commands);
+        }
+    }
+}
+
+/// Runs the configured `notify` command with `message`, without waiting for it.
+fn notify(project: &Project, message: &str) {
+    // An untrusted repository's notify command does not run (nobody is there to tell).
+    let Some(notify) = &project.config.notify else {
+        return;
+    };
+    if project.config.require_trusted("notify").is_err() {
+        return;
+    }
+    // The message is "$1" of the notify command, never part of its text.
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{notify} \"$1\""))
+        .arg("wtmux-notify")
+        .arg(message)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    // Reaped when it ends (the monitor lives long: no zombie per notification), without
+    // waiting for it here.
+    if let Ok(mut child) = child {
+        std::thread::spawn(move || child.wait());
     }
 }
 
@@ -728,6 +801,7 @@ fn announce(
         }
         let changed = stored.last_state != status.state;
         stored.last_state = status.state;
+        stored.told = Some(status.clone());
         changed
     })?;
     if !changed {
@@ -763,7 +837,7 @@ fn announce(
         ),
         _ => return Ok(()),
     };
-    telling.messages.push(message.clone());
+    telling.messages.push(message);
     // The bell goes only to a pane proven to be this agent's (ids restart with the server).
     if project.config.bell
         && let Some(pane) = record.pane.as_ref().and_then(|p| panes?.get(p))
@@ -776,26 +850,6 @@ fn announce(
             .write(true)
             .open(&pane.tty)
             .and_then(|mut tty| std::io::Write::write_all(&mut tty, b"\x07"));
-    }
-    // An untrusted repository's notify command does not run (nobody is there to tell).
-    if let Some(notify) = &project.config.notify
-        && project.config.require_trusted("notify").is_ok()
-    {
-        // The message is "$1" of the notify command, never part of its text.
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(format!("{notify} \"$1\""))
-            .arg("wtmux-notify")
-            .arg(&message)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn();
-        // Reaped when it ends (the monitor lives long: no zombie per notification), without
-        // waiting for it here.
-        if let Ok(mut child) = child {
-            std::thread::spawn(move || child.wait());
-        }
     }
     Ok(())
 }
@@ -840,6 +894,7 @@ pub fn run_monitor(project: &Project) -> Result<()> {
     let tmux = project.require_tmux()?.clone();
     let mut records = RecordCache::default();
     let mut idle_rounds = 0;
+    let mut status_written = None;
     let period = Duration::from_secs(1);
     loop {
         let tick = std::time::Instant::now();
@@ -866,6 +921,7 @@ pub fn run_monitor(project: &Project) -> Result<()> {
             .collect();
         let mut live = 0;
         let mut telling = Telling::default();
+        let mut changed_at = None;
         // The next look comes a period later, or when a working agent's quiet period will
         // have passed, if that is sooner: "waiting" is then told without a period's delay.
         let mut next = tick + period;
@@ -888,16 +944,12 @@ pub fn run_monitor(project: &Project) -> Result<()> {
                 .observation
                 .filter(|o| record.observed.as_ref() != Some(o));
             if status.state != record.last_state {
-                let _ = write_json(
-                    &project.state.root().join(MONITOR_STATUS),
-                    &MonitorStatus {
-                        pid: std::process::id(),
-                        started,
-                        last_change: Some(now_unix()),
-                    },
-                );
+                changed_at = Some(now_unix());
             }
-            if status.state != record.last_state || learned.is_some() {
+            if status.state != record.last_state
+                || learned.is_some()
+                || record.told.as_ref() != Some(&status)
+            {
                 announce(
                     project,
                     record,
@@ -918,6 +970,21 @@ pub fn run_monitor(project: &Project) -> Result<()> {
             }
         }
         telling.send(project);
+        // What `doctor` shows: written once a second at most (a state change every few seconds
+        // per agent is many a second with a hundred agents).
+        if let Some(at) = changed_at
+            && status_written != Some(at)
+        {
+            status_written = Some(at);
+            let _ = write_json(
+                &project.state.root().join(MONITOR_STATUS),
+                &MonitorStatus {
+                    pid: std::process::id(),
+                    started,
+                    last_change: Some(at),
+                },
+            );
+        }
         // After the turns were recorded: a turn to done is settled in the same tick.
         let auto = super::check::auto::tick(project).unwrap_or_default();
         if auto.linked > 0 && super::check::auto::watches_commits(project) {
@@ -987,7 +1054,32 @@ impl ConfigStamp {
 /// The agents' records, read again only when their file changed.
 #[derive(Default)]
 struct RecordCache {
-    entries: std::collections::HashMap<PathBuf, (std::time::SystemTime, u64, AgentRecord)>,
+    entries: std::collections::HashMap<PathBuf, (FileStamp, AgentRecord)>,
+}
+
+/// What a record's file looked like when it was read, and when that was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    modified: std::time::SystemTime,
+    inode: u64,
+    len: u64,
+    read_at: std::time::SystemTime,
+}
+
+impl FileStamp {
+    /// Whether a read with this stamp still holds for a file that now looks like `now`.
+    /// Records are overwritten in place, and file times are coarse (a few milliseconds): a
+    /// second write within the same tick of the clock leaves the time as it was, so a read is
+    /// trusted only once it came a clear second after the last write.
+    fn still_holds(&self, now: &FileStamp) -> bool {
+        self.modified == now.modified
+            && self.inode == now.inode
+            && self.len == now.len
+            && self
+                .read_at
+                .duration_since(self.modified)
+                .is_ok_and(|d| d >= Duration::from_secs(1))
+    }
 }
 
 impl RecordCache {
@@ -999,20 +1091,21 @@ impl RecordCache {
                 continue;
             }
             let Ok(meta) = entry.metadata() else { continue };
-            // Records are replaced by a rename: a new inode, or a new time.
-            let (modified, inode) = (
-                meta.modified().unwrap_or(std::time::UNIX_EPOCH),
-                std::os::unix::fs::MetadataExt::ino(&meta),
-            );
+            let stamp = FileStamp {
+                modified: meta.modified().unwrap_or(std::time::UNIX_EPOCH),
+                inode: std::os::unix::fs::MetadataExt::ino(&meta),
+                len: meta.len(),
+                read_at: std::time::SystemTime::now(),
+            };
             present.insert(path.clone());
             let fresh = self
                 .entries
                 .get(&path)
-                .is_some_and(|(m, i, _)| *m == modified && *i == inode);
+                .is_some_and(|(known, _)| known.still_holds(&stamp));
             if !fresh {
-                match read_json::<AgentRecord>(&path) {
+                match read_record_at(&path) {
                     Some(record) => {
-                        self.entries.insert(path, (modified, inode, record));
+                        self.entries.insert(path, (stamp, record));
                     }
                     None => {
                         self.entries.remove(&path);
@@ -1021,7 +1114,7 @@ impl RecordCache {
             }
         }
         self.entries.retain(|path, _| present.contains(path));
-        self.entries.values().map(|(_, _, record)| record)
+        self.entries.values().map(|(_, record)| record)
     }
 }
 
@@ -1190,6 +1283,7 @@ mod tests {
             hook,
             last_state: AgentState::Working,
             observed: None,
+            told: None,
         }
     }
 

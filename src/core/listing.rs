@@ -66,6 +66,10 @@ pub struct Listing {
     pub base: String,
     pub main_worktree: PathBuf,
     pub worktrees: Vec<Row>,
+    /// When the file-system monitor could not watch every directory lately (the system's
+    /// inotify limit): how far it got. Every listing then scans every worktree.
+    #[serde(default)]
+    pub coverage: Option<super::fsmonitor::GaveUp>,
 }
 
 /// Every worktree with its live status, computed in parallel in this process (no git process
@@ -91,6 +95,7 @@ pub fn list(project: &Project) -> Result<Listing> {
         base: project.base.clone(),
         main_worktree: project.main_worktree.clone(),
         worktrees,
+        coverage: super::fsmonitor::coverage_lost(project),
     })
 }
 

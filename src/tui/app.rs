@@ -156,7 +156,15 @@ pub enum Action {
         gone: Vec<PathBuf>,
     },
     /// The agents (and windows) of some worktrees.
-    AgentsUpdated(Vec<(PathBuf, crate::core::agent::AgentStatus, Option<String>)>),
+    /// Agents' states, and their rows' windows when they were asked of tmux too (`None`: as
+    /// they were).
+    AgentsUpdated(
+        Vec<(
+            PathBuf,
+            crate::core::agent::AgentStatus,
+            Option<Option<String>>,
+        )>,
+    ),
     DetailLoaded {
         path: PathBuf,
         detail: Detail,
@@ -384,7 +392,7 @@ impl Model {
                         let existing = self.rows.iter().find(|r| r.path == path)?;
                         Some(Row {
                             agent,
-                            window,
+                            window: window.unwrap_or_else(|| existing.window.clone()),
                             ..existing.clone()
                         })
                     })

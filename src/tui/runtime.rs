@@ -210,13 +210,20 @@ async fn event_loop(
         }
         let mut quit = false;
         let mut key_received = None;
+        // Drawn again only when something shown may have changed: with many agents, most
+        // messages are file changes that merely queue a refresh.
+        let mut redraw = false;
         for msg in batch {
             let action = match msg {
                 Msg::Key(key) => {
                     key_received.get_or_insert_with(Instant::now);
+                    redraw = true;
                     keys::action_for(&model.mode, key)
                 }
-                Msg::Redraw => None,
+                Msg::Redraw => {
+                    redraw = true;
+                    None
+                }
                 Msg::Action(action) => Some(*action),
                 Msg::Refreshed(action) => {
                     refresh.finished();
@@ -229,6 +236,7 @@ async fn event_loop(
                 Msg::Coverage(watched, wanted) => {
                     rescanning = watched < wanted;
                     if rescanning {
+                        redraw = true;
                         model.status = Some((
                             format!(
                                 "watching {watched} of {wanted} directories (the system's inotify limit): every row is read again every {} s",
@@ -261,6 +269,7 @@ async fn event_loop(
                 }
             };
             let Some(action) = action else { continue };
+            redraw = true;
             if matches!(action, Action::Tick) {
                 // The selected worktree's running check or working agent, twice a second.
                 if detail_read.elapsed() >= DETAIL_EVERY
@@ -317,6 +326,9 @@ async fn event_loop(
             trace.pass(&pass);
             run_refresh(&project, pass, &tx);
         }
+        if !redraw {
+            continue;
+        }
         terminal
             .draw(|frame| view::render(&model, theme, frame))
             .map_err(|e| Error::io("terminal", e))?;
@@ -334,6 +346,7 @@ async fn event_loop(
             base: model.base.clone(),
             main_worktree: project.main_worktree.clone(),
             worktrees: model.rows.clone(),
+            coverage: None,
         },
     );
     Ok(0)
@@ -413,8 +426,19 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
             }
         }
         Effect::RefreshAgents(paths) => {
-            let snapshot = project.tmux.as_ref().and_then(|t| t.snapshot().ok());
             let worktrees: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+            // The monitor looked at the panes a moment ago and recorded what it saw: its
+            // record changing is why this pass runs. The windows stay as the rows have them.
+            if let Some(agents) = crate::core::agent::recorded_statuses(project, &worktrees)? {
+                return Ok(Action::AgentsUpdated(
+                    paths
+                        .into_iter()
+                        .zip(agents)
+                        .map(|(path, agent)| (path, agent, None))
+                        .collect(),
+                ));
+            }
+            let snapshot = project.tmux.as_ref().and_then(|t| t.snapshot().ok());
             let agents = crate::core::agent::statuses(project, &worktrees, snapshot.as_ref())?;
             Action::AgentsUpdated(
                 paths
@@ -425,7 +449,7 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
                             .as_ref()
                             .and_then(|s| s.windows.get(&path))
                             .map(|w| w.id.clone());
-                        (path, agent, window)
+                        (path, agent, Some(window))
                     })
                     .collect(),
             )

@@ -10,7 +10,8 @@
 //! - `journal/<id>.json`          the journal of an operation under way ([`super::journal`])
 //!
 //! Every write goes to a temporary file that is renamed into place, so a reader sees a whole
-//! file or the previous one, never half.
+//! file or the previous one, never half; the agents' records, written under a lock, are
+//! overwritten in place instead ([`overwrite_json`]), and their readers share that lock.
 
 use std::fs::File;
 use std::io::Write;
@@ -52,6 +53,42 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     file.write_all(&json).map_err(|e| Error::io(path, e))?;
     file.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
+}
+
+/// Writes `value` as JSON into `path` in place, for a file whose writers hold `lock` and whose
+/// readers share it ([`read_json_shared`]). No new file per write: on ext4, replacing a file by
+/// a rename also flushes it to disk, which with a hundred agents changing state every few
+/// seconds was most of the agent monitor's cost. The text is padded with spaces (trailing
+/// whitespace is valid JSON) to the old length, so one write replaces the whole of it and the
+/// file never needs shrinking: a writer killed at any point leaves the old text or the new.
+pub fn overwrite_json<T: Serialize>(path: &Path, value: &T, _lock: &File) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    let old_len = file.metadata().map_err(|e| Error::io(path, e))?.len() as usize;
+    let mut json = serde_json::to_vec_pretty(value).expect("state serializes");
+    json.push(b'\n');
+    if json.len() < old_len {
+        json.resize(old_len, b' ');
+    }
+    file.write_all_at(&json, 0).map_err(|e| Error::io(path, e))
+}
+
+/// Reads JSON that [`overwrite_json`] writes, holding its `lock` shared meanwhile (so no write
+/// is seen half done); `None` as [`read_json`].
+pub fn read_json_shared<T: DeserializeOwned>(path: &Path, lock: &Path) -> Option<T> {
+    // Opened for reading only: a reader leaves no trace a watcher of the directory would see.
+    let guard = File::open(lock).ok();
+    if let Some(guard) = &guard {
+        guard.lock_shared().ok()?;
+    }
+    read_json(path)
 }
 
 /// Reads JSON from `path`; a missing file is `None`, and so is one this version cannot read
@@ -117,4 +154,27 @@ pub fn copy_tail(path: &Path, offset: u64, sink: &mut dyn Write) -> Result<u64> 
 /// The key of a worktree's own files (run records, status cache): its path, hashed.
 pub fn worktree_key(path: &Path) -> String {
     key_of(path.as_os_str().as_encoded_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overwritten_file_holds_exactly_the_last_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, lock_path) = (dir.path().join("r.json"), dir.path().join("r.lock"));
+        let lock = lock_file(&lock_path).unwrap();
+        overwrite_json(&path, &vec!["a long first value"; 8], &lock).unwrap();
+        let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        overwrite_json(&path, &vec!["short"], &lock).unwrap();
+        assert_eq!(
+            read_json_shared::<Vec<String>>(&path, &lock_path),
+            Some(vec!["short".to_string()])
+        );
+        // In place: the same file, no temporary one beside it.
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(std::os::unix::fs::MetadataExt::ino(&meta), inode);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
 }

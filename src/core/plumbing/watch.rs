@@ -34,6 +34,14 @@ pub enum Batch {
     Lost,
 }
 
+/// `WTMUX_TEST_MAX_WATCHES=<n>`: a watcher refuses watches beyond `n` as the system does at
+/// its limit, so tests reach the limit without lowering it for every user of the machine.
+pub const TEST_MAX_WATCHES: &str = "WTMUX_TEST_MAX_WATCHES";
+
+fn test_limit() -> Option<usize> {
+    std::env::var(TEST_MAX_WATCHES).ok()?.parse().ok()
+}
+
 /// Watches directories (not recursively) and hands what changed in them, batch by batch, to a
 /// callback on its own thread.
 pub struct DirWatcher {
@@ -124,6 +132,12 @@ impl DirWatcher {
     /// Watches `dir`; an error when the system refuses (no such directory, or the limit on
     /// watches, `fs.inotify.max_user_watches`, is reached).
     pub fn watch(&self, dir: &Path) -> std::io::Result<()> {
+        if let Some(limit) = test_limit()
+            && self.by_path.lock().unwrap_or_else(|e| e.into_inner()).len() >= limit
+        {
+            // What inotify says when `fs.inotify.max_user_watches` is reached.
+            return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        }
         let wd = self
             .watches
             .lock()
