@@ -292,7 +292,10 @@ fn remove_while_the_agent_writes_loses_nothing() {
         &format!("sh '{}'", script.display()),
         "Enter",
     ]);
-    wait_until(10, "the agent to start", || wt.join("agent.pid").exists());
+    // Until its pid is written whole (the file exists, empty, a moment before).
+    wait_until(10, "the agent to start", || {
+        std::fs::read_to_string(wt.join("agent.pid")).is_ok_and(|p| p.ends_with('\n'))
+    });
     let agent_pid = std::fs::read_to_string(wt.join("agent.pid"))
         .unwrap()
         .trim()
