@@ -562,6 +562,60 @@ mod end_to_end {
         }
     }
 
+    /// The popup follows the file-system monitor's events (no watcher of its own): an edit, a
+    /// file in a directory made after it opened, a commit, an edit in that directory and a
+    /// worktree added by the CLI all reach its rows with no key pressed.
+    #[test]
+    fn the_popup_follows_the_monitors_changes_without_a_key() {
+        let mut repo = TestRepo::new();
+        let inner = repo.start_tmux();
+        repo.wtmux(&["add", "feat/one", "--no-agent"]).ok();
+        inner.run(&["set-option", "-g", "@wtmux-bin", WTMUX]);
+        inner.run(&[
+            "run-shell",
+            &format!("{}/tmux/wtmux.tmux", env!("CARGO_MANIFEST_DIR")),
+        ]);
+        inner.run(&["select-window", "-t", "test:0"]);
+        let client = Client::attach(&repo, &inner);
+        client.keys(&["C-b", "w"]);
+        let row = |screen: &str, branch: &str, text: &str| {
+            screen
+                .lines()
+                .any(|l| l.contains(branch) && l.contains(text))
+        };
+        client.wait_for("the popup to list feat/one, clean", |screen| {
+            row(screen, "feat/one", "clean") && !screen.contains("loading")
+        });
+        // The monitor the popup's listing started is in place before anything changes.
+        let session = repo.path(".git/wtmux/fsmonitor/session");
+        wait_until(10, "the file-system monitor to run", || session.exists());
+
+        let path = repo.worktree("feat-one");
+        std::fs::write(path.join("README.md"), "edited\n").unwrap();
+        client.wait_for("the edit on its row", |screen| {
+            row(screen, "feat/one", "~1")
+        });
+        std::fs::create_dir_all(path.join("made/later")).unwrap();
+        std::fs::write(path.join("made/later/file.txt"), "x").unwrap();
+        client.wait_for("the new directory's file on its row", |screen| {
+            row(screen, "feat/one", "~2")
+        });
+        repo.git_in(&path, &["add", "-A"]);
+        repo.git_in(&path, &["commit", "-q", "-m", "work"]);
+        client.wait_for("the commit: clean again", |screen| {
+            row(screen, "feat/one", "clean")
+        });
+        std::fs::write(path.join("made/later/file.txt"), "edited").unwrap();
+        client.wait_for("an edit deep in the directory made later", |screen| {
+            row(screen, "feat/one", "~1")
+        });
+        repo.wtmux(&["add", "feat/two", "--no-agent"]).ok();
+        client.wait_for("the worktree added by the CLI", |screen| {
+            screen.contains("feat/two")
+        });
+        client.keys(&["q"]);
+    }
+
     #[test]
     fn prefix_w_opens_the_popup_enter_switches_and_checks_go_live() {
         let mut repo =

@@ -2,13 +2,12 @@
 //! messages; the model is updated and redrawn; every effect runs off the UI thread as one call
 //! into the core.
 //!
-//! Live without polling: inotify watches every directory that holds tracked files of every
-//! worktree, each worktree's git admin dir (HEAD, index) and wtmux's run records; the changes
-//! that arrive together refresh just the worktrees they touched, in one pass
-//! ([`super::refresh`]). Nothing runs while nothing changes, apart from a spinner tick while
-//! something is running. Effects run on a bounded pool of threads.
+//! Live without polling: the popup follows the core's file-system monitor
+//! ([`crate::core::fsmonitor::follow`]), which holds the one watch plan of every worktree, and
+//! wtmux's run and agent records; the changes that arrive together refresh just the worktrees
+//! they touched, in one pass ([`super::refresh`]). Nothing runs while nothing changes, apart
+//! from a spinner tick while something is running. Effects run on a bounded pool of threads.
 
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -24,7 +23,7 @@ use crate::core::create::{self, AddOptions};
 use crate::core::listing::{self, Listing};
 use crate::core::merge::{self, MergeOptions};
 use crate::core::remove::{self, RemoveOptions};
-use crate::core::{Error, Project, Result, check, git, state, status};
+use crate::core::{Error, Project, Result, check, fsmonitor, git, state};
 use crate::core::{recovery, window, worktree};
 
 const SPINNER_TICK: Duration = Duration::from_millis(125);
@@ -40,19 +39,14 @@ enum Msg {
     Key(KeyEvent),
     Redraw,
     Action(Box<Action>),
-    Changed(Vec<PathBuf>),
+    /// What the file-system monitor and the records say changed.
+    Changed(Vec<fsmonitor::Event>),
     /// The result of a refresh pass.
     Refreshed(Box<Action>),
-    /// The watcher lost events (the kernel's queue overflowed): everything may have changed.
-    Lost,
-    /// Directories created in watched ones: watched from now on too.
-    NewDirs(Vec<PathBuf>),
-    /// The watcher watches this many of the directories there are to watch.
-    Coverage(usize, usize),
 }
 
-/// How often every row is read again while some directories cannot be watched (inotify's
-/// limit): never silence.
+/// How often every row is read again while the file-system monitor does not watch every
+/// directory (inotify's limit) or does not run (outside tmux, or starting): never silence.
 const RESCAN_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Threads for effects: git and tmux calls, a merge, the scope guard. Enough for a refresh, an
@@ -152,7 +146,11 @@ async fn event_loop(
     };
     let (tx, mut rx) = unbounded_channel::<Msg>();
     spawn_input(tx.clone());
-    let watcher = std::sync::Arc::new(Watcher::new(&project, tx.clone()));
+    let follower = fsmonitor::follow(&project, {
+        let tx = tx.clone();
+        move |events| tx.send(Msg::Changed(events)).is_ok()
+    })
+    .ok();
 
     terminal
         .draw(|frame| view::render(&model, theme, frame))
@@ -163,7 +161,9 @@ async fn event_loop(
     run_refresh(&project, Effect::RefreshAll, &tx);
 
     let mut detail_read = Instant::now();
-    let mut rescanning = false;
+    let mut coverage = fsmonitor::Coverage::None;
+    let mut rescanning = true;
+    let mut rescan_at = tokio::time::Instant::now() + RESCAN_INTERVAL;
     let mut live_marked = false;
     // The scope guard: one analysis at a time, at most one every ANALYZE_INTERVAL (agents
     // editing files would otherwise keep it running back to back).
@@ -182,7 +182,9 @@ async fn event_loop(
                 None => break,
             },
             _ = tokio::time::sleep(tick), if spinner => Msg::Action(Box::new(Action::Tick)),
-            _ = tokio::time::sleep(RESCAN_INTERVAL), if rescanning => {
+            _ = tokio::time::sleep_until(rescan_at), if rescanning => {
+                // A deadline of its own: messages arriving all the time do not put it off.
+                rescan_at = tokio::time::Instant::now() + RESCAN_INTERVAL;
                 refresh.all_now(Instant::now());
                 if let Some(pass) = refresh.start(Instant::now()) {
                     trace.pass(&pass);
@@ -229,40 +231,31 @@ async fn event_loop(
                     refresh.finished();
                     Some(*action)
                 }
-                Msg::Lost => {
-                    refresh.all_changed(Instant::now());
-                    None
-                }
-                Msg::Coverage(watched, wanted) => {
-                    rescanning = watched < wanted;
-                    if rescanning {
-                        redraw = true;
-                        model.status = Some((
-                            format!(
-                                "watching {watched} of {wanted} directories (the system's inotify limit): every row is read again every {} s",
-                                RESCAN_INTERVAL.as_secs()
-                            ),
-                            true,
-                        ));
-                    }
-                    None
-                }
-                Msg::NewDirs(dirs) => {
-                    let watcher = watcher.clone();
-                    tokio::task::spawn_blocking(move || watcher.watch_new(&dirs));
-                    None
-                }
-                Msg::Changed(paths) => {
-                    for path in paths {
-                        match watcher.owner(&path) {
-                            Owner::Worktree(worktree) => {
-                                refresh.row_changed(worktree, Instant::now())
+                Msg::Changed(events) => {
+                    for event in events {
+                        match event {
+                            fsmonitor::Event::Worktree(path) => {
+                                refresh.row_changed(path, Instant::now())
                             }
-                            Owner::Agent(worktree) => {
-                                refresh.agent_changed(worktree, Instant::now())
+                            fsmonitor::Event::Agent(path) => {
+                                refresh.agent_changed(path, Instant::now())
                             }
-                            Owner::Everything => refresh.all_changed(Instant::now()),
-                            Owner::Nobody => {}
+                            fsmonitor::Event::Everything => refresh.all_changed(Instant::now()),
+                            fsmonitor::Event::Daemon => {
+                                // Started (its markers start now), stopped (the next listing
+                                // starts another) or gave up: every row, read again.
+                                let now = fsmonitor::coverage(&project);
+                                if now != coverage {
+                                    refresh.all_changed(Instant::now());
+                                    redraw |= follow_coverage(
+                                        &mut model,
+                                        &mut coverage,
+                                        &mut rescanning,
+                                        now,
+                                        follower.is_some(),
+                                    );
+                                }
+                            }
                         }
                     }
                     None
@@ -308,15 +301,17 @@ async fn event_loop(
                 }
             }
             if listed {
-                // Opening every worktree's index and adding thousands of watches takes a
-                // while: never on the UI thread.
-                let (watcher, project, rows) =
-                    (watcher.clone(), project.clone(), model.rows.clone());
-                let tx = tx.clone();
-                tokio::task::spawn_blocking(move || {
-                    let (watched, wanted) = watcher.watch(&project, &rows);
-                    let _ = tx.send(Msg::Coverage(watched, wanted));
-                });
+                if let Some(follower) = &follower {
+                    follower.show(model.rows.iter().map(|r| r.path.as_path()));
+                }
+                let now = fsmonitor::coverage(&project);
+                follow_coverage(
+                    &mut model,
+                    &mut coverage,
+                    &mut rescanning,
+                    now,
+                    follower.is_some(),
+                );
             }
         }
         if quit {
@@ -350,6 +345,35 @@ async fn event_loop(
         },
     );
     Ok(0)
+}
+
+/// Follows the file-system monitor's coverage: while it does not watch everything, every row
+/// is read again every [`RESCAN_INTERVAL`], and the status line says why when it is the
+/// system's limit. Returns whether the status line changed.
+fn follow_coverage(
+    model: &mut Model,
+    coverage: &mut fsmonitor::Coverage,
+    rescanning: &mut bool,
+    now: fsmonitor::Coverage,
+    following: bool,
+) -> bool {
+    *coverage = now;
+    *rescanning = !following || now != fsmonitor::Coverage::Complete;
+    match now {
+        fsmonitor::Coverage::Partial(lost) => {
+            model.status = Some((
+                format!(
+                    "watching {} of {} directories (the system's inotify limit): every row is read again every {} s",
+                    lost.watched,
+                    lost.wanted,
+                    RESCAN_INTERVAL.as_secs()
+                ),
+                true,
+            ));
+            true
+        }
+        _ => false,
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
@@ -633,204 +657,4 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
         )),
         Effect::Quit => Action::Switched,
     })
-}
-
-enum Owner {
-    Worktree(PathBuf),
-    /// Only its agent's record changed.
-    Agent(PathBuf),
-    Everything,
-    Nobody,
-}
-
-/// inotify watches on what matters, and which worktree a changed path belongs to.
-struct Watcher {
-    inner: Option<crate::core::watch::DirWatcher>,
-    watched: std::sync::Mutex<HashSet<PathBuf>>,
-    /// Read by the UI thread for every event; replaced whole after each re-watch.
-    routes: std::sync::RwLock<Routes>,
-}
-
-#[derive(Default)]
-struct Routes {
-    /// Watched directory → the worktree it belongs to (None: a change affects every row).
-    owners: HashMap<PathBuf, Option<PathBuf>>,
-    /// Run and agent record file stem → worktree.
-    run_keys: HashMap<String, PathBuf>,
-    /// The run records' directory, then the agents'.
-    record_dirs: [PathBuf; 2],
-}
-
-impl Watcher {
-    fn new(project: &Project, tx: UnboundedSender<Msg>) -> Watcher {
-        use crate::core::watch::{Batch, DirWatcher, Kind};
-        // Changes only (no open events): the popup's own reads never wake it.
-        let inner = DirWatcher::new(move |batch| {
-            let changes = match batch {
-                Batch::Changes(changes) => changes,
-                Batch::Lost => return tx.send(Msg::Lost).is_ok(),
-            };
-            let new_dirs: Vec<PathBuf> = changes
-                .iter()
-                .filter(|c| c.is_dir && c.kind == Kind::Created)
-                .map(|c| c.path.clone())
-                .collect();
-            if !new_dirs.is_empty() && tx.send(Msg::NewDirs(new_dirs)).is_err() {
-                return false;
-            }
-            tx.send(Msg::Changed(changes.into_iter().map(|c| c.path).collect()))
-                .is_ok()
-        })
-        .ok();
-        Watcher {
-            inner,
-            watched: std::sync::Mutex::new(HashSet::new()),
-            routes: std::sync::RwLock::new(Routes {
-                record_dirs: [
-                    project.state.root().join("runs"),
-                    project.state.root().join("agents"),
-                ],
-                ..Routes::default()
-            }),
-        }
-    }
-
-    /// Watches the directories of every row's worktree (re-done after each full listing);
-    /// returns how many of those that exist it watches, and how many exist.
-    fn watch(&self, project: &Project, rows: &[listing::Row]) -> (usize, usize) {
-        let mut wanted: HashMap<PathBuf, Option<PathBuf>> = HashMap::new();
-        for dir in ["runs", "agents"] {
-            if let Ok(dir) = project.state.dir(dir) {
-                wanted.insert(dir, None);
-            }
-        }
-        let mut run_keys = HashMap::new();
-        for row in rows {
-            if row.prunable {
-                continue;
-            }
-            run_keys.insert(state::worktree_key(&row.path), row.path.clone());
-            let Ok(repo) = git2::Repository::open(&row.path) else {
-                continue;
-            };
-            // The main worktree's admin dir moves with base: every row's ahead/behind changes.
-            let admin_owner = if row.is_main {
-                None
-            } else {
-                Some(row.path.clone())
-            };
-            wanted.insert(repo.path().to_path_buf(), admin_owner);
-            for dir in status::tracked_dirs(&repo) {
-                wanted.insert(row.path.join(dir), Some(row.path.clone()));
-            }
-        }
-        let existing = wanted.keys().filter(|p| p.is_dir()).count();
-        let Some(inner) = self.inner.as_ref() else {
-            return (0, existing);
-        };
-        let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
-        // Directories watched since they were created (untracked ones) stay watched while they
-        // exist in a worktree that is still listed.
-        let extra: Vec<PathBuf> = watched
-            .iter()
-            .filter(|p| !wanted.contains_key(*p))
-            .cloned()
-            .collect();
-        for dir in extra {
-            if let Some(row) = rows
-                .iter()
-                .filter(|r| !r.prunable && dir.starts_with(&r.path))
-                .max_by_key(|r| r.path.as_os_str().len())
-                && dir.is_dir()
-            {
-                wanted.insert(dir, Some(row.path.clone()));
-            }
-        }
-        for gone in watched.iter().filter(|p| !wanted.contains_key(*p)) {
-            inner.unwatch(gone);
-        }
-        watched.retain(|p| wanted.contains_key(p));
-        for path in wanted.keys() {
-            if !watched.contains(path) && inner.watch(path).is_ok() {
-                watched.insert(path.clone());
-            }
-        }
-        let covered = watched.len();
-        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
-        routes.owners = wanted;
-        routes.run_keys = run_keys;
-        (covered, existing)
-    }
-
-    /// Watches directories created in watched ones (and whatever they already hold), for the
-    /// worktree their parent belongs to: files in a directory made after the popup started
-    /// are seen too.
-    fn watch_new(&self, dirs: &[PathBuf]) {
-        let Some(inner) = self.inner.as_ref() else {
-            return;
-        };
-        for dir in dirs {
-            let owner = {
-                let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
-                match dir.parent().and_then(|p| routes.owners.get(p)) {
-                    Some(Some(owner)) => owner.clone(),
-                    _ => continue, // not in a worktree's watched tree (or an admin dir)
-                }
-            };
-            let mut stack = vec![dir.clone()];
-            while let Some(dir) = stack.pop() {
-                if dir.file_name().is_some_and(|n| n == ".git") {
-                    continue;
-                }
-                if let Ok(entries) = std::fs::read_dir(&dir) {
-                    stack.extend(
-                        entries
-                            .flatten()
-                            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                            .map(|e| e.path()),
-                    );
-                }
-                if inner.watch(&dir).is_ok() {
-                    self.watched
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(dir.clone());
-                    self.routes
-                        .write()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .owners
-                        .insert(dir, Some(owner.clone()));
-                }
-            }
-        }
-    }
-
-    fn owner(&self, path: &Path) -> Owner {
-        let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = routes.record_dirs.iter().position(|d| path.starts_with(d)) {
-            let key = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            return match (routes.run_keys.get(&key), i) {
-                (Some(worktree), 0) => Owner::Worktree(worktree.clone()),
-                (Some(worktree), _) => Owner::Agent(worktree.clone()),
-                (None, _) => Owner::Nobody,
-            };
-        }
-        // Lock files and git's temporary files change without changing anything shown.
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default();
-        if name.ends_with(".lock") {
-            return Owner::Nobody;
-        }
-        let dir = path.parent().unwrap_or(path);
-        match routes.owners.get(dir).or_else(|| routes.owners.get(path)) {
-            Some(Some(worktree)) => Owner::Worktree(worktree.clone()),
-            Some(None) => Owner::Everything,
-            None => Owner::Nobody,
-        }
-    }
 }

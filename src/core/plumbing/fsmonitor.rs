@@ -436,9 +436,11 @@ pub fn run_daemon(project: &Project) -> Result<()> {
             Batch::Changes(changes) => changes,
             Batch::Lost => {
                 forget_all(&mut marked); // the kernel's queue overflowed: trust nothing
+                let _ = std::fs::write(root.join(EVERYTHING), "");
                 continue;
             }
         };
+        let mut everything = false;
         let mut replan = false;
         let mut seen_change = false;
         for change in &changes {
@@ -497,6 +499,7 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                 }
                 None => {
                     forget_all(&mut marked);
+                    everything = true;
                     replan |= path.starts_with(project.common_dir.join("worktrees"));
                 }
             }
@@ -522,6 +525,10 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                 status_written = std::time::Instant::now();
             }
         }
+        if everything {
+            // Followers (the popup) read every row again: a worktree may have come or gone.
+            let _ = std::fs::write(root.join(EVERYTHING), "");
+        }
         if replan {
             // A worktree came or went: watch anew (untracked directories are learned again from
             // the next scans, which the cleared markers force).
@@ -533,4 +540,149 @@ pub fn run_daemon(project: &Project) -> Result<()> {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Following the daemon
+
+/// What a display following the daemon learns (see [`follow`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// Something in this worktree changed (the daemon dropped its marker), or its check run's
+    /// record did: read it again.
+    Worktree(PathBuf),
+    /// Only its agent's record changed.
+    Agent(PathBuf),
+    /// Anything may have changed: a worktree came or went, base moved, or events were lost.
+    Everything,
+    /// The daemon started, stopped or gave up: see [`coverage`].
+    Daemon,
+}
+
+/// How much of every worktree the daemon watches, for a display that follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coverage {
+    /// A daemon runs and watches everything: its events are the whole story.
+    Complete,
+    /// The daemon gave up at the system's inotify limit: how far it got.
+    Partial(GaveUp),
+    /// No daemon (outside tmux, `WTMUX_FSMONITOR=off`, or not started yet).
+    None,
+}
+
+/// Whether a daemon runs and watches everything.
+pub fn coverage(project: &Project) -> Coverage {
+    if let Some(lost) = coverage_lost(project) {
+        return Coverage::Partial(lost);
+    }
+    let Ok(root) = dir(project, "") else {
+        return Coverage::None;
+    };
+    if !disabled()
+        && is_held(&root.join("daemon.lock")).unwrap_or(false)
+        && root.join("session").exists()
+    {
+        Coverage::Complete
+    } else {
+        Coverage::None
+    }
+}
+
+/// The file the daemon writes when anything may have changed (see [`Event::Everything`]).
+const EVERYTHING: &str = "everything";
+
+/// A display following the daemon: see [`follow`].
+pub struct Follower {
+    _watcher: super::watch::DirWatcher,
+    keys: std::sync::Arc<std::sync::RwLock<HashMap<String, PathBuf>>>,
+}
+
+impl Follower {
+    /// The worktrees shown: their changes are told by path.
+    pub fn show<'a>(&self, worktrees: impl IntoIterator<Item = &'a Path>) {
+        let keys = worktrees
+            .into_iter()
+            .map(|p| (worktree_key(p), p.to_path_buf()))
+            .collect();
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+    }
+}
+
+/// Follows the daemon's view of every worktree, for a display (the popup): the daemon holds
+/// the one watch plan (every worktree's directories, admin dirs, refs, directories created
+/// later); a follower watches only what the daemon says — its markers, dropped on the first
+/// change in a worktree, and its signals for everything else — and wtmux's own records (check
+/// runs, agents). So a display adds a handful of watches, whatever the size of the worktrees,
+/// and sees exactly what `list` would. Changes come to `deliver`, in batches, on a thread of
+/// the follower's own.
+pub fn follow(
+    project: &Project,
+    mut deliver: impl FnMut(Vec<Event>) -> bool + Send + 'static,
+) -> Result<Follower> {
+    use super::watch::{Batch, DirWatcher, Kind};
+    let root = dir(project, "")?;
+    let clean = dir(project, "clean")?;
+    let runs = project.state.dir("runs")?;
+    let agents = project.state.dir("agents")?;
+    let keys: std::sync::Arc<std::sync::RwLock<HashMap<String, PathBuf>>> = Default::default();
+    let known = keys.clone();
+    let (root_dir, clean_dir, runs_dir, agents_dir) =
+        (root.clone(), clean.clone(), runs.clone(), agents.clone());
+    let watcher = DirWatcher::new(move |batch| {
+        let changes = match batch {
+            Batch::Lost => return deliver(vec![Event::Everything]),
+            Batch::Changes(changes) => changes,
+        };
+        let keys = known.read().unwrap_or_else(|e| e.into_inner());
+        let mut events = Vec::new();
+        for change in changes {
+            let (Some(parent), Some(name)) = (change.path.parent(), change.path.file_name()) else {
+                continue;
+            };
+            let name = name.to_string_lossy();
+            // Temporary files and cookies come and go without meaning anything.
+            if name.starts_with('.') {
+                continue;
+            }
+            let worktree = |stem: &str| keys.get(stem).cloned();
+            if parent == clean_dir {
+                // A marker dropped: its worktree changed. (Readers set them again.)
+                if change.kind == Kind::Removed
+                    && let Some(path) = worktree(&name)
+                {
+                    events.push(Event::Worktree(path));
+                }
+            } else if parent == runs_dir || parent == agents_dir {
+                let Some(stem) = name.strip_suffix(".json") else {
+                    continue;
+                };
+                if let Some(path) = worktree(stem) {
+                    events.push(if parent == runs_dir {
+                        Event::Worktree(path)
+                    } else {
+                        Event::Agent(path)
+                    });
+                }
+            } else if parent == root_dir {
+                match &*name {
+                    EVERYTHING => events.push(Event::Everything),
+                    // Only holders open the lock for writing (its close is the event): a daemon
+                    // starting, or ending however it ends.
+                    "session" | "unavailable" | "daemon.lock" => events.push(Event::Daemon),
+                    _ => {}
+                }
+            }
+        }
+        drop(keys);
+        events.dedup();
+        events.is_empty() || deliver(events)
+    })
+    .map_err(|e| Error::io(&root, e))?;
+    for dir in [&root, &clean, &runs, &agents] {
+        watcher.watch(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(Follower {
+        _watcher: watcher,
+        keys,
+    })
 }

@@ -123,9 +123,20 @@ pub fn try_hold(path: &Path) -> Result<Option<File>> {
     }
 }
 
-/// Whether another process holds the lock at `path`.
+/// Whether another process holds the lock at `path`. The file is opened for reading only:
+/// closing a file opened for writing is an event for watchers of its directory, and a
+/// follower of the file-system monitor takes that event as the monitor starting or ending.
 pub fn is_held(path: &Path) -> Result<bool> {
-    Ok(try_hold(path)?.is_none())
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(false),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(path, e)),
+    }
 }
 
 /// A short, stable, file-name-safe key for arbitrary bytes (a SHA-1 prefix).
