@@ -809,3 +809,47 @@ fn a_move_across_filesystems_keeps_everything_even_when_the_source_resists() {
     repo.wtmux(&["remove", "feat", "--force"]).ok();
     repo.wtmux(&["add", "other", "--no-window"]).ok();
 }
+
+/// With an assume-unchanged or skip-worktree entry (a sparse checkout has thousands), the
+/// fingerprint index is reused like any other: an untracked file is hashed once, not on every
+/// look. Seen through the index file: reused and unchanged, git does not rewrite it.
+#[test]
+fn a_flagged_index_does_not_make_every_look_hash_untracked_files_again() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "feat", "--no-window"]).ok();
+    let wt = repo.worktree("feat");
+    repo.git_in(&wt, &["update-index", "--skip-worktree", "src/lib.txt"]);
+    write_file(&wt.join("big.bin"), &"x".repeat(1 << 20));
+    // Written seconds ago, so git has no reason to look at it again (racy git).
+    std::fs::File::options()
+        .write(true)
+        .open(wt.join("big.bin"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(10))
+        .unwrap();
+    let content = || repo.wtmux(&["__content", wt.to_str().unwrap()]).ok();
+    let first = content();
+    let index_file = || {
+        use std::os::unix::fs::MetadataExt;
+        let day = std::fs::read_dir(repo.path(".git/wtmux/content"))
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .path();
+        std::fs::read_dir(day.join("index"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_none())
+            .map(|e| (e.path(), e.metadata().unwrap().ino()))
+            .collect::<Vec<_>>()
+    };
+    let before = index_file();
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(content(), first);
+    assert_eq!(
+        index_file(),
+        before,
+        "the fingerprint index was reused as it was"
+    );
+}

@@ -269,22 +269,33 @@ impl ContentStore {
                     .trim(),
             )
         };
-        let mut add = self.git(path, &index, &objects).args([
-            "-c",
-            "core.splitIndex=false",
-            "add",
-            "-A",
-            // Files outside a sparse checkout's cone count too (without it, add refuses them).
-            "--sparse",
-            "--",
-            ".",
-        ]);
-        for repo in &nested {
-            add = add.arg(format!(":(exclude,literal){repo}"));
-        }
-        add.run()?;
+        let add_all = |index: &Path| -> Result<()> {
+            let mut add = self.git(path, index, &objects).args([
+                "-c",
+                "core.splitIndex=false",
+                "add",
+                "-A",
+                // Files outside a sparse checkout's cone count too (without it, add refuses
+                // them).
+                "--sparse",
+                "--",
+                ".",
+            ]);
+            for repo in &nested {
+                add = add.arg(format!(":(exclude,literal){repo}"));
+            }
+            add.run().map(|_| ())
+        };
+        add_all(&index)?;
         if reused {
             self.reconcile_ignored(path, &index, &objects)?;
+            // `add -A` leaves an assume-unchanged or skip-worktree entry alone, so one that a
+            // reused index lost along the way (a file that became a directory and back) would
+            // not come back as the real index has it: then start again from the real index.
+            if !holds_flagged_entries_of(&index, &real_index(path)?) {
+                let (index, _) = self.seeded_index(path, true)?;
+                add_all(&index)?;
+            }
         }
         let tree = self.git(path, &index, &objects).arg("write-tree").run()?;
         let tree = Oid::from_str(tree.trim())?;
@@ -330,9 +341,6 @@ impl ContentStore {
         let seed_record = self.dir.join("index").join(format!("{key}.seed"));
         let real = real_index(worktree)?;
         let identity = index_identity(&real);
-        // An index whose entries carry assume-unchanged or skip-worktree bits is never reused:
-        // `add -A` leaves such an entry alone, so one a reused index lost along the way (a
-        // file that became a directory and back) would not come back as the real index has it.
         let seeded = std::fs::read_to_string(&seed_record).ok();
         let reusable = format!("{identity} reusable");
         let reused = !fresh && seeded.as_deref() == Some(reusable.as_str()) && index.exists();
@@ -359,12 +367,7 @@ impl ContentStore {
             } else {
                 let _ = std::fs::remove_file(&index);
             }
-            let record = if has_no_flagged_entries(&real) {
-                reusable
-            } else {
-                identity
-            };
-            std::fs::write(&seed_record, record).map_err(|e| Error::io(&seed_record, e))?;
+            std::fs::write(&seed_record, reusable).map_err(|e| Error::io(&seed_record, e))?;
         }
         Ok((index, reused))
     }
@@ -476,9 +479,40 @@ fn index_identity(index: &Path) -> String {
 
 /// Whether no entry of the index at `path` is marked assume-unchanged or skip-worktree (false
 /// also when libgit2 cannot read it: a split or sparse index).
+/// Whether the fingerprint index at `ours` holds every assume-unchanged or skip-worktree entry
+/// of the real index at `real` as the real one has it (path, mode, object, flags). An index
+/// libgit2 cannot read (a sparse index) counts as not holding them.
+fn holds_flagged_entries_of(ours: &Path, real: &Path) -> bool {
+    let flagged = |path: &Path| -> Option<BTreeSet<(Vec<u8>, u32, Oid, bool, bool)>> {
+        let index = git2::Index::open(path).ok()?;
+        Some(
+            index
+                .iter()
+                .filter(|e| {
+                    e.flags & ASSUME_UNCHANGED != 0 || e.flags_extended & SKIP_WORKTREE != 0
+                })
+                .map(|e| {
+                    (
+                        e.path,
+                        e.mode,
+                        e.id,
+                        e.flags & ASSUME_UNCHANGED != 0,
+                        e.flags_extended & SKIP_WORKTREE != 0,
+                    )
+                })
+                .collect(),
+        )
+    };
+    match (flagged(ours), flagged(real)) {
+        (Some(ours), Some(real)) => real.is_subset(&ours),
+        _ => false,
+    }
+}
+
+const ASSUME_UNCHANGED: u16 = 0x8000;
+const SKIP_WORKTREE: u16 = 1 << 14;
+
 fn has_no_flagged_entries(path: &Path) -> bool {
-    const ASSUME_UNCHANGED: u16 = 0x8000;
-    const SKIP_WORKTREE: u16 = 1 << 14;
     let Ok(index) = git2::Index::open(path) else {
         return !path.exists();
     };
