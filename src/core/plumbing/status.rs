@@ -483,7 +483,9 @@ fn index_identity(index: &Path) -> String {
 /// of the real index at `real` as the real one has it (path, mode, object, flags). An index
 /// libgit2 cannot read (a sparse index) counts as not holding them.
 fn holds_flagged_entries_of(ours: &Path, real: &Path) -> bool {
-    let flagged = |path: &Path| -> Option<BTreeSet<(Vec<u8>, u32, Oid, bool, bool)>> {
+    /// Path, mode, object, assume-unchanged, skip-worktree.
+    type FlaggedEntry = (Vec<u8>, u32, Oid, bool, bool);
+    let flagged = |path: &Path| -> Option<BTreeSet<FlaggedEntry>> {
         let index = git2::Index::open(path).ok()?;
         Some(
             index
