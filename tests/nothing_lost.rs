@@ -820,13 +820,23 @@ fn a_flagged_index_does_not_make_every_look_hash_untracked_files_again() {
     let wt = repo.worktree("feat");
     repo.git_in(&wt, &["update-index", "--skip-worktree", "src/lib.txt"]);
     write_file(&wt.join("big.bin"), &"x".repeat(1 << 20));
-    // Written seconds ago, so git has no reason to look at it again (racy git).
-    std::fs::File::options()
-        .write(true)
-        .open(wt.join("big.bin"))
-        .unwrap()
-        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(10))
-        .unwrap();
+    // Every file written seconds ago, so git has no reason to look at one again (a file as new
+    // as the index holding it is compared again, and the index rewritten: racy git).
+    let mut dirs = vec![wt.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            if entry.file_type().unwrap().is_dir() {
+                dirs.push(entry.path());
+            } else if entry.file_name() != ".git" {
+                std::fs::File::options()
+                    .write(true)
+                    .open(entry.path())
+                    .unwrap()
+                    .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(10))
+                    .unwrap();
+            }
+        }
+    }
     let content = || repo.wtmux(&["__content", wt.to_str().unwrap()]).ok();
     let first = content();
     let index_file = || {
