@@ -656,3 +656,30 @@ fn verify_on_commit_and_done_make_one_run_per_content() {
         .ok();
     assert_eq!(runs(scratch.path()), expected);
 }
+
+/// A squash merge's message names the task the agent was started with, and the merge plan
+/// warns while the agent still works.
+#[test]
+fn a_squash_message_names_the_agents_task() {
+    let (repo, _tmux) = setup("");
+    repo.wtmux(&[
+        "add",
+        "feat",
+        "--agent",
+        "pasted",
+        "--prompt",
+        "Add the login form",
+    ])
+    .ok();
+    let feat = repo.worktree("feat");
+    common::write_file(&feat.join("login.txt"), "form\n");
+    repo.git_in(&feat, &["add", "login.txt"]);
+    repo.git_in(&feat, &["commit", "-q", "-m", "Login form"]);
+    repo.wtmux(&["merge", "feat", "--strategy", "squash"]).ok();
+    let message = repo.git(&["log", "-1", "--format=%B", "main"]);
+    assert!(
+        message
+            .starts_with("Login form\n\nTask: Add the login form\n\nSquash-merge branch 'feat':"),
+        "{message}"
+    );
+}

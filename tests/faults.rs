@@ -903,6 +903,7 @@ fn offline_merge_squash_and_rebase_match_git_on_random_histories() {
                 oid(&base),
                 oid(&tip),
                 &commits,
+                None,
             )
             .unwrap();
             // git's own answer, on a throwaway branch.

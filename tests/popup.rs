@@ -10,6 +10,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use wtmux::core::agent::{AgentState, AgentStatus};
 use wtmux::core::check::{CheckState, CheckStatus};
+use wtmux::core::config::MergeStrategy;
 use wtmux::core::listing::{Detail, Row};
 use wtmux::tui::app::{Action, Effect, MergeView, Mode, Model, RemoveView};
 use wtmux::tui::keys::action_for;
@@ -134,7 +135,16 @@ fn merge_view(refusals: Vec<String>) -> MergeView {
     MergeView {
         branch: "feat/green".into(),
         base: "main".into(),
-        strategy: "merge".into(),
+        strategy: MergeStrategy::Merge,
+        diffstat: wtmux::core::merge::Diffstat {
+            files: vec![
+                ("src/login.rs".into(), 40, 2),
+                ("src/lib.rs".into(), 3, 1),
+            ],
+            insertions: 43,
+            deletions: 3,
+        },
+        squash_message: "Add the login form (+1 more from feat/green)\n\nTask: add a login form with validation\n\nSquash-merge branch 'feat/green':\n".into(),
         commits: vec![
             ("9c1d2e3".into(), "Add the login form".into()),
             ("4b5a6f7".into(), "Validate passwords".into()),
@@ -411,7 +421,8 @@ fn keys_merge_asks_first_and_a_refusal_merges_nothing() {
         press(&mut model, "y"),
         vec![Effect::Merge {
             branch: "feat/green".into(),
-            keep: false
+            keep: false,
+            strategy: MergeStrategy::Merge,
         }]
     );
     assert!(model.busy.is_some());
@@ -427,7 +438,8 @@ fn keys_k_in_the_merge_dialog_keeps_the_worktree() {
         press(&mut model, "y"),
         vec![Effect::Merge {
             branch: "feat/green".into(),
-            keep: true
+            keep: true,
+            strategy: MergeStrategy::Merge,
         }]
     );
     model.update(Action::MergePlanned(merge_view(vec![])));
@@ -436,7 +448,8 @@ fn keys_k_in_the_merge_dialog_keeps_the_worktree() {
         press(&mut model, "\n"),
         vec![Effect::Merge {
             branch: "feat/green".into(),
-            keep: false
+            keep: false,
+            strategy: MergeStrategy::Merge,
         }],
         "k twice: removed after all"
     );
@@ -708,6 +721,7 @@ fn frame_a_stopped_rebase_is_shown_on_its_row_and_in_the_detail() {
 
 fn handoff_view() -> wtmux::tui::app::HandoffView {
     wtmux::tui::app::HandoffView {
+        kind: wtmux::tui::app::HandoffKind::Conflict,
         branch: "feat/login".into(),
         path: PathBuf::from("/src/app/.worktrees/feat-login"),
         summary:
@@ -744,4 +758,99 @@ fn keys_handoff_is_edited_then_sent_or_dropped() {
     model.update(Action::HandoffDrafted(handoff_view()));
     assert!(press(&mut model, "\x1b").is_empty(), "Esc sends nothing");
     assert_eq!(model.mode, Mode::Normal);
+}
+
+#[test]
+fn keys_s_switches_the_strategy_and_the_merge_uses_it() {
+    let mut model = model();
+    model.update(Action::MergePlanned(merge_view(vec![])));
+    press(&mut model, "ss");
+    assert!(matches!(&model.mode, Mode::Merge(v) if v.strategy == MergeStrategy::Squash));
+    assert_eq!(
+        press(&mut model, "y"),
+        vec![Effect::Merge {
+            branch: "feat/green".into(),
+            keep: false,
+            strategy: MergeStrategy::Squash,
+        }]
+    );
+    model.update(Action::MergePlanned(merge_view(vec![])));
+    press(&mut model, "sss");
+    assert!(
+        matches!(&model.mode, Mode::Merge(v) if v.strategy == MergeStrategy::Merge),
+        "round and back"
+    );
+    model.update(Action::MergePlanned(merge_view(vec!["it is red".into()])));
+    press(&mut model, "s");
+    assert!(matches!(&model.mode, Mode::Merge(v) if v.strategy == MergeStrategy::Merge));
+}
+
+/// Squash chosen in the dialog: its one commit's message with the task; the diffstat; every
+/// warning; and in a terminal too short for all of it, the confirm keys still on screen.
+#[test]
+fn frame_merge_dialog_squash_diffstat_warnings_and_keys_always_shown() {
+    let mut model = model();
+    let mut view = merge_view(vec![]);
+    view.warnings = vec![
+        "main moved on by 2 commits since feat/green left it: the merge brings them together untested (sync them into the branch first to check them together)".into(),
+        "feat/red will conflict with main once feat/green is merged (src/lib.rs)".into(),
+        "feat/green's agent (claude) is still working: what it writes next is not in this merge".into(),
+    ];
+    model.update(Action::MergePlanned(view));
+    press(&mut model, "ss");
+    insta::assert_snapshot!("merge_dialog_squash", render(&model, 90, 30));
+    let small = render(&model, 90, 16);
+    assert!(small.contains("y/⏎ merge   s strategy"), "{small}");
+    insta::assert_snapshot!("merge_dialog_keys_in_a_small_terminal", small);
+}
+
+#[test]
+fn keys_c_drafts_a_note_for_an_agent_predicted_to_conflict() {
+    let mut model = model();
+    press(&mut model, "jj");
+    assert!(press(&mut model, "c").is_empty(), "no prediction yet");
+    assert!(model.status.as_ref().unwrap().0.contains("still running"));
+    model.update(Action::Analyzed(Box::new(Ok(scope_report()))));
+    assert_eq!(
+        press(&mut model, "c"),
+        vec![Effect::DraftCoordination(PathBuf::from(
+            "/src/app/.worktrees/feat-green"
+        ))]
+    );
+    model.busy = None;
+    press(&mut model, "k");
+    assert!(
+        press(&mut model, "c").is_empty(),
+        "feat/dirty conflicts with nobody"
+    );
+    assert!(
+        model
+            .status
+            .as_ref()
+            .unwrap()
+            .0
+            .contains("not predicted to conflict")
+    );
+
+    let note = "feat/green is predicted to conflict with another agent's work when both merge into main: feat/red in src/lib.rs.";
+    model.update(Action::HandoffDrafted(wtmux::tui::app::HandoffView {
+        kind: wtmux::tui::app::HandoffKind::Coordinate,
+        branch: "feat/green".into(),
+        path: PathBuf::from("/src/app/.worktrees/feat-green"),
+        summary: "feat/green is predicted to conflict with feat/red".into(),
+        text: note.into(),
+    }));
+    insta::assert_snapshot!(
+        "coordinate_note_shown_before_it_goes",
+        render(&model, 90, 20)
+    );
+    press(&mut model, " ok");
+    assert_eq!(
+        press(&mut model, "\n"),
+        vec![Effect::Handoff {
+            branch: "feat/green".into(),
+            path: PathBuf::from("/src/app/.worktrees/feat-green"),
+            text: format!("{note} ok"),
+        }]
+    );
 }

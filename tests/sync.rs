@@ -344,3 +344,56 @@ fn the_popup_shows_the_handoff_lets_it_be_edited_and_sends_it() {
     );
     client.keys(&["q"]);
 }
+
+/// The popup's `c` on a row predicted to conflict with a sibling: the note for its agent (from
+/// the default `coordinate_template`) is shown, editable, and typed into the agent on Enter.
+#[test]
+fn the_popups_c_tells_an_agent_which_sibling_it_will_conflict_with() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-agent.sh");
+    let scratch = tempfile::tempdir().unwrap();
+    let log = scratch.path().join("agent-received");
+    let mut repo = TestRepo::with_config(&format!(
+        "agent_quiet = \"1s\"\n[agents.resolver]\nrun = \"sh {script} --resolve {}\"\n",
+        log.display()
+    ));
+    repo.write("a.txt", LINES);
+    repo.commit_all("files");
+    let inner = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--agent", "resolver"]).ok();
+    repo.wtmux(&["add", "other", "--no-agent"]).ok();
+    for (branch, text) in [("feat", "feat a\n"), ("other", "other a\n")] {
+        let path = repo.worktree(branch);
+        write_file(&path.join("a.txt"), text);
+        repo.git_in(&path, &["commit", "-qam", &format!("{branch} work")]);
+    }
+
+    inner.run(&["set-option", "-g", "@wtmux-bin", WTMUX]);
+    inner.run(&[
+        "run-shell",
+        &format!("{}/tmux/wtmux.tmux", env!("CARGO_MANIFEST_DIR")),
+    ]);
+    inner.run(&["select-window", "-t", "test:0"]);
+    let client = Client::attach(&repo, &inner);
+    client.keys(&["C-b", "w"]);
+    client.wait_for("the prediction to mark feat", |screen| {
+        screen.lines().any(|l| l.contains("feat !1")) && !screen.contains("loading")
+    });
+    select_last_row(&client);
+    client.keys(&["c"]);
+    client.wait_for("the note, shown before it goes", |screen| {
+        screen.contains("tell the agent: predicted conflict") && screen.contains("other in a.txt")
+    });
+    client.keys(&["Enter"]);
+    common::wait_until(20, "the agent to receive the note", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| !t.is_empty())
+    });
+    let note = std::fs::read_to_string(&log).unwrap();
+    let note = note.lines().next().unwrap();
+    assert!(
+        note.starts_with(
+            "feat is predicted to conflict with another agent's work when both merge into main: other in a.txt. Coordinate"
+        ),
+        "{note}"
+    );
+    client.keys(&["q"]);
+}

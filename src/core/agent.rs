@@ -115,6 +115,10 @@ pub struct AgentRecord {
     pub prompt_mode: PromptMode,
     /// The task, when it is passed as an argument (read by the wrapper, never by a shell).
     pub prompt: Option<String>,
+    /// The task it was started with (`add --prompt`, the popup's `n`), however it was given:
+    /// a squash merge's message names it.
+    #[serde(default)]
+    pub task: Option<String>,
     pub worktree: PathBuf,
     pub branch: String,
     pub pane: Option<String>,
@@ -427,6 +431,7 @@ pub fn prepare(
             PromptMode::Arg => prompt.map(str::to_string),
             PromptMode::Paste => None,
         },
+        task: prompt.map(str::to_string).filter(|t| !t.trim().is_empty()),
         worktree: worktree.to_path_buf(),
         branch: branch.to_string(),
         pane: None,
@@ -664,6 +669,7 @@ pub fn push(project: &Project, state: AgentState) -> Result<AgentStatus> {
         run: String::new(),
         prompt_mode: PromptMode::Arg,
         prompt: None,
+        task: None,
         worktree: worktree.path.clone(),
         branch: worktree.label(),
         pane: project.tmux.as_ref().and_then(|t| t.pane.clone()),
@@ -1272,6 +1278,7 @@ mod tests {
             run: "fake".into(),
             prompt_mode: PromptMode::Arg,
             prompt: None,
+            task: None,
             worktree: PathBuf::from("/w"),
             branch: "b".into(),
             pane: Some("%1".into()),

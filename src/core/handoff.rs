@@ -14,6 +14,14 @@ Conflicted files: {files}. \
 The other side's commits ({base}): {commits}. \
 Resolve the conflicts in those files, keeping what both sides meant; run the checks; then {finish}.";
 
+/// Used when `coordinate_template` is not set (README documents it word for word): the task
+/// for the agent of a worktree predicted to conflict with a sibling (the popup's `c`).
+pub const DEFAULT_COORDINATE_TEMPLATE: &str = "{branch} is predicted to conflict with another \
+agent's work when both merge into {base}: {siblings}. \
+Coordinate before either merges: look at what the other branch changes in those files \
+(git diff {base}...<branch> -- <files>), keep your changes there small and compatible with it, \
+and say what you changed in them.";
+
 /// The task for the agent of a sync that stopped on conflicts (`None` for any other outcome).
 pub fn task(project: &Project, synced: &Synced) -> Option<String> {
     let SyncOutcome::Conflicted { files, .. } = &synced.outcome else {
@@ -35,28 +43,82 @@ pub fn task(project: &Project, synced: &Synced) -> Option<String> {
             "stage them and continue the rebase (git rebase --continue) until it is done"
         }
     };
+    Some(expand(template, |name| {
+        Some(match name {
+            "branch" => one_line(&synced.branch),
+            "base" => synced.base.clone(),
+            "operation" => synced.method.to_string(),
+            "files" => files
+                .iter()
+                .map(|f| one_line(f))
+                .collect::<Vec<_>>()
+                .join(", "),
+            "commits" => commits.join("; "),
+            "finish" => finish.to_string(),
+            _ => return None,
+        })
+    }))
+}
+
+/// The task for the agent of `branch`, predicted (by the scope guard's `report`) to conflict
+/// with sibling branches: which, and in which files. `None` when no conflict is predicted.
+pub fn coordination(
+    project: &Project,
+    report: &crate::core::scope::Report,
+    branch: &str,
+) -> Option<String> {
+    let siblings: Vec<(&str, &Vec<String>)> = report
+        .pairs_of(branch)
+        .filter(|(_, pair)| !pair.conflicts.is_empty())
+        .map(|(other, pair)| (other, &pair.conflicts))
+        .collect();
+    if siblings.is_empty() {
+        return None;
+    }
+    let files = |files: &[String]| {
+        files
+            .iter()
+            .map(|f| one_line(f))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut all: Vec<String> = siblings
+        .iter()
+        .flat_map(|(_, f)| f.iter().cloned())
+        .collect();
+    all.sort();
+    all.dedup();
+    let template = project
+        .config
+        .coordinate_template
+        .as_deref()
+        .unwrap_or(DEFAULT_COORDINATE_TEMPLATE);
+    Some(expand(template, |name| {
+        Some(match name {
+            "branch" => one_line(branch),
+            "base" => report.base.clone(),
+            "siblings" => siblings
+                .iter()
+                .map(|(other, conflicts)| format!("{} in {}", one_line(other), files(conflicts)))
+                .collect::<Vec<_>>()
+                .join("; "),
+            "files" => files(&all),
+            _ => return None,
+        })
+    }))
+}
+
+/// Fills a template's placeholders, in one pass, so a value holding `{files}` is never
+/// expanded again; an unknown `{name}` stays as it is.
+fn expand(template: &str, value_of: impl Fn(&str) -> Option<String>) -> String {
     let mut text = String::with_capacity(template.len() + 256);
     let mut rest = template;
-    // One pass over the template, so a value holding `{files}` is never expanded again.
     while let Some(open) = rest.find('{') {
         text.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        let value = after.find('}').and_then(|close| {
-            let value = match &after[..close] {
-                "branch" => one_line(&synced.branch),
-                "base" => synced.base.clone(),
-                "operation" => synced.method.to_string(),
-                "files" => files
-                    .iter()
-                    .map(|f| one_line(f))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                "commits" => commits.join("; "),
-                "finish" => finish.to_string(),
-                _ => return None,
-            };
-            Some((value, close))
-        });
+        let value = after
+            .find('}')
+            .and_then(|close| Some((value_of(&after[..close])?, close)));
         match value {
             Some((value, close)) => {
                 text.push_str(&value);
@@ -69,7 +131,7 @@ pub fn task(project: &Project, synced: &Synced) -> Option<String> {
         }
     }
     text.push_str(rest);
-    Some(text)
+    text
 }
 
 /// A file name as one line of the task: quoted, escapes and all, when it holds a control
@@ -89,7 +151,7 @@ pub fn send(project: &Project, synced: &Synced, text: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::config::{placeholders_in, validate_template};
+    use super::super::config::{placeholders_in, validate_coordinate_template, validate_template};
     use super::*;
 
     #[test]
@@ -103,6 +165,15 @@ mod tests {
             include_str!("../../README.md").contains(DEFAULT_TEMPLATE),
             "README shows the default word for word"
         );
+        assert_eq!(
+            validate_coordinate_template(DEFAULT_COORDINATE_TEMPLATE),
+            Ok(())
+        );
+        assert!(
+            include_str!("../../README.md").contains(DEFAULT_COORDINATE_TEMPLATE),
+            "README shows the coordination default word for word"
+        );
+        assert!(validate_coordinate_template("{commits}").is_err());
         assert_eq!(one_line("a\nb.txt"), "\"a\\nb.txt\"");
         let err = validate_template("fix {file}").unwrap_err();
         assert!(err.contains("{file}") && err.contains("{files}"), "{err}");

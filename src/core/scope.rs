@@ -675,10 +675,11 @@ fn build(
     Ok(onto)
 }
 
-/// One-line warnings for merging `branch`: the active branches it overlaps and would conflict
-/// with once merged.
+/// One-line warnings for merging `branch`: the active branches it would make conflict once
+/// merged, those it overlaps (cleanly), and its files outside its declared scope or inside
+/// another's.
 pub fn merge_warnings(report: &Report, branch: &str) -> Vec<String> {
-    report
+    let mut warnings: Vec<String> = report
         .pairs_of(branch)
         .filter(|(_, p)| !p.conflicts.is_empty())
         .map(|(other, p)| {
@@ -688,5 +689,29 @@ pub fn merge_warnings(report: &Report, branch: &str) -> Vec<String> {
                 p.conflicts.join(", ")
             )
         })
-        .collect()
+        .collect();
+    let files = |files: &[String]| super::error::list_for_message(files, 3);
+    let clean: Vec<String> = report
+        .pairs_of(branch)
+        .filter(|(_, p)| p.conflicts.is_empty())
+        .map(|(other, p)| format!("{other} ({})", files(&p.overlap)))
+        .collect();
+    if !clean.is_empty() {
+        warnings.push(format!("overlaps {} (merges cleanly)", clean.join(", ")));
+    }
+    if let Some(changed) = report.worktree(branch) {
+        if !changed.outside_scope.is_empty() {
+            warnings.push(format!(
+                "changes files outside its declared scope: {}",
+                files(&changed.outside_scope)
+            ));
+        }
+        for (other, inside) in &changed.in_others_scope {
+            warnings.push(format!(
+                "changes files in {other}'s declared scope: {}",
+                files(inside)
+            ));
+        }
+    }
+    warnings
 }

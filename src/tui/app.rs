@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::core::branch;
 use crate::core::check::CheckState;
+use crate::core::config::MergeStrategy;
 use crate::core::listing::{Detail, Row};
 
 /// A core error as the popup says it (phrased in `words`).
@@ -16,7 +17,12 @@ pub use super::words::error_text;
 pub struct MergeView {
     pub branch: String,
     pub base: String,
-    pub strategy: String,
+    /// Switchable in the dialog (`s`).
+    pub strategy: MergeStrategy,
+    /// What the branch changes (against where it left base).
+    pub diffstat: crate::core::merge::Diffstat,
+    /// The squash commit's message (shown when the strategy is squash).
+    pub squash_message: String,
     /// (short id, subject) of the commits base gains.
     pub commits: Vec<(String, String)>,
     pub post_merge: Option<String>,
@@ -81,9 +87,20 @@ impl RemoveView {
     }
 }
 
-/// A sync stopped on conflicts: the task for the worktree's agent, editable before it goes.
+/// Why a task for an agent was drafted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoffKind {
+    /// A sync stopped on conflicts in its worktree.
+    Conflict,
+    /// Its branch is predicted to conflict with a sibling's (`c`).
+    Coordinate,
+}
+
+/// A task for a worktree's agent, editable before it goes: after a sync stopped on conflicts,
+/// or to coordinate with a sibling it is predicted to conflict with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandoffView {
+    pub kind: HandoffKind,
     pub branch: String,
     pub path: PathBuf,
     /// What happened (`feat: merging: 2 conflicted files (a, b)…`).
@@ -132,6 +149,11 @@ pub enum Action {
     Force,
     /// In the merge dialog: keep the worktree or not.
     ToggleKeep,
+    /// In the merge dialog: the next strategy (merge, rebase, squash).
+    CycleStrategy,
+    /// Draft a task for the selected worktree's agent to coordinate with the siblings it is
+    /// predicted to conflict with.
+    Coordinate,
     ShowLog,
     Filter,
     Refresh,
@@ -213,7 +235,10 @@ pub enum Effect {
     Merge {
         branch: String,
         keep: bool,
+        strategy: MergeStrategy,
     },
+    /// Draft the coordination task for the agent of that worktree.
+    DraftCoordination(PathBuf),
     PlanRemove(PathBuf),
     Remove {
         path: PathBuf,
@@ -462,9 +487,19 @@ impl Model {
             }
             Action::HandoffDrafted(view) => {
                 self.busy = None;
-                self.error(view.summary.clone());
+                let conflict = view.kind == HandoffKind::Conflict;
+                if conflict {
+                    self.error(view.summary.clone());
+                } else {
+                    self.info(view.summary.clone());
+                }
                 self.mode = Mode::Handoff(view);
-                return vec![Effect::RefreshAll];
+                // A conflicting sync changed the worktree.
+                return if conflict {
+                    vec![Effect::RefreshAll]
+                } else {
+                    Vec::new()
+                };
             }
             Action::RemovePlanned(view) => {
                 self.busy = None;
@@ -567,16 +602,20 @@ impl Model {
                         view.text.pop();
                     }
                     Action::Cancel => {
-                        self.info(format!(
-                            "not sent; the conflict stays in {}'s worktree",
-                            view.branch
-                        ));
+                        self.info(match view.kind {
+                            HandoffKind::Conflict => format!(
+                                "not sent; the conflict stays in {}'s worktree",
+                                view.branch
+                            ),
+                            HandoffKind::Coordinate => {
+                                format!("not sent to {}'s agent", view.branch)
+                            }
+                        });
                         return (Mode::Normal, Vec::new());
                     }
                     Action::Confirm if view.text.trim().is_empty() => {}
                     Action::Confirm => {
-                        self.busy =
-                            Some(format!("handing the conflict to {}'s agent", view.branch));
+                        self.busy = Some(format!("telling {}'s agent", view.branch));
                         return (
                             Mode::Normal,
                             vec![Effect::Handoff {
@@ -598,8 +637,17 @@ impl Model {
                         vec![Effect::Merge {
                             branch: view.branch,
                             keep: view.keep,
+                            strategy: view.strategy,
                         }],
                     )
+                }
+                Action::CycleStrategy if view.refusals.is_empty() => {
+                    let strategy = match view.strategy {
+                        MergeStrategy::Merge => MergeStrategy::Rebase,
+                        MergeStrategy::Rebase => MergeStrategy::Squash,
+                        MergeStrategy::Squash => MergeStrategy::Merge,
+                    };
+                    (Mode::Merge(MergeView { strategy, ..view }), Vec::new())
                 }
                 Action::ToggleKeep if view.refusals.is_empty() => {
                     let keep = !view.keep;
@@ -719,6 +767,42 @@ impl Model {
             Action::Merge => {
                 self.busy = Some("working out the merge".into());
                 vec![Effect::PlanMerge(row.path)]
+            }
+            Action::Coordinate => {
+                let Some(branch) = row.branch.clone().filter(|_| !row.is_main) else {
+                    self.error(
+                        "c tells a branch's agent about predicted conflicts; pick a branch's row",
+                    );
+                    return Vec::new();
+                };
+                let conflicting = self.scope.as_ref().map(|report| {
+                    report
+                        .pairs_of(&branch)
+                        .filter(|(_, p)| !p.conflicts.is_empty())
+                        .count()
+                });
+                match conflicting {
+                    None => {
+                        self.info(
+                            "the conflict prediction is still running; try again in a moment",
+                        );
+                        Vec::new()
+                    }
+                    Some(0) => {
+                        self.info(format!(
+                            "{branch} is not predicted to conflict with another branch"
+                        ));
+                        Vec::new()
+                    }
+                    Some(_) if row.agent.state == crate::core::agent::AgentState::None => {
+                        self.error(format!("no agent runs in {branch}'s worktree to tell"));
+                        Vec::new()
+                    }
+                    Some(_) => {
+                        self.busy = Some(format!("drafting the note for {branch}'s agent"));
+                        vec![Effect::DraftCoordination(row.path)]
+                    }
+                }
             }
             Action::Remove if row.is_main => {
                 self.error("the main worktree is never removed");

@@ -545,6 +545,7 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
             let synced = crate::core::sync::sync(project, &name(&path), None)?;
             match crate::core::handoff::task(project, &synced) {
                 Some(text) => Action::HandoffDrafted(super::app::HandoffView {
+                    kind: super::app::HandoffKind::Conflict,
                     branch: synced.branch.clone(),
                     path,
                     summary: synced.to_string(),
@@ -555,14 +556,50 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
         }
         Effect::Handoff { branch, path, text } => {
             crate::core::agent::send(project, &name(&path), &text)?;
-            Action::Done(format!("the conflict was handed to the agent of {branch}"))
+            Action::Done(format!("sent to the agent of {branch}"))
+        }
+        Effect::DraftCoordination(path) => {
+            let w = worktree::find(project, &name(&path))?;
+            let branch = w
+                .branch
+                .clone()
+                .ok_or_else(|| Error::refused(format!("{} has no branch", w.label())))?;
+            // The scope guard's answer now, not the one the rows were drawn with.
+            let report = crate::core::scope::analyze(project)?;
+            let text =
+                crate::core::handoff::coordination(project, &report, &branch).ok_or_else(|| {
+                    Error::refused(format!(
+                        "{branch} is no longer predicted to conflict with another branch"
+                    ))
+                })?;
+            let siblings: Vec<&str> = report
+                .pairs_of(&branch)
+                .filter(|(_, p)| !p.conflicts.is_empty())
+                .map(|(other, _)| other)
+                .collect();
+            Action::HandoffDrafted(super::app::HandoffView {
+                kind: super::app::HandoffKind::Coordinate,
+                summary: format!(
+                    "{branch} is predicted to conflict with {}",
+                    siblings.join(", ")
+                ),
+                branch,
+                path,
+                text,
+            })
         }
         Effect::PlanMerge(path) => {
             let plan = merge::plan(project, Some(&name(&path)), &MergeOptions::default())?;
             Action::MergePlanned(MergeView {
                 branch: plan.branch().to_string(),
                 base: plan.base().to_string(),
-                strategy: plan.strategy().to_string(),
+                strategy: plan.strategy(),
+                diffstat: plan.diffstat().clone(),
+                squash_message: merge::build::squash_message(
+                    plan.branch(),
+                    plan.commits(),
+                    plan.task(),
+                ),
                 commits: plan
                     .commits()
                     .iter()
@@ -575,10 +612,15 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
                 keep: false,
             })
         }
-        Effect::Merge { branch, keep } => {
+        Effect::Merge {
+            branch,
+            keep,
+            strategy,
+        } => {
             let mut output = Vec::new();
             let options = MergeOptions {
                 keep,
+                strategy: Some(strategy),
                 ..MergeOptions::default()
             };
             // The popup does not wait: a merge already under way is reported, in one line.

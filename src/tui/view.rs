@@ -499,12 +499,30 @@ fn render_new_branch(
 }
 
 fn render_merge(view: &super::app::MergeView, theme: Theme, frame: &mut Frame, area: Rect) {
+    use crate::core::config::MergeStrategy;
     let mut lines = Vec::new();
+    let mut keys = "esc close";
     if view.refusals.is_empty() {
         lines.push(Line::from(format!(
-            "Merge {} into {} ({}):",
-            view.branch, view.base, view.strategy
+            "Merge {} into {}:",
+            view.branch, view.base
         )));
+        let mut strategies = vec![Span::raw("strategy ")];
+        for strategy in [
+            MergeStrategy::Merge,
+            MergeStrategy::Rebase,
+            MergeStrategy::Squash,
+        ] {
+            strategies.push(if strategy == view.strategy {
+                Span::styled(
+                    format!("[{strategy}]"),
+                    theme.fg(Color::Cyan).add_modifier(Modifier::BOLD),
+                )
+            } else {
+                Span::styled(format!(" {strategy} "), theme.fg(Color::DarkGray))
+            });
+        }
+        lines.push(Line::from(strategies));
         for (id, subject) in view.commits.iter().take(6) {
             lines.push(Line::from(vec![
                 Span::styled(format!("  {id}"), theme.fg(Color::Yellow)),
@@ -519,6 +537,37 @@ fn render_merge(view: &super::app::MergeView, theme: Theme, frame: &mut Frame, a
                 "  + {} uncommitted file(s), committed first",
                 view.uncommitted
             )));
+        }
+        let stat = &view.diffstat;
+        let count = stat.files.len();
+        lines.push(Line::from(vec![
+            Span::raw(format!(
+                "{count} file{} changed, ",
+                if count == 1 { "" } else { "s" }
+            )),
+            Span::styled(format!("+{}", stat.insertions), theme.fg(Color::Green)),
+            Span::raw(" "),
+            Span::styled(format!("−{}", stat.deletions), theme.fg(Color::Red)),
+        ]));
+        for (path, added, removed) in stat.files.iter().take(4) {
+            lines.push(Line::from(vec![
+                Span::raw(format!("  {path} ")),
+                Span::styled(format!("+{added}"), theme.fg(Color::Green)),
+                Span::raw(" "),
+                Span::styled(format!("−{removed}"), theme.fg(Color::Red)),
+            ]));
+        }
+        if count > 4 {
+            lines.push(Line::raw(format!("  … {} more files", count - 4)));
+        }
+        if view.strategy == MergeStrategy::Squash {
+            let mut message = view.squash_message.lines().filter(|l| !l.is_empty());
+            if let Some(subject) = message.next() {
+                lines.push(Line::raw(format!("one commit: {subject}")));
+            }
+            if let Some(task) = message.next().filter(|l| l.starts_with("Task: ")) {
+                lines.push(Line::raw(format!("  {task}")));
+            }
         }
         lines.push(Line::styled(
             "✔ checks passed on this content",
@@ -541,14 +590,11 @@ fn render_merge(view: &super::app::MergeView, theme: Theme, frame: &mut Frame, a
         } else {
             "and removes its worktree, branch and window (saved to trash)"
         }));
-        lines.push(Line::styled(
-            if view.keep {
-                "y/⏎ merge   k remove it after all   n/esc cancel"
-            } else {
-                "y/⏎ merge   k keep worktree   n/esc cancel"
-            },
-            theme.fg(Color::DarkGray),
-        ));
+        keys = if view.keep {
+            "y/⏎ merge   s strategy   k remove it after all   n/esc cancel"
+        } else {
+            "y/⏎ merge   s strategy   k keep worktree   n/esc cancel"
+        };
     } else {
         lines.push(Line::styled(
             format!("Cannot merge {} into {}:", view.branch, view.base),
@@ -557,40 +603,74 @@ fn render_merge(view: &super::app::MergeView, theme: Theme, frame: &mut Frame, a
         for reason in &view.refusals {
             lines.push(Line::raw(format!("• {reason}")));
         }
-        lines.push(Line::styled("esc close", theme.fg(Color::DarkGray)));
     }
-    // Two lines of border, two for reasons that wrap.
-    let wraps = view.refusals.iter().filter(|r| r.len() > 72).count() as u16;
-    let height = lines.len() as u16 + 2 + wraps;
+    let height = wrapped_height(&lines, 74) + 1 + 2;
     let inner = dialog(frame, area, 76, height, "merge");
-    frame.render_widget(
-        Paragraph::new(shown_all(lines)).wrap(Wrap { trim: false }),
+    pinned(
+        frame,
         inner,
+        lines,
+        Line::styled(keys, theme.fg(Color::DarkGray)),
+        false,
     );
 }
 
+/// How many rows `lines` take wrapped at `width` (an estimate by characters).
+fn wrapped_height(lines: &[Line<'_>], width: usize) -> u16 {
+    lines
+        .iter()
+        .map(|line| line.width().max(1).div_ceil(width.max(1)) as u16)
+        .sum()
+}
+
+/// A dialog's body above its keys, which always show on its last row: a body too tall is cut
+/// at its end, or (`show_end`, text being typed) at its start, so its end stays in sight.
+fn pinned(frame: &mut Frame, inner: Rect, body: Vec<Line<'_>>, keys: Line<'_>, show_end: bool) {
+    if inner.height == 0 {
+        return;
+    }
+    let body_area = Rect {
+        height: inner.height - 1,
+        ..inner
+    };
+    let keys_area = Rect {
+        y: inner.y + inner.height - 1,
+        height: 1,
+        ..inner
+    };
+    let overflow = wrapped_height(&body, inner.width as usize).saturating_sub(body_area.height);
+    let scroll = if show_end { overflow } else { 0 };
+    frame.render_widget(
+        Paragraph::new(shown_all(body))
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        body_area,
+    );
+    frame.render_widget(Paragraph::new(shown(keys)), keys_area);
+}
+
 fn render_handoff(view: &super::app::HandoffView, theme: Theme, frame: &mut Frame, area: Rect) {
+    use super::app::HandoffKind;
+    let (summary_color, title) = match view.kind {
+        HandoffKind::Conflict => (Color::Red, "hand the conflict to the agent"),
+        HandoffKind::Coordinate => (Color::Yellow, "tell the agent: predicted conflict"),
+    };
     let lines = vec![
-        Line::styled(view.summary.clone(), theme.fg(Color::Red)),
+        Line::styled(view.summary.clone(), theme.fg(summary_color)),
         Line::raw(format!("For {}'s agent (type to edit):", view.branch)),
         Line::styled(format!("{}▏", view.text), theme.fg(Color::Yellow)),
+    ];
+    let height = wrapped_height(&lines, 74) + 1 + 2;
+    let inner = dialog(frame, area, 76, height, title);
+    pinned(
+        frame,
+        inner,
+        lines,
         Line::styled(
             "⏎ send to its agent   ⌫ delete   esc don't send",
             theme.fg(Color::DarkGray),
         ),
-    ];
-    // The text wraps: one line per 72 characters, and the summary may wrap once.
-    let height = 2 + 3 + 1 + (view.text.chars().count() as u16 + 1).div_ceil(72);
-    let inner = dialog(
-        frame,
-        area,
-        76,
-        height + 1,
-        "hand the conflict to the agent",
-    );
-    frame.render_widget(
-        Paragraph::new(shown_all(lines)).wrap(Wrap { trim: false }),
-        inner,
+        true,
     );
 }
 
@@ -665,6 +745,7 @@ const HELP: &[(&str, &str)] = &[
     ("n", "new worktree, branch and window"),
     ("v / V", "verify this / every worktree"),
     ("u", "sync: bring base's new commits in"),
+    ("c", "warn its agent: predicted conflict"),
     ("m", "merge into base (gated on checks)"),
     ("d", "remove worktree, branch, window"),
     ("l", "full check log"),

@@ -237,6 +237,7 @@ fn prepare(
         plan.base_commit,
         tip,
         &plan.commits,
+        plan.task.as_deref(),
     )? {
         Ok(built) => built,
         Err(NotBuilt::Conflicts { at, files }) => {

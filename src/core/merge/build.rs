@@ -31,14 +31,19 @@ pub enum NotBuilt {
 }
 
 /// A squash commit's message, from the branch's commit subjects (`commits` newest first): the
-/// subject of its one commit, or of its first with how many follow; then every commit.
-pub fn squash_message(branch: &str, commits: &[(Oid, String)]) -> String {
+/// subject of its one commit, or of its first with how many follow; then the task its agent
+/// was given, when there is one; then every commit.
+pub fn squash_message(branch: &str, commits: &[(Oid, String)], task: Option<&str>) -> String {
     let subject = match commits {
         [] => format!("Squash-merge branch '{branch}'"),
         [(_, only)] => only.clone(),
         [.., (_, first)] => format!("{first} (+{} more from {branch})", commits.len() - 1),
     };
-    let mut message = format!("{subject}\n\nSquash-merge branch '{branch}':\n\n");
+    let mut message = format!("{subject}\n\n");
+    if let Some(task) = task.map(str::trim).filter(|t| !t.is_empty()) {
+        message.push_str(&format!("Task: {task}\n\n"));
+    }
+    message.push_str(&format!("Squash-merge branch '{branch}':\n\n"));
     for (id, subject) in commits.iter().rev() {
         message.push_str(&format!("* {} {subject}\n", git::short(*id)));
     }
@@ -54,6 +59,7 @@ pub fn build(
     base: Oid,
     tip: Oid,
     commits: &[(Oid, String)],
+    task: Option<&str>,
 ) -> Result<std::result::Result<Built, NotBuilt>> {
     let repo = Repository::open(dir)?;
     let fast_forward = repo.graph_descendant_of(tip, base)?;
@@ -79,7 +85,13 @@ pub fn build(
         MergeStrategy::Squash => match merge_tree(dir, base, tip, None)? {
             Err(files) => Err(NotBuilt::Conflicts { at: None, files }),
             Ok(tree) => Ok(Built {
-                base: commit_tree(dir, tree, &[base], &squash_message(branch, commits), None)?,
+                base: commit_tree(
+                    dir,
+                    tree,
+                    &[base],
+                    &squash_message(branch, commits, task),
+                    None,
+                )?,
                 branch: None,
             }),
         },
@@ -221,7 +233,7 @@ mod tests {
     #[test]
     fn a_squash_message_comes_from_the_subjects() {
         let id = |n: u8| Oid::from_bytes(&[n; 20]).unwrap();
-        let one = squash_message("feat", &[(id(1), "Add login".into())]);
+        let one = squash_message("feat", &[(id(1), "Add login".into())], None);
         assert!(
             one.starts_with("Add login\n\nSquash-merge branch 'feat':\n\n* "),
             "{one}"
@@ -229,8 +241,14 @@ mod tests {
         let two = squash_message(
             "feat",
             &[(id(2), "Fix typo".into()), (id(1), "Add login".into())],
+            Some("Add a login form\nwith validation "),
         );
-        assert!(two.starts_with("Add login (+1 more from feat)\n"), "{two}");
+        assert!(
+            two.starts_with(
+                "Add login (+1 more from feat)\n\nTask: Add a login form\nwith validation\n\nSquash-merge"
+            ),
+            "{two}"
+        );
         assert!(two.ends_with("Add login\n* 0202020 Fix typo\n"), "{two}");
     }
 }

@@ -21,6 +21,7 @@ use std::io::Write;
 use git2::{Oid, Repository};
 use serde::Serialize;
 
+use super::agent::{self, AgentState};
 use super::check::{self, CheckState};
 use super::config::MergeStrategy;
 use super::error::plural;
@@ -172,9 +173,53 @@ pub struct MergePlan {
     commits: Vec<(Oid, String)>,
     checks_configured: bool,
     blockers: Vec<Blocker>,
-    /// Active branches that would start conflicting once this one is merged.
+    /// What to know before merging, on one line each: base moved on since the branch left it,
+    /// the scope guard's overlaps (branches that would start conflicting, or merely overlap;
+    /// files outside its declared scope), its agent still at work.
     warnings: Vec<String>,
+    /// What the branch changes against where it left base (its content, uncommitted work
+    /// included).
+    diffstat: Diffstat,
+    /// The task its agent was started with, when there is one (a squash message names it).
+    task: Option<String>,
     options: MergeOptions,
+}
+
+/// Lines added and removed per file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Diffstat {
+    /// (path, lines added, lines removed); binary files count 0 and 0.
+    pub files: Vec<(String, usize, usize)>,
+    pub insertions: usize,
+    pub deletions: usize,
+}
+
+impl Diffstat {
+    /// The changes from `from` to `to` (commits, read from `repo`).
+    pub fn between(repo: &Repository, from: Oid, to: Oid) -> Result<Diffstat> {
+        let old = repo.find_commit(from)?.tree()?;
+        let new = repo.find_commit(to)?.tree()?;
+        let diff = repo.diff_tree_to_tree(Some(&old), Some(&new), None)?;
+        let mut stat = Diffstat::default();
+        for index in 0..diff.deltas().len() {
+            let delta = diff.get_delta(index);
+            let path = delta
+                .and_then(|d| d.new_file().path().or(d.old_file().path()))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let (added, removed) = match git2::Patch::from_diff(&diff, index)? {
+                Some(patch) => {
+                    let (_, added, removed) = patch.line_stats()?;
+                    (added, removed)
+                }
+                None => (0, 0),
+            };
+            stat.insertions += added;
+            stat.deletions += removed;
+            stat.files.push((path, added, removed));
+        }
+        Ok(stat)
+    }
 }
 
 impl MergePlan {
@@ -200,9 +245,19 @@ impl MergePlan {
         &self.commits
     }
 
-    /// Active branches that would start conflicting once this one is merged.
+    /// What to know before merging (see the field).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// What the branch changes against where it left base.
+    pub fn diffstat(&self) -> &Diffstat {
+        &self.diffstat
+    }
+
+    /// The task its agent was started with, when there is one.
+    pub fn task(&self) -> Option<&str> {
+        self.task.as_deref()
     }
 
     /// Every blocker found, whether or not the options lift it.
@@ -351,9 +406,48 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
         blockers.push(Blocker::Conflicts { files: paths });
     }
 
-    let warnings = super::scope::analyze(project)
-        .map(|report| super::scope::merge_warnings(&report, &branch))
-        .unwrap_or_default();
+    let scratch_repo = scratch.repository()?;
+    let fork = scratch_repo.merge_base(base_commit, content_commit)?;
+    let diffstat = Diffstat::between(&scratch_repo, fork, content_commit)?;
+    let base_moved = git::commits_between(&scratch_repo, fork, base_commit)?.len();
+    let mut warnings = Vec::new();
+    if base_moved > 0 && branch != base {
+        warnings.push(format!(
+            "{base} moved on by {base_moved} commit{} since {branch} left it: the merge brings \
+             them together untested{}",
+            if base_moved == 1 { "" } else { "s" },
+            if project.config.gate == crate::core::config::Gate::Merged {
+                " (the merged gate checks the result first)"
+            } else {
+                " (sync them into the branch first to check them together)"
+            }
+        ));
+    }
+    if let Ok(report) = super::scope::analyze(project) {
+        warnings.extend(super::scope::merge_warnings(&report, &branch));
+    }
+    let record = match &branch_worktree {
+        Some(w) => agent::read_record(project, &w.path)?,
+        None => None,
+    };
+    if let (Some(record), Some(w)) = (&record, &branch_worktree) {
+        let snapshot = project.tmux.as_ref().and_then(|t| t.snapshot().ok());
+        let state = agent::statuses(project, &[w.path.as_path()], snapshot.as_ref())?
+            .pop()
+            .map(|s| s.state);
+        match state {
+            Some(AgentState::Working) => warnings.push(format!(
+                "{branch}'s agent ({}) is still working: what it writes next is not in this merge",
+                record.name
+            )),
+            Some(AgentState::Waiting) => warnings.push(format!(
+                "{branch}'s agent ({}) is waiting for an answer",
+                record.name
+            )),
+            _ => {}
+        }
+    }
+    let task = record.and_then(|r| r.task);
     Ok(MergePlan {
         branch,
         base,
@@ -368,6 +462,8 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
         checks_configured,
         blockers,
         warnings,
+        diffstat,
+        task,
         options: options.clone(),
     })
 }

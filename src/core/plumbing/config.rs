@@ -155,6 +155,9 @@ pub struct Config {
     pub bell: bool,
     /// The task an agent gets when a sync of its worktree conflicts (`None`: the default).
     pub handoff_template: Option<String>,
+    /// The task the popup's `c` drafts for an agent whose branch is predicted to conflict with
+    /// a sibling's (`None`: the default).
+    pub coordinate_template: Option<String>,
     /// Output quiet for this long: the agent stopped working.
     pub agent_quiet: Duration,
     /// A hook's "working" with no output for this long is not believed any more.
@@ -251,6 +254,7 @@ impl Default for Config {
             notify: None,
             bell: false,
             handoff_template: None,
+            coordinate_template: None,
             agent_quiet: Duration::from_secs(3),
             agent_hook_stale: Duration::from_secs(30),
             repo_commands: RepoCommands::default(),
@@ -280,6 +284,7 @@ struct Layer {
     notify: Option<String>,
     bell: Option<bool>,
     handoff_template: Option<String>,
+    coordinate_template: Option<String>,
     agent_quiet: Option<String>,
     agent_hook_stale: Option<String>,
 }
@@ -446,6 +451,11 @@ impl Config {
             validate_template(&template).map_err(|e| invalid("handoff_template", e))?;
             self.handoff_template = (!template.trim().is_empty()).then_some(template);
         }
+        if let Some(template) = layer.coordinate_template {
+            validate_coordinate_template(&template)
+                .map_err(|e| invalid("coordinate_template", e))?;
+            self.coordinate_template = (!template.trim().is_empty()).then_some(template);
+        }
         for (key, value, target) in [
             ("agent_quiet", layer.agent_quiet, &mut self.agent_quiet),
             (
@@ -611,6 +621,10 @@ agent = ""
 # {branch} {base} {operation} {files} {commits} {finish} (see README for the default).
 # handoff_template = "..."
 
+# The task the popup's `c` drafts (shown, editable) for the agent of a worktree predicted to
+# conflict with a sibling; placeholders {branch} {base} {siblings} {files} (see README).
+# coordinate_template = "..."
+
 # Untracked files (globs, relative to the main worktree) copied / symlinked into new worktrees.
 copy = []
 symlink = []
@@ -653,13 +667,25 @@ trash_max_size = "20 GiB"
 pub const HANDOFF_PLACEHOLDERS: &[&str] =
     &["branch", "base", "operation", "files", "commits", "finish"];
 
+/// The placeholders a `coordinate_template` may use (filled in by `handoff::coordination`).
+pub const COORDINATE_PLACEHOLDERS: &[&str] = &["branch", "base", "siblings", "files"];
+
 /// Why a `handoff_template` cannot be used: a `{name}` that is not a placeholder.
 pub fn validate_template(template: &str) -> std::result::Result<(), String> {
+    validate_placeholders(template, HANDOFF_PLACEHOLDERS)
+}
+
+/// Why a `coordinate_template` cannot be used.
+pub fn validate_coordinate_template(template: &str) -> std::result::Result<(), String> {
+    validate_placeholders(template, COORDINATE_PLACEHOLDERS)
+}
+
+fn validate_placeholders(template: &str, known: &[&str]) -> std::result::Result<(), String> {
     for name in placeholders_in(template) {
-        if !HANDOFF_PLACEHOLDERS.contains(&name) {
+        if !known.contains(&name) {
             return Err(format!(
                 "unknown placeholder {{{name}}} (known: {})",
-                HANDOFF_PLACEHOLDERS
+                known
                     .iter()
                     .map(|p| format!("{{{p}}}"))
                     .collect::<Vec<_>>()
