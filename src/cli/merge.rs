@@ -78,8 +78,11 @@ pub fn run(args: Args) -> Result<i32> {
         return merge_all_green(&project, &lock, &options, verify);
     }
     let plan = merge::plan(&project, branch.as_deref(), &options)?;
-    for warning in plan.warnings() {
-        warn!("warning: {}", shown(warning));
+    // A refusal is one line; the warnings are for a merge that goes ahead.
+    if plan.refusals().is_empty() {
+        for warning in plan.warnings() {
+            warn!("warning: {}", shown(warning));
+        }
     }
     let merged = {
         // post_merge's output, shown line by line, escaped.
