@@ -608,7 +608,15 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
                 post_merge: project.config.post_merge.clone(),
                 uncommitted: plan.dirty().len(),
                 refusals: plan.refusals().into_iter().map(words::blocker).collect(),
-                warnings: plan.warnings().to_vec(),
+                warnings: words::base_moved(
+                    plan.base(),
+                    plan.branch(),
+                    plan.base_moved(),
+                    project.config.gate,
+                )
+                .into_iter()
+                .chain(plan.warnings().iter().cloned())
+                .collect(),
                 keep: false,
             })
         }

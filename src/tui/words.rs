@@ -56,6 +56,26 @@ pub fn blocker(blocker: &Blocker) -> String {
     format!("{blocker}{hint}")
 }
 
+/// The merge dialog's warning that base moved on since the branch left it (`None` when not).
+pub fn base_moved(
+    base: &str,
+    branch: &str,
+    commits: usize,
+    gate: crate::core::config::Gate,
+) -> Option<String> {
+    (commits > 0).then(|| {
+        format!(
+            "{base} moved on by {commits} commit{} since {branch} left it: the merge brings them \
+             together untested{}",
+            if commits == 1 { "" } else { "s" },
+            match gate {
+                crate::core::config::Gate::Merged => " (the merged gate checks the result first)",
+                crate::core::config::Gate::Content => " (u brings them into the branch first)",
+            }
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -173,13 +173,15 @@ pub struct MergePlan {
     commits: Vec<(Oid, String)>,
     checks_configured: bool,
     blockers: Vec<Blocker>,
-    /// What to know before merging, on one line each: base moved on since the branch left it,
-    /// the scope guard's overlaps (branches that would start conflicting, or merely overlap;
+    /// What to know before merging, on one line each: the scope guard's overlaps (branches that would start conflicting, or merely overlap;
     /// files outside its declared scope), its agent still at work.
     warnings: Vec<String>,
     /// What the branch changes against where it left base (its content, uncommitted work
     /// included).
     diffstat: Diffstat,
+    /// Commits base gained since the branch left it (the merge brings them together with
+    /// the branch's, untested together unless the gate is `merged`).
+    base_moved: usize,
     /// The task its agent was started with, when there is one (a squash message names it).
     task: Option<String>,
     options: MergeOptions,
@@ -253,6 +255,11 @@ impl MergePlan {
     /// What the branch changes against where it left base.
     pub fn diffstat(&self) -> &Diffstat {
         &self.diffstat
+    }
+
+    /// Commits base gained since the branch left it.
+    pub fn base_moved(&self) -> usize {
+        self.base_moved
     }
 
     /// The task its agent was started with, when there is one.
@@ -411,18 +418,6 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
     let diffstat = Diffstat::between(&scratch_repo, fork, content_commit)?;
     let base_moved = git::commits_between(&scratch_repo, fork, base_commit)?.len();
     let mut warnings = Vec::new();
-    if base_moved > 0 && branch != base {
-        warnings.push(format!(
-            "{base} moved on by {base_moved} commit{} since {branch} left it: the merge brings \
-             them together untested{}",
-            if base_moved == 1 { "" } else { "s" },
-            if project.config.gate == crate::core::config::Gate::Merged {
-                " (the merged gate checks the result first)"
-            } else {
-                " (sync them into the branch first to check them together)"
-            }
-        ));
-    }
     if let Ok(report) = super::scope::analyze(project) {
         warnings.extend(super::scope::merge_warnings(&report, &branch));
     }
@@ -463,6 +458,7 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
         blockers,
         warnings,
         diffstat,
+        base_moved,
         task,
         options: options.clone(),
     })
