@@ -257,7 +257,7 @@ fn check_worktree_dir(project: &Project, repo: &Repository, all: &[Worktree]) ->
         .filter(|e| {
             !e.file_name()
                 .to_string_lossy()
-                .starts_with(super::trash::LEFTOVER_PREFIX)
+                .starts_with(super::worktree::LEFTOVER_PREFIX)
         })
         .map(|e| canonical(&e.path()))
         .collect();

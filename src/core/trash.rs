@@ -205,7 +205,7 @@ fn move_dir(from: &Path, to: &Path) -> Result<()> {
 
 /// Where the source of a copied move waits to be deleted, beside where it was.
 fn leftover_of(from: &Path) -> PathBuf {
-    let mut name = std::ffi::OsString::from(LEFTOVER_PREFIX);
+    let mut name = std::ffi::OsString::from(super::worktree::LEFTOVER_PREFIX);
     name.push(from.file_name().unwrap_or_default());
     (1..)
         .map(|n| {
@@ -216,9 +216,6 @@ fn leftover_of(from: &Path) -> PathBuf {
         .find(|p| std::fs::symlink_metadata(p).is_err())
         .expect("some name is free")
 }
-
-/// The start of a hidden name wtmux gives a directory it could not delete.
-pub const LEFTOVER_PREFIX: &str = ".wtmux-leftover-";
 
 fn partial_of(to: &Path) -> PathBuf {
     let mut name = to.file_name().unwrap_or_default().to_os_string();

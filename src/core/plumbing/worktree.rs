@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 use super::error::{Error, Result};
 use super::{Project, canonical, git};
 
+/// The start of a hidden name wtmux gives a directory it could not delete (what a
+/// cross-filesystem move into the trash left in `worktree_dir`): wtmux's own, never a worktree.
+pub const LEFTOVER_PREFIX: &str = ".wtmux-leftover-";
+
 /// A worktree of the repository, as git records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Worktree {
