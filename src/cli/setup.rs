@@ -40,7 +40,7 @@ pub fn run(args: Args) -> Result<i32> {
         return Ok(0);
     }
     say!("{}:", shown_path(&path));
-    let _ = write!(Stdout, "{}", agent::line_diff(&old, &new));
+    let _ = write!(Stdout, "{}", line_diff(&old, &new));
     if !args.yes {
         let _ = write!(Stdout, "apply this change? [y/N] ");
         Stdout.flush().ok();
@@ -54,4 +54,36 @@ pub fn run(args: Args) -> Result<i32> {
     agent::apply_setup(&path, &old, &new)?;
     say!("wrote {}", shown_path(&path));
     Ok(0)
+}
+
+/// A line diff of two texts, `-`/`+` prefixed, unchanged lines as context.
+pub fn line_diff(old: &str, new: &str) -> String {
+    let old: Vec<&str> = old.lines().collect();
+    let new: Vec<&str> = new.lines().collect();
+    // Longest common subsequence, fine for settings files.
+    let mut lcs = vec![vec![0usize; new.len() + 1]; old.len() + 1];
+    for i in (0..old.len()).rev() {
+        for j in (0..new.len()).rev() {
+            lcs[i][j] = if old[i] == new[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < old.len() || j < new.len() {
+        if i < old.len() && j < new.len() && old[i] == new[j] {
+            out.push_str(&format!("  {}\n", old[i]));
+            i += 1;
+            j += 1;
+        } else if j < new.len() && (i == old.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push_str(&format!("+ {}\n", new[j]));
+            j += 1;
+        } else {
+            out.push_str(&format!("- {}\n", old[i]));
+            i += 1;
+        }
+    }
+    out
 }

@@ -24,7 +24,6 @@ pub mod doctor;
 pub mod handoff;
 pub mod listing;
 pub mod merge;
-pub mod observe;
 pub mod recovery;
 pub mod remove;
 pub mod scope;

@@ -23,8 +23,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::agent::{PaneView, looks_like_question};
-use super::tmux::{Pane, ScreenRead, Tmux};
+use crate::core::tmux::{Pane, ScreenRead, Tmux};
 
 /// What was learned of a pane at one window activity time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,7 +193,7 @@ pub fn look(tmux: &Tmux, subjects: &[Subject], now_ms: u64, quiet: Duration) -> 
     let reads = if to_read.is_empty() {
         HashMap::new()
     } else {
-        super::testpoint::pause(PAUSE_BEFORE_READ);
+        crate::core::testpoint::pause(PAUSE_BEFORE_READ);
         tmux.read_screens(&to_read).unwrap_or_default()
     };
     subjects
@@ -220,7 +219,7 @@ pub fn look(tmux: &Tmux, subjects: &[Subject], now_ms: u64, quiet: Duration) -> 
         .collect()
 }
 
-/// The pause point (see [`super::testpoint`]) a look stops at between its snapshot and its
+/// The pause point (see [`crate::core::testpoint`]) a look stops at between its snapshot and its
 /// screen reads, so that a test can make a pane print exactly there.
 pub const PAUSE_BEFORE_READ: &str = "before-screen-read";
 
@@ -240,6 +239,37 @@ pub fn fingerprint(screen: &str) -> u64 {
         }
     }
     hash
+}
+
+/// Whether quiet output reads as a question waiting for an answer.
+pub fn looks_like_question(screen: &str) -> bool {
+    let Some(last) = screen.lines().rev().map(str::trim).find(|l| !l.is_empty()) else {
+        return false;
+    };
+    let lower = last.to_lowercase();
+    last.ends_with('?')
+        || last.ends_with("? ")
+        || [
+            "(y/n)",
+            "[y/n]",
+            "(yes/no)",
+            "allow",
+            "do you want",
+            "press enter",
+            "continue?",
+        ]
+        .iter()
+        .any(|p| lower.contains(p))
+}
+
+/// What tmux shows of an agent's pane.
+#[derive(Debug, Clone, Copy)]
+pub enum PaneView<'a> {
+    Seen(&'a Pane),
+    /// tmux has no such pane any more: its window was closed.
+    Gone,
+    /// No tmux snapshot, or the agent has no pane yet: only hooks can tell.
+    Unknown,
 }
 
 #[cfg(test)]
