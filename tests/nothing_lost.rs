@@ -11,6 +11,21 @@ use common::{
 };
 use differential::{Walk, snapshot_dir};
 
+/// Runs wtmux with `args` in the main worktree until it reaches the pause point `step`, and
+/// kills it there with SIGKILL.
+fn kill_9_at(repo: &TestRepo, step: &str, args: &[&str]) {
+    let pause = Pause::new(repo, step);
+    let mut child = spawn_with(
+        repo,
+        &repo.root,
+        &[("WTMUX_TEST_PAUSE", &pause.at(step))],
+        args,
+    );
+    assert_eq!(pause.reached(&mut child), step);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -173,16 +188,7 @@ fn kill_9_at_each_step_of_remove_and_restore_loses_nothing() {
         write_file(&wt.join("src/lib.txt"), "changed\n");
         std::fs::create_dir_all(wt.join("empty")).unwrap();
         let before = snapshot_dir(&wt);
-        let pause = Pause::new(&repo, step);
-        let mut child = spawn_with(
-            &repo,
-            &repo.root,
-            &[("WTMUX_TEST_PAUSE", &pause.at(step))],
-            &["remove", "feat", "--force"],
-        );
-        assert_eq!(pause.reached(&mut child), step);
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        kill_9_at(&repo, step, &["remove", "feat", "--force"]);
         // A user tidying up in between must not lose the half-moved worktree's admin dir.
         repo.git(&["worktree", "prune"]);
 
@@ -217,16 +223,7 @@ fn kill_9_at_each_step_of_remove_and_restore_loses_nothing() {
         write_file(&wt.join("untracked.txt"), "u\n");
         let before = snapshot_dir(&wt);
         repo.wtmux(&["remove", "feat", "--force"]).ok();
-        let pause = Pause::new(&repo, step);
-        let mut child = spawn_with(
-            &repo,
-            &repo.root,
-            &[("WTMUX_TEST_PAUSE", &pause.at(step))],
-            &["restore", "feat"],
-        );
-        assert_eq!(pause.reached(&mut child), step);
-        child.kill().unwrap();
-        child.wait().unwrap();
+        kill_9_at(&repo, step, &["restore", "feat"]);
         let next = repo.wtmux(&["list", "--json"]);
         next.ok();
         assert!(
@@ -607,16 +604,7 @@ fn kill_9_while_prune_deletes_a_save_never_leaves_half_a_save_listed() {
         repo.wtmux(&["add", "feat", "--no-window"]).ok();
         write_file(&repo.worktree("feat").join("untracked.txt"), "u\n");
         repo.wtmux(&["remove", "feat", "--force"]).ok();
-        let pause = Pause::new(&repo, step);
-        let mut child = spawn_with(
-            &repo,
-            &repo.root,
-            &[("WTMUX_TEST_PAUSE", &pause.at(step))],
-            &["trash", "--prune", "--older-than", "0"],
-        );
-        assert_eq!(pause.reached(&mut child), step);
-        child.kill().unwrap();
-        child.wait().unwrap();
+        kill_9_at(&repo, step, &["trash", "--prune", "--older-than", "0"]);
         let listed = repo.wtmux(&["trash"]);
         listed.ok();
         assert!(
@@ -662,16 +650,7 @@ fn kill_9_while_remove_stops_a_stubborn_writer_finishes_the_stop() {
     let pid = writer.child().id().to_string();
     wait_until(10, "the writer writes", || wt.join("out.txt").exists());
     let step = "stop.signalled";
-    let pause = Pause::new(&repo, step);
-    let mut child = spawn_with(
-        &repo,
-        &repo.root,
-        &[("WTMUX_TEST_PAUSE", &pause.at(step))],
-        &["remove", "feat", "--force"],
-    );
-    assert_eq!(pause.reached(&mut child), step);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_9_at(&repo, step, &["remove", "feat", "--force"]);
     assert!(!process_gone(&pid), "the writer ignores the signals");
     let next = repo.wtmux(&["list", "--json"]);
     next.ok();
