@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Client, TestRepo, WTMUX, write_file};
+use common::{Client, TestRepo, write_file};
 
 const LINES: &str = "one\ntwo\nthree\nfour\nfive\n";
 
@@ -162,14 +162,7 @@ fn the_popups_u_syncs_the_selected_worktree_and_its_detail_shows_the_conflict() 
     repo.write("a.txt", "base a\n");
     repo.commit_all("base moved on");
 
-    inner.run(&["set-option", "-g", "@wtmux-bin", WTMUX]);
-    inner.run(&[
-        "run-shell",
-        &format!("{}/tmux/wtmux.tmux", env!("CARGO_MANIFEST_DIR")),
-    ]);
-    inner.run(&["select-window", "-t", "test:0"]);
-    let client = Client::attach(&repo, &inner);
-    client.keys(&["C-b", "w"]);
+    let client = Client::open_popup(&repo, &inner);
     client.wait_for("the popup to list feat", |screen| {
         screen.contains("feat") && !screen.contains("loading")
     });
@@ -313,14 +306,7 @@ fn the_handoff_text_comes_from_the_configured_template_and_no_handoff_sends_noth
 #[test]
 fn the_popup_shows_the_handoff_lets_it_be_edited_and_sends_it() {
     let (repo, inner, log) = conflicting_with_an_agent("");
-    inner.run(&["set-option", "-g", "@wtmux-bin", WTMUX]);
-    inner.run(&[
-        "run-shell",
-        &format!("{}/tmux/wtmux.tmux", env!("CARGO_MANIFEST_DIR")),
-    ]);
-    inner.run(&["select-window", "-t", "test:0"]);
-    let client = Client::attach(&repo, &inner);
-    client.keys(&["C-b", "w"]);
+    let client = Client::open_popup(&repo, &inner);
     client.wait_for("the popup to list feat", |screen| {
         screen.contains("feat") && !screen.contains("loading")
     });
@@ -367,14 +353,7 @@ fn the_popups_c_tells_an_agent_which_sibling_it_will_conflict_with() {
         repo.git_in(&path, &["commit", "-qam", &format!("{branch} work")]);
     }
 
-    inner.run(&["set-option", "-g", "@wtmux-bin", WTMUX]);
-    inner.run(&[
-        "run-shell",
-        &format!("{}/tmux/wtmux.tmux", env!("CARGO_MANIFEST_DIR")),
-    ]);
-    inner.run(&["select-window", "-t", "test:0"]);
-    let client = Client::attach(&repo, &inner);
-    client.keys(&["C-b", "w"]);
+    let client = Client::open_popup(&repo, &inner);
     client.wait_for("the prediction to mark feat", |screen| {
         screen.lines().any(|l| l.contains("feat !1")) && !screen.contains("loading")
     });

@@ -434,6 +434,20 @@ pub struct Client {
 }
 
 impl Client {
+    /// Sources the plugin into `inner` (with this build as `@wtmux-bin`), attaches a client on
+    /// its first window and opens the popup with its key binding.
+    pub fn open_popup(repo: &TestRepo, inner: &TmuxServer) -> Client {
+        inner.run(&["set-option", "-g", "@wtmux-bin", WTMUX]);
+        inner.run(&[
+            "run-shell",
+            &format!("{}/tmux/wtmux.tmux", env!("CARGO_MANIFEST_DIR")),
+        ]);
+        inner.run(&["select-window", "-t", "test:0"]);
+        let client = Client::attach(repo, inner);
+        client.keys(&["C-b", "w"]);
+        client
+    }
+
     pub fn attach(repo: &TestRepo, inner: &TmuxServer) -> Client {
         let outer = TmuxServer::start(&repo.dir.path().join("outer.sock"), &repo.home, &repo.home);
         outer.run(&["resize-window", "-t", "test", "-x", "120", "-y", "40"]);
