@@ -529,6 +529,48 @@ fn the_fingerprint_follows_git_add_under_a_skip_worktree_path() {
     assert_eq!(ours["tree"], expected);
 }
 
+/// A tracked ignored file whose directory became a symbolic link to a directory holding a file
+/// of the same name: to `git add -A` the path is gone (git does not follow links on the way), so
+/// the fingerprint neither fails on it nor takes the file behind the link (found by the long
+/// differential run, seed 20261209, step 3304).
+#[test]
+fn the_fingerprint_does_not_follow_a_link_to_a_tracked_ignored_path() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "feat", "--no-window"]).ok();
+    let wt = repo.worktree("feat");
+    write_file(&wt.join(".gitignore"), ".env\n");
+    write_file(&wt.join(".env/inner.txt"), "secret\n");
+    repo.git_in(&wt, &["add", "-f", ".gitignore", ".env/inner.txt"]);
+    // The fingerprint index is made once, then reused.
+    repo.wtmux(&["__content", wt.to_str().unwrap()]).ok();
+    std::fs::remove_dir_all(wt.join(".env")).unwrap();
+    write_file(&wt.join("x.up/inner.txt"), "behind the link\n");
+    std::os::unix::fs::symlink("x.up", wt.join(".env")).unwrap();
+    let copy = repo.dir.path().join("index-copy");
+    let real = repo.git_in(
+        &wt,
+        &["rev-parse", "--path-format=absolute", "--git-path", "index"],
+    );
+    std::fs::copy(real, &copy).unwrap();
+    let git = |args: &[&str]| {
+        let mut git = std::process::Command::new("git");
+        common::sandbox(&mut git, &repo.home);
+        let out = git
+            .current_dir(&wt)
+            .env("GIT_INDEX_FILE", &copy)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["add", "-A"]);
+    let expected = git(&["write-tree"]);
+    let ours: serde_json::Value =
+        serde_json::from_str(&repo.wtmux(&["__content", wt.to_str().unwrap()]).ok()).unwrap();
+    assert_eq!(ours["tree"], expected);
+}
+
 /// Git trusts an index entry's stat data only for a file older than the index ("racy git"): a
 /// same-size rewrite in the tick the index was written is found by comparing content. The
 /// fingerprint's copy of the index must keep that, or it gives the old content's tree (found by

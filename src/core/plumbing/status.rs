@@ -406,6 +406,7 @@ impl ContentStore {
                 let path = worktree.join(p);
                 path.symlink_metadata()
                     .is_ok_and(|m| !m.is_dir() || path.join(".git").exists())
+                    && reached_without_a_link(worktree, Path::new(p))
             })
             .collect();
         for chunk in stale.chunks(500) {
@@ -424,6 +425,22 @@ impl ContentStore {
         }
         Ok(())
     }
+}
+
+/// Whether every directory leading to `relative` inside `worktree` is a real directory. Git
+/// does not follow a symbolic link on the way to a path (`pathspec … is beyond a symbolic
+/// link`): to `git add -A` such a path is gone, whatever the link points at.
+fn reached_without_a_link(worktree: &Path, relative: &Path) -> bool {
+    relative
+        .ancestors()
+        .skip(1)
+        .filter(|leading| !leading.as_os_str().is_empty())
+        .all(|leading| {
+            worktree
+                .join(leading)
+                .symlink_metadata()
+                .is_ok_and(|m| m.is_dir())
+        })
 }
 
 /// Gives `copy` the modification time of `original`.
