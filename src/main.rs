@@ -1,3 +1,3 @@
-fn main() {
-    std::process::exit(wtmux::cli::main());
+fn main() -> std::process::ExitCode {
+    wtmux::cli::main()
 }

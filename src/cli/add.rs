@@ -1,6 +1,7 @@
 //! `wtmux add`: a branch, its worktree and its window (and the configured agent).
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use super::output::{shown, shown_path};
 use crate::core::create::{self, AddOptions, NoWindow};
@@ -33,7 +34,7 @@ pub struct Args {
     scope: Vec<String>,
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args) -> Result<ExitCode> {
     let Args {
         branch,
         base,
@@ -88,5 +89,5 @@ pub fn run(args: Args) -> Result<i32> {
         (None, Some(NoWindow::NotInTmux)) => say!("no window made: not inside tmux"),
         (None, None) => {}
     }
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,7 @@
 //! `wtmux agent-status`: for agents' hooks, records the state of the agent of this worktree.
 
+use std::process::ExitCode;
+
 use crate::core::Result;
 use crate::core::agent::{self, AgentState};
 
@@ -16,7 +18,7 @@ pub enum PushedArg {
     Done,
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args) -> Result<ExitCode> {
     let state = match args.state {
         PushedArg::Working => AgentState::Working,
         PushedArg::Waiting => AgentState::Waiting,
@@ -24,5 +26,5 @@ pub fn run(args: Args) -> Result<i32> {
     };
     // Hooks' stdout belongs to the agent (Gemini parses it as JSON): print nothing.
     agent::push(&super::background_project()?, state)?;
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! `wtmux check`: run the checks of one worktree (or all) under tmux, optionally following them.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use super::output::{Stdout, shown, shown_path};
 use crate::core::Result;
@@ -19,7 +20,7 @@ pub struct Args {
     wait: bool,
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args) -> Result<ExitCode> {
     let project = super::project()?;
     let targets = if args.all {
         worktree::worktrees(&project)?
@@ -49,7 +50,7 @@ pub fn run(args: Args) -> Result<i32> {
         }
     }
     if !args.wait {
-        return Ok(0);
+        return Ok(ExitCode::SUCCESS);
     }
     let mut out = Stdout;
     let mut failed = 0;
@@ -74,5 +75,9 @@ pub fn run(args: Args) -> Result<i32> {
             .ok();
         }
     }
-    Ok(if failed > 0 { 1 } else { 0 })
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

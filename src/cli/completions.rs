@@ -1,5 +1,7 @@
 //! `wtmux completions`: shell completions.
 
+use std::process::ExitCode;
+
 use clap::CommandFactory;
 
 use super::output::Stdout;
@@ -10,7 +12,7 @@ pub struct Args {
     shell: clap_complete::Shell,
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args) -> Result<ExitCode> {
     clap_complete::generate(args.shell, &mut super::Cli::command(), "wtmux", &mut Stdout);
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }

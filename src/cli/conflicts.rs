@@ -1,6 +1,7 @@
 //! `wtmux conflicts`: the scope guard — overlapping work, predicted conflicts, a merge order.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use super::output::{Stdout, print_json, shown};
 use crate::core::error::plural;
@@ -12,14 +13,14 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args) -> Result<ExitCode> {
     let report = scope::analyze(&super::project()?)?;
     if args.json {
         print_json(&report)?;
     } else {
         print_conflicts(&mut Stdout, &report);
     }
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_conflicts(out: &mut dyn Write, report: &scope::Report) {

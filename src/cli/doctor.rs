@@ -1,6 +1,7 @@
 //! `wtmux doctor`: the background monitors (agents, file system), or restarting them.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use crate::core::Result;
 use crate::core::error::plural;
@@ -12,7 +13,7 @@ pub struct Args {
     restart: bool,
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args) -> Result<ExitCode> {
     let project = super::project()?;
     let report = if args.restart {
         crate::core::doctor::restart(&project)?
@@ -20,7 +21,7 @@ pub fn run(args: Args) -> Result<i32> {
         crate::core::doctor::report(&project)?
     };
     print_doctor(&report, args.restart);
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `wtmux doctor`'s lines.

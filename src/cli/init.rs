@@ -1,11 +1,12 @@
 //! `wtmux init`: a commented .wtmux.toml in the main worktree.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use super::output::shown_path;
 use crate::core::{Error, Result, config, trust};
 
-pub fn run() -> Result<i32> {
+pub fn run() -> Result<ExitCode> {
     let project = super::project()?;
     let path = project.main_worktree.join(config::REPO_CONFIG_FILE);
     if path.exists() {
@@ -18,5 +19,5 @@ pub fn run() -> Result<i32> {
         trust::grant(&project.main_worktree, &written.digest)?;
     }
     say!("wrote {}", shown_path(&path));
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }

@@ -4,21 +4,22 @@
 //! person runs, does).
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use super::background_project;
-use super::output::Stdout;
+use super::output::{Stdout, exit_status};
 use crate::core::{Result, agent, check, merge};
 use crate::printable::EscapingLines;
 
 /// Runs the checks of a run record (`check::RUNNER_COMMAND`).
-pub fn run_checks(key: &str) -> Result<i32> {
+pub fn run_checks(key: &str) -> Result<ExitCode> {
     check::run(&background_project()?, key)?;
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }
 
 /// What the checks and the merge gate see of a worktree: git's changed paths and the content
 /// fingerprint, as JSON (`__content`).
-pub fn content(path: &std::path::Path) -> Result<i32> {
+pub fn content(path: &std::path::Path) -> Result<ExitCode> {
     let project = super::project()?;
     let changes = crate::core::status::exact_changes(path)?;
     let content = project.content_store()?.content(path, &changes)?;
@@ -28,12 +29,12 @@ pub fn content(path: &std::path::Path) -> Result<i32> {
         "key": content.key,
     });
     writeln!(Stdout, "{json}").ok();
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The post_merge window (`merge::POST_MERGE_COMMAND`): runs that job and every one queued
 /// after it, output escaped; after a failure it stays until Enter is pressed.
-pub fn post_merge(key: &str) -> Result<i32> {
+pub fn post_merge(key: &str) -> Result<ExitCode> {
     let project = background_project()?;
     let mut out = Stdout;
     let mut escaped = EscapingLines::new(&mut out);
@@ -56,8 +57,8 @@ pub fn post_merge(key: &str) -> Result<i32> {
     );
     escaped.finish().ok();
     Ok(match end? {
-        merge::WindowEnd::Succeeded => 0,
-        merge::WindowEnd::Acknowledged(code) => code,
+        merge::WindowEnd::Succeeded => ExitCode::SUCCESS,
+        merge::WindowEnd::Acknowledged(code) => exit_status(code),
     })
 }
 
@@ -80,16 +81,16 @@ fn enter_pressed(timeout: std::time::Duration) -> bool {
 }
 
 /// The process an agent runs under (`agent::WRAPPER_COMMAND`); it never returns.
-pub fn agent_wrapper(key: &str) -> Result<i32> {
+pub fn agent_wrapper(key: &str) -> Result<ExitCode> {
     match agent::run_wrapper(&background_project()?, key)? {}
 }
 
-pub fn agent_monitor() -> Result<i32> {
+pub fn agent_monitor() -> Result<ExitCode> {
     agent::run_monitor(&background_project()?)?;
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }
 
-pub fn fs_monitor() -> Result<i32> {
+pub fn fs_monitor() -> Result<ExitCode> {
     crate::core::fsmonitor::run_daemon(&background_project()?)?;
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }

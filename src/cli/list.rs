@@ -1,6 +1,7 @@
 //! `wtmux list`: every worktree as a table, or as JSON.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use super::output::{Stdout, print_json, shown};
 use crate::core::Result;
@@ -15,12 +16,12 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args) -> Result<ExitCode> {
     let project = super::project()?;
     let listing = listing::list(&project)?;
     if args.json {
         print_json(&listing)?;
-        return Ok(0);
+        return Ok(ExitCode::SUCCESS);
     }
     print_listing(&mut Stdout, &listing);
     if let Some(lost) = &listing.coverage {
@@ -33,7 +34,7 @@ pub fn run(args: Args) -> Result<i32> {
                 .unwrap_or_else(|| "unknown".into())
         );
     }
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A check state in a few characters, for tables.

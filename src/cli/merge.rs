@@ -1,6 +1,7 @@
 //! `wtmux merge`: one branch into base, gated on its checks; or `--all-green`, the merge queue.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use super::output::{Stdout, shown, shown_path};
 use crate::core::config::MergeStrategy;
@@ -51,7 +52,7 @@ impl From<StrategyArg> for MergeStrategy {
     }
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args) -> Result<ExitCode> {
     let Args {
         branch,
         all_green,
@@ -107,7 +108,7 @@ pub fn run(args: Args) -> Result<i32> {
         merged.strategy,
         &merged.commit[..merged.commit.len().min(7)]
     );
-    let mut code = 0;
+    let mut code = ExitCode::SUCCESS;
     if let Some(post) = &merged.post_merge {
         match (post.exit_code, &post.window) {
             (Some(0), _) => say!("post_merge `{}` succeeded", shown(&post.command)),
@@ -117,7 +118,7 @@ pub fn run(args: Args) -> Result<i32> {
                     shown(&post.command),
                     shown_path(&post.log)
                 );
-                code = 1;
+                code = ExitCode::FAILURE;
             }
             (None, Some(window)) => say!(
                 "post_merge `{}` running in window {window} (log: {})",
@@ -132,7 +133,7 @@ pub fn run(args: Args) -> Result<i32> {
     }
     if let Some(error) = &merged.cleanup_error {
         warn!("merged, but cleanup failed: {}", shown(&error.to_string()));
-        code = 1;
+        code = ExitCode::FAILURE;
     }
     Ok(code)
 }
@@ -143,7 +144,7 @@ fn merge_all_green(
     lock: &OpLock,
     options: &MergeOptions,
     verify: bool,
-) -> Result<i32> {
+) -> Result<ExitCode> {
     struct Progress;
     impl merge::QueueProgress for Progress {
         fn verifying(&mut self, branches: &[String]) {
@@ -171,5 +172,9 @@ fn merge_all_green(
     for (branch, why) in &queue.left_out {
         warn!("not merging {}: {}", shown(branch), shown(&why.to_string()));
     }
-    Ok(if queue.all_merged() { 0 } else { 1 })
+    Ok(if queue.all_merged() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -1,8 +1,9 @@
-//! The command line: one file per command (`cli/<command>.rs`: its clap arguments and a `run`
-//! that calls the core and prints through `output`); core errors are phrased by `error`, with
+//! The command line: one file per command (`cli/<command>.rs`: its clap arguments and a
+//! `run(args) -> Result<ExitCode>` that calls the core and prints through `output`); core errors are phrased by `error`, with
 //! the CLI's flags. No workflow logic lives here.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -107,26 +108,29 @@ pub enum Command {
     FsMonitor,
 }
 
+/// The exit code of a usage error (1 is a refusal or a failure).
+const USAGE: u8 = 2;
+
 /// Runs the command line and returns the process exit code.
-pub fn main() -> i32 {
+pub fn main() -> ExitCode {
     crate::tui::STARTED.get_or_init(std::time::Instant::now);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) if !error.use_stderr() => {
             // --help, --version
             let _ = write!(Stdout, "{}", error.render());
-            return 0;
+            return ExitCode::SUCCESS;
         }
         Err(error) => {
             warn!("{}", shown(&usage_error_line(&error.render().to_string())));
-            return 2;
+            return ExitCode::from(USAGE);
         }
     };
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
             warn!("{}", shown(&message(&error)));
-            1
+            ExitCode::FAILURE
         }
     }
 }
@@ -160,7 +164,7 @@ fn background_project() -> Result<Project> {
     Project::discover(&cwd)
 }
 
-fn run(cli: Cli) -> Result<i32> {
+fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command.unwrap_or(Command::Ui) {
         Command::Ui => ui::run(),
         Command::Add(args) => add::run(args),

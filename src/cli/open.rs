@@ -1,6 +1,7 @@
 //! `wtmux open`: focus a worktree's window, re-creating it if it is gone.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use crate::core::Result;
 use crate::core::window;
@@ -10,7 +11,7 @@ pub struct Args {
     branch: String,
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args) -> Result<ExitCode> {
     let project = super::project()?;
     let opened = window::open(&project, &args.branch)?;
     if opened.created {
@@ -18,5 +19,5 @@ pub fn run(args: Args) -> Result<i32> {
     } else {
         say!("window {}", opened.window);
     }
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 //! are phrased by `error.rs`).
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use crate::core::{Error, Result};
 use crate::printable::printable;
@@ -51,6 +52,12 @@ macro_rules! warn {
     ($($arg:tt)*) => {{
         let _ = writeln!($crate::cli::output::Stderr, "wtmux: {}", format_args!($($arg)*));
     }};
+}
+
+/// A child's exit status as this process's exit code: what `exit(2)` keeps of it, the low
+/// eight bits.
+pub fn exit_status(code: i32) -> ExitCode {
+    ExitCode::from((code & 0xff) as u8)
 }
 
 /// Outside text (branch names, paths, subjects, file names, commands) as it may be printed.

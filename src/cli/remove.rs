@@ -1,6 +1,7 @@
 //! `wtmux remove`: stop, save to the trash, delete worktree, branch and window.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use super::output::{shown, shown_path};
 use crate::core::Result;
@@ -16,7 +17,7 @@ pub struct Args {
     keep_branch: bool,
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args) -> Result<ExitCode> {
     let Args {
         branch,
         force,
@@ -31,7 +32,7 @@ pub fn run(args: Args) -> Result<i32> {
         &RemoveOptions { force, keep_branch },
     )?;
     print_removed(&removed);
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }
 
 /// What a removal did (also after a merge that cleans up).

@@ -1,6 +1,7 @@
 //! `wtmux restore`: a removed worktree back exactly as it was.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use super::output::{shown, shown_path};
 use crate::core::error::plural;
@@ -16,7 +17,7 @@ pub struct Args {
     from: Option<String>,
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args) -> Result<ExitCode> {
     let Args { branch, from } = args;
     let project = super::project()?;
     let what = branch.as_deref().or(from.as_deref()).unwrap_or_default();
@@ -42,5 +43,5 @@ pub fn run(args: Args) -> Result<i32> {
     {
         say!("(wtmux open {} gives it a window)", shown(branch));
     }
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }

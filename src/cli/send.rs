@@ -1,5 +1,7 @@
 //! `wtmux send`: type text into a worktree's agent (then Enter).
 
+use std::process::ExitCode;
+
 use crate::core::Result;
 use crate::core::agent;
 
@@ -9,7 +11,7 @@ pub struct Args {
     text: String,
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args) -> Result<ExitCode> {
     agent::send(&super::project()?, &args.branch, &args.text)?;
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }

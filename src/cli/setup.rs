@@ -1,6 +1,7 @@
 //! `wtmux setup claude|gemini`: wtmux's hooks merged into an agent's settings, after asking.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use super::output::{Stdout, shown_path};
 use crate::core::agent;
@@ -24,7 +25,7 @@ pub enum SetupArg {
     Gemini,
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args) -> Result<ExitCode> {
     let which = match args.agent {
         SetupArg::Claude => agent::HookedAgent::Claude,
         SetupArg::Gemini => agent::HookedAgent::Gemini,
@@ -37,7 +38,7 @@ pub fn run(args: Args) -> Result<i32> {
     let (old, new) = agent::plan_setup(&path, which, &exe.to_string_lossy())?;
     if old == new {
         say!("{} already has wtmux's hooks", shown_path(&path));
-        return Ok(0);
+        return Ok(ExitCode::SUCCESS);
     }
     say!("{}:", shown_path(&path));
     let _ = write!(Stdout, "{}", line_diff(&old, &new));
@@ -53,7 +54,7 @@ pub fn run(args: Args) -> Result<i32> {
     }
     agent::apply_setup(&path, &old, &new)?;
     say!("wrote {}", shown_path(&path));
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A line diff of two texts, `-`/`+` prefixed, unchanged lines as context.

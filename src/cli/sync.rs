@@ -1,6 +1,7 @@
 //! `wtmux sync`: printing what a sync did.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use super::output::{shown, shown_path};
 use crate::core::Result;
@@ -23,7 +24,7 @@ pub struct Args {
 
 /// Syncs and prints; exit 1 when git stopped on conflicts (left in the worktree), after
 /// handing them to the worktree's agent (unless `--no-handoff`).
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args) -> Result<ExitCode> {
     let method = match (args.rebase, args.merge) {
         (true, _) => Some(SyncMethod::Rebase),
         (_, true) => Some(SyncMethod::Merge),
@@ -47,8 +48,8 @@ pub fn run(args: Args) -> Result<i32> {
         }
     }
     Ok(match synced.outcome {
-        SyncOutcome::Conflicted { .. } => 1,
-        _ => 0,
+        SyncOutcome::Conflicted { .. } => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
     })
 }
 

@@ -1,6 +1,7 @@
 //! `wtmux trash`: what removals saved, or pruning old saves.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use super::output::{shown, shown_path};
 use crate::core::error::plural;
@@ -17,7 +18,7 @@ pub struct Args {
     older_than: Option<u64>,
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args) -> Result<ExitCode> {
     let project = super::project()?;
     if args.prune {
         let days = args.older_than.unwrap_or(project.config.trash_days);
@@ -33,7 +34,7 @@ pub fn run(args: Args) -> Result<i32> {
             dropped.len(),
             plural(dropped.len())
         );
-        return Ok(0);
+        return Ok(ExitCode::SUCCESS);
     }
     let entries = trash::list(&project)?;
     if entries.is_empty() {
@@ -77,5 +78,5 @@ pub fn run(args: Args) -> Result<i32> {
             shown(&entry.id)
         );
     }
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }

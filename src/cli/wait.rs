@@ -1,6 +1,7 @@
 //! `wtmux wait`: block until a worktree's agent is waiting, done or exited.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use crate::core::agent::{self, AgentState};
 use crate::core::{Result, config};
@@ -22,7 +23,7 @@ pub enum UntilArg {
     Exited,
 }
 
-pub fn run(args: Args) -> Result<i32> {
+pub fn run(args: Args) -> Result<ExitCode> {
     let until = match args.until {
         UntilArg::Waiting => AgentState::Waiting,
         UntilArg::Done => AgentState::Done,
@@ -33,5 +34,5 @@ pub fn run(args: Args) -> Result<i32> {
         Some(code) => say!("{} (status {code})", status.state.as_str()),
         None => say!("{}", status.state.as_str()),
     }
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }

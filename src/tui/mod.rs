@@ -18,6 +18,6 @@ use crate::core::{Project, Result};
 pub static STARTED: OnceLock<Instant> = OnceLock::new();
 
 /// Runs the dashboard in the current terminal until it is closed.
-pub fn run(project: Project) -> Result<i32> {
+pub fn run(project: Project) -> Result<()> {
     runtime::run(project, *STARTED.get_or_init(Instant::now))
 }

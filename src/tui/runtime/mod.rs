@@ -78,7 +78,7 @@ pub fn initial_model(project: &Project) -> Model {
     model
 }
 
-pub fn run(project: Project, started: Instant) -> Result<i32> {
+pub fn run(project: Project, started: Instant) -> Result<()> {
     let theme = Theme::from_env();
     let model = initial_model(&project);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -136,7 +136,7 @@ async fn event_loop(
     mut model: Model,
     theme: Theme,
     started: Instant,
-) -> Result<i32> {
+) -> Result<()> {
     let mut trace = Trace {
         file: std::env::var_os("WTMUX_UI_TRACE").and_then(|p| {
             std::fs::OpenOptions::new()
@@ -347,7 +347,7 @@ async fn event_loop(
             coverage: None,
         },
     );
-    Ok(0)
+    Ok(())
 }
 
 /// Follows the file-system monitor's coverage: while it does not watch everything, every row
