@@ -137,6 +137,31 @@ fn an_agent_that_fails_or_is_not_installed_is_exited_and_the_worktree_kept() {
 }
 
 #[test]
+fn a_hostile_agent_name_is_printed_escaped_into_its_pane() {
+    // A name that would set the pane's title and clear its screen, were it printed raw.
+    let (repo, tmux) =
+        setup("[agents.\"evil\\u001b]2;pwned\\u0007\\u001b[2J\"]\nrun = \"echo before; exit 3\"\n");
+    let name = "evil\x1b]2;pwned\x07\x1b[2J";
+    repo.wtmux(&["add", "feat", "--agent", name]).ok();
+    repo.wtmux(&["wait", "feat", "--until", "exited", "--timeout", "20s"])
+        .ok();
+    let window = repo.row("feat")["window"].as_str().unwrap().to_string();
+    wait_until(10, "the wrapper's line, escaped", || {
+        tmux.capture(&window)
+            .contains("[wtmux] evil\\e]2;pwned\\a\\e[2J exited with status 3")
+    });
+    let screen = tmux.capture(&window);
+    assert!(
+        screen.contains("before"),
+        "the screen was not cleared: {screen}"
+    );
+    assert_ne!(
+        tmux.run(&["display-message", "-p", "-t", &window, "#{pane_title}"]),
+        "pwned"
+    );
+}
+
+#[test]
 fn hooks_set_the_state_and_a_silent_hook_heals() {
     let (repo, _tmux) = setup("");
     repo.wtmux(&["add", "feat", "--agent", "fake", "--prompt", "task"])

@@ -6,6 +6,7 @@ use std::process::Command;
 use super::record::{AgentRecord, modify, read_record_at};
 use crate::core::Project;
 use crate::core::error::{Error, Result};
+use crate::printable::printable;
 
 /// The inside of an agent's window: runs the agent, records how it ended, then leaves a shell
 /// in the worktree so the window (and what the agent printed) stays.
@@ -55,7 +56,12 @@ pub fn run_wrapper(project: &Project, key: &str) -> Result<std::convert::Infalli
             latest.exited = true;
         }
     })?;
-    println!("\n[wtmux] {} exited with status {code}", record.name);
+    // The name comes from the configuration (a key of `[agents]`, or a command): outside text,
+    // which must not act on the terminal of the pane it is printed into.
+    println!(
+        "\n[wtmux] {} exited with status {code}",
+        printable(&record.name)
+    );
     let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into());
     // SAFETY: restoring default dispositions before exec.
     unsafe {
