@@ -525,55 +525,7 @@ fn live_results_replace_rows_and_keep_the_selection() {
 // End to end: the real plugin, a real client, real keys
 
 mod end_to_end {
-    use super::common::{TestRepo, TmuxServer, WTMUX, wait_until};
-
-    /// An outer tmux server whose pane runs a client attached to the inner one, so the inner
-    /// server has a real client for its popup; keys typed into the outer pane reach it.
-    struct Client {
-        outer: TmuxServer,
-    }
-
-    impl Client {
-        fn attach(repo: &TestRepo, inner: &TmuxServer) -> Client {
-            let outer =
-                TmuxServer::start(&repo.dir.path().join("outer.sock"), &repo.home, &repo.root);
-            outer.run(&["resize-window", "-t", "test", "-x", "120", "-y", "40"]);
-            let attach = format!(
-                "env -u TMUX tmux -S {} attach -t test",
-                inner.socket.display()
-            );
-            outer.run(&["respawn-pane", "-k", "-t", "test", &attach]);
-            wait_until(10, "the inner client to attach", || {
-                !inner.run(&["list-clients"]).is_empty()
-            });
-            Client { outer }
-        }
-
-        fn screen(&self) -> String {
-            self.outer.capture("test")
-        }
-
-        /// Waits for the screen to satisfy `condition`; on timeout, shows the screen.
-        fn wait_for(&self, what: &str, condition: impl Fn(&str) -> bool) {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-            while std::time::Instant::now() < deadline {
-                if condition(&self.screen()) {
-                    return;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            panic!(
-                "timed out waiting for {what}; the screen:\n{}",
-                self.screen()
-            );
-        }
-
-        fn keys(&self, keys: &[&str]) {
-            let mut args = vec!["send-keys", "-t", "test"];
-            args.extend(keys);
-            self.outer.run(&args);
-        }
-    }
+    use super::common::{Client, TestRepo, wait_until};
 
     /// The popup follows the file-system monitor's events (no watcher of its own): an edit, a
     /// file in a directory made after it opened, a commit, an edit in that directory and a
@@ -583,14 +535,7 @@ mod end_to_end {
         let mut repo = TestRepo::new();
         let inner = repo.start_tmux();
         repo.wtmux(&["add", "feat/one", "--no-agent"]).ok();
-        inner.run(&["set-option", "-g", "@wtmux-bin", WTMUX]);
-        inner.run(&[
-            "run-shell",
-            &format!("{}/tmux/wtmux.tmux", env!("CARGO_MANIFEST_DIR")),
-        ]);
-        inner.run(&["select-window", "-t", "test:0"]);
-        let client = Client::attach(&repo, &inner);
-        client.keys(&["C-b", "w"]);
+        let client = Client::open_popup(&repo, &inner);
         let row = |screen: &str, branch: &str, text: &str| {
             screen
                 .lines()
@@ -636,11 +581,7 @@ mod end_to_end {
         let inner = repo.start_tmux();
         repo.wtmux(&["add", "feat/one", "--no-agent"]).ok();
         repo.wtmux(&["add", "feat/two", "--no-agent"]).ok();
-        inner.run(&["set-option", "-g", "@wtmux-bin", WTMUX]);
-        inner.run(&[
-            "run-shell",
-            &format!("{}/tmux/wtmux.tmux", env!("CARGO_MANIFEST_DIR")),
-        ]);
+        let client = Client::open_popup(&repo, &inner);
         let format = inner.run(&["show-option", "-gv", "window-status-format"]);
         assert!(
             format.contains("@wtmux_mark"),
@@ -650,10 +591,6 @@ mod end_to_end {
             format.starts_with("#I:#W"),
             "the user's format stays: {format}"
         );
-        inner.run(&["select-window", "-t", "test:0"]);
-        let client = Client::attach(&repo, &inner);
-
-        client.keys(&["C-b", "w"]);
         client.wait_for("the popup to list both worktrees", |screen| {
             screen.contains("feat/one")
                 && screen.contains("feat/two")
