@@ -74,8 +74,9 @@ pub fn recorded_statuses(
 
 /// Watches every agent once a second until none is left running: records state changes,
 /// marks windows, notifies, and clears a window's marker once someone looks at it. A tick is
-/// one tmux call while no agent's pane changed, and at most three when some did (their screens
-/// read in one, what changed told in one), however many agents there are.
+/// one tmux call while no agent's pane changed, and two when some did (their screens read in
+/// one), however many agents there are: what a tick decided (window options, a message) goes
+/// to tmux with the next tick's snapshot, a period later at most.
 pub fn run_monitor(project: &Project) -> Result<()> {
     let dir = project.state.dir("agents")?;
     let Some(_lock) = try_hold(&dir.join("monitor.lock"))? else {
@@ -97,6 +98,8 @@ pub fn run_monitor(project: &Project) -> Result<()> {
     let mut idle_rounds = 0;
     let mut status_written = None;
     let period = Duration::from_secs(1);
+    // What the last tick decided to tell tmux: sent with this tick's snapshot.
+    let mut untold: Vec<Vec<String>> = Vec::new();
     loop {
         let tick = std::time::Instant::now();
         // Config changes reach the running monitor (quiet period, bell, notify, their trust);
@@ -112,7 +115,7 @@ pub fn run_monitor(project: &Project) -> Result<()> {
             }
         }
         let project = &project;
-        let snapshot = match tmux.snapshot() {
+        let snapshot = match tmux.snapshot_after(&std::mem::take(&mut untold)) {
             Ok(snapshot) => snapshot,
             Err(_) => return Ok(()), // the server is gone
         };
@@ -170,7 +173,7 @@ pub fn run_monitor(project: &Project) -> Result<()> {
                 telling.set_window_option(window, "@wtmux_mark", None);
             }
         }
-        telling.send(project);
+        untold = telling.run_notify(project);
         // What `doctor` shows: written once a second at most (a state change every few seconds
         // per agent is many a second with a hundred agents).
         if let Some(at) = changed_at
@@ -193,6 +196,7 @@ pub fn run_monitor(project: &Project) -> Result<()> {
         }
         idle_rounds = if live == 0 { idle_rounds + 1 } else { 0 };
         if idle_rounds >= 10 {
+            let _ = tmux.run_sequence(&untold);
             return Ok(());
         }
         std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));

@@ -29,16 +29,29 @@ impl Telling {
             .push(command.into_iter().map(str::to_string).collect());
     }
 
-    /// Runs it all: one tmux call (one message for several changes: tmux shows only one), and
+    /// Runs it all now: one tmux call (one message for several changes: tmux shows only one), and
     /// one `notify` call whose message names every turn seen together (with a hundred agents at
     /// work, a process per turn was most of the monitor's cost, and a desktop notifier shows
     /// one bubble instead of a burst).
-    pub(super) fn send(mut self, project: &Project) {
+    pub(super) fn send(self, project: &Project) {
+        let commands = self.run_notify(project);
+        if let Some(tmux) = &project.tmux
+            && !commands.is_empty()
+        {
+            let _ = tmux.run_sequence(&commands);
+        }
+    }
+
+    /// Runs the `notify` command now and returns the tmux commands, for a caller that sends
+    /// them along with its next tmux call (the monitor: with its next snapshot).
+    pub(super) fn run_notify(mut self, project: &Project) -> Vec<Vec<String>> {
         let message = self.messages.join("; ");
         if !self.messages.is_empty() {
             notify(project, &message);
         }
-        let Some(tmux) = &project.tmux else { return };
+        let Some(tmux) = &project.tmux else {
+            return Vec::new();
+        };
         if !self.messages.is_empty() {
             let mut command = vec!["display-message".to_string()];
             if let Some(client) = &tmux.client {
@@ -50,9 +63,7 @@ impl Telling {
             ]);
             self.commands.push(command);
         }
-        if !self.commands.is_empty() {
-            let _ = tmux.run_sequence(&self.commands);
-        }
+        self.commands
     }
 }
 

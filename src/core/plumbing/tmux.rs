@@ -140,13 +140,42 @@ impl Tmux {
     /// Every pane and every tagged window, in one call: what a monitor tick or one refresh
     /// pass needs of tmux. The window tag (a path, which may hold spaces) comes last.
     pub fn snapshot(&self) -> Result<Snapshot> {
+        self.snapshot_after(&[])
+    }
+
+    /// `commands` (commands without output: window options, a message), then [`Tmux::snapshot`],
+    /// in one tmux call: a monitor tick tells what its last look decided on its way to the next
+    /// look (every tmux client started costs the server a wake-up per message, and each wake-up
+    /// walks every pane). The snapshot sees what the commands set. tmux drops the rest of a
+    /// sequence after a failing command (a window closed meanwhile), so then each is run alone
+    /// and the snapshot taken again.
+    pub fn snapshot_after(&self, commands: &[Vec<String>]) -> Result<Snapshot> {
         // The tag may hold a newline: records end with a token of this call, not at a newline
         // (see `tagged_windows`).
         let end = record_end_token();
         let format = format!(
             "#{{pane_id}} #{{window_id}} #{{session_id}} #{{window_activity}} #{{pane_dead}} #{{pane_dead_status}} #{{window_active}} #{{session_attached}} #{{pane_tty}} #{{?@wtmux_mark,1,0}} #{{{WORKTREE_TAG}}}{end}"
         );
-        let out = self.run(&["list-panes", "-a", "-F", &format])?;
+        let listing = ["list-panes", "-a", "-F", &format];
+        let out = if commands.is_empty() {
+            self.run(&listing)?
+        } else {
+            let mut sequence = commands.to_vec();
+            sequence.push(listing.map(String::from).to_vec());
+            let output = self
+                .command_sequence(&sequence)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(spawn_failed)?;
+            if output.status.success() {
+                String::from_utf8_lossy(&output.stdout).into_owned()
+            } else {
+                for command in commands {
+                    let _ = self.run(command);
+                }
+                self.run(&listing)?
+            }
+        };
         let mut snapshot = Snapshot::default();
         for record in out.split(&format!("{end}\n")) {
             let fields: Vec<&str> = record.trim_start_matches('\n').splitn(11, ' ').collect();
