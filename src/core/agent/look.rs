@@ -24,6 +24,26 @@ pub(super) fn evaluate_all(
     records: &[&AgentRecord],
     panes: Option<&std::collections::HashMap<String, Pane>>,
 ) -> Vec<(AgentStatus, observe::Look)> {
+    evaluate_with(project, records, panes, None)
+}
+
+/// The state of each agent from a snapshot whose call also read the screens expected to be
+/// needed (the monitor's: see [`observe::look_at_screens`]).
+pub(super) fn evaluate_at_screens(
+    project: &Project,
+    records: &[&AgentRecord],
+    panes: &std::collections::HashMap<String, Pane>,
+    screens: std::collections::HashMap<String, crate::core::tmux::ScreenRead>,
+) -> Vec<(AgentStatus, observe::Look)> {
+    evaluate_with(project, records, Some(panes), Some(screens))
+}
+
+fn evaluate_with(
+    project: &Project,
+    records: &[&AgentRecord],
+    panes: Option<&std::collections::HashMap<String, Pane>>,
+    screens: Option<std::collections::HashMap<String, crate::core::tmux::ScreenRead>>,
+) -> Vec<(AgentStatus, observe::Look)> {
     let subjects: Vec<Subject> = records
         .iter()
         .map(|record| Subject {
@@ -36,9 +56,12 @@ pub(super) fn evaluate_all(
         })
         .collect();
     let now = now_ms();
-    let looks = match &project.tmux {
-        Some(tmux) => observe::look(tmux, &subjects, now, project.config.agent_quiet),
-        None => subjects
+    let looks = match (&project.tmux, screens) {
+        (Some(_), Some(screens)) => {
+            observe::look_at_screens(&subjects, screens, now, project.config.agent_quiet)
+        }
+        (Some(tmux), None) => observe::look(tmux, &subjects, now, project.config.agent_quiet),
+        (None, _) => subjects
             .iter()
             .map(|s| observe::Look {
                 sight: Sight::Unknown,

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::ensure::{MONITOR_STATUS, MonitorStatus, ensure_monitor};
-use super::look::evaluate_all;
+use super::look::{evaluate_all, evaluate_at_screens};
 use super::notify::{Telling, announce};
-use super::observe::Sight;
+use super::observe::{PAUSE_BEFORE_READ, Sight, will_read};
 use super::record::{AgentRecord, now_ms, read_record, read_record_at};
 use super::{AgentState, AgentStatus};
 use crate::core::error::Result;
@@ -74,9 +74,9 @@ pub fn recorded_statuses(
 
 /// Watches every agent once a second until none is left running: records state changes,
 /// marks windows, notifies, and clears a window's marker once someone looks at it. A tick is
-/// one tmux call while no agent's pane changed, and two when some did (their screens read in
-/// one), however many agents there are: what a tick decided (window options, a message) goes
-/// to tmux with the next tick's snapshot, a period later at most.
+/// one tmux call, however many agents there are: what the last tick decided (window options,
+/// a message) goes to tmux with this tick's snapshot, and so do the screens it foresaw this
+/// tick would read (see [`Tmux::snapshot_after`](crate::core::tmux::Tmux::snapshot_after)).
 pub fn run_monitor(project: &Project) -> Result<()> {
     let dir = project.state.dir("agents")?;
     let Some(_lock) = try_hold(&dir.join("monitor.lock"))? else {
@@ -98,8 +98,10 @@ pub fn run_monitor(project: &Project) -> Result<()> {
     let mut idle_rounds = 0;
     let mut status_written = None;
     let period = Duration::from_secs(1);
-    // What the last tick decided to tell tmux: sent with this tick's snapshot.
+    // What the last tick decided to tell tmux, and the screens it expects this tick to need:
+    // both go with this tick's snapshot, in one call.
     let mut untold: Vec<Vec<String>> = Vec::new();
+    let mut to_read: Vec<String> = Vec::new();
     loop {
         let tick = std::time::Instant::now();
         // Config changes reach the running monitor (quiet period, bell, notify, their trust);
@@ -115,10 +117,15 @@ pub fn run_monitor(project: &Project) -> Result<()> {
             }
         }
         let project = &project;
-        let snapshot = match tmux.snapshot_after(&std::mem::take(&mut untold)) {
+        if !to_read.is_empty() {
+            crate::core::testpoint::pause(PAUSE_BEFORE_READ);
+        }
+        let reading: Vec<&str> = to_read.iter().map(String::as_str).collect();
+        let mut snapshot = match tmux.snapshot_after(&std::mem::take(&mut untold), &reading) {
             Ok(snapshot) => snapshot,
             Err(_) => return Ok(()), // the server is gone
         };
+        let screens = std::mem::take(&mut snapshot.screens);
         let watched: Vec<&AgentRecord> = records
             .refresh(&dir)
             .filter(|r| r.last_state != AgentState::Exited)
@@ -130,11 +137,8 @@ pub fn run_monitor(project: &Project) -> Result<()> {
         // have passed, if that is sooner: "waiting" is then told without a period's delay.
         let mut next = tick + period;
         let quiet_ms = project.config.agent_quiet.as_millis() as u64 + 1000;
-        for (record, (status, look)) in
-            watched
-                .iter()
-                .zip(evaluate_all(project, &watched, Some(&snapshot.panes)))
-        {
+        let looks = evaluate_at_screens(project, &watched, &snapshot.panes, screens);
+        for (record, (status, look)) in watched.iter().zip(&looks) {
             if status.state != AgentState::Exited {
                 live += 1;
             }
@@ -146,20 +150,21 @@ pub fn run_monitor(project: &Project) -> Result<()> {
             }
             let learned = look
                 .observation
-                .filter(|o| record.observed.as_ref() != Some(o));
+                .as_ref()
+                .filter(|o| record.observed.as_ref() != Some(*o));
             if status.state != record.last_state {
                 changed_at = Some(now_unix());
             }
             if status.state != record.last_state
                 || learned.is_some()
-                || record.told.as_ref() != Some(&status)
+                || record.told.as_ref() != Some(status)
             {
                 announce(
                     project,
                     record,
-                    &status,
+                    status,
                     Some(&snapshot.panes),
-                    learned.as_ref(),
+                    learned,
                     &mut telling,
                 )?;
             }
@@ -174,6 +179,28 @@ pub fn run_monitor(project: &Project) -> Result<()> {
             }
         }
         untold = telling.run_notify(project);
+        // The screens the next tick will read, should their panes stay quiet until then: a
+        // quiet period ending, a pane that moved after going quiet. One that must be read and
+        // was not foreseen (it printed since this snapshot) is read a tick later.
+        let next_ms = now_ms()
+            + next
+                .saturating_duration_since(std::time::Instant::now())
+                .as_millis() as u64;
+        to_read = watched
+            .iter()
+            .zip(&looks)
+            .filter_map(|(record, (_, look))| {
+                let id = record.pane.as_ref()?;
+                let pane = snapshot.panes.get(id)?;
+                will_read(
+                    pane,
+                    look.observation.as_ref(),
+                    next_ms,
+                    project.config.agent_quiet,
+                )
+                .then(|| id.clone())
+            })
+            .collect();
         // What `doctor` shows: written once a second at most (a state change every few seconds
         // per agent is many a second with a hundred agents).
         if let Some(at) = changed_at

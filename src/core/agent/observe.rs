@@ -177,6 +177,37 @@ fn conclude(
 
 /// One look at many agents: every screen that must be read is read in a single tmux call.
 pub fn look(tmux: &Tmux, subjects: &[Subject], now_ms: u64, quiet: Duration) -> Vec<Look> {
+    look_reading(subjects, now_ms, quiet, |to_read| {
+        crate::core::testpoint::pause(PAUSE_BEFORE_READ);
+        tmux.read_screens(to_read).unwrap_or_default()
+    })
+}
+
+/// One look at many agents whose screens were read with their snapshot (the monitor's, see
+/// [`crate::core::tmux::Tmux::snapshot_after`]): a screen that must be read and was not is
+/// read with the next snapshot (a tick later), and what was known of its pane stands until
+/// then.
+pub fn look_at_screens(
+    subjects: &[Subject],
+    screens: HashMap<String, ScreenRead>,
+    now_ms: u64,
+    quiet: Duration,
+) -> Vec<Look> {
+    look_reading(subjects, now_ms, quiet, move |_| screens)
+}
+
+/// Whether a look at `at_ms` would read this pane's screen, should its activity stay as it is:
+/// the monitor reads those screens with its next snapshot.
+pub fn will_read(pane: &Pane, known: Option<&Observation>, at_ms: u64, quiet: Duration) -> bool {
+    !pane.dead && matches!(step(pane, known, at_ms, quiet), Step::Read)
+}
+
+fn look_reading(
+    subjects: &[Subject],
+    now_ms: u64,
+    quiet: Duration,
+    read: impl FnOnce(&[&str]) -> HashMap<String, ScreenRead>,
+) -> Vec<Look> {
     let steps: Vec<Option<Step>> = subjects
         .iter()
         .map(|s| match s.pane {
@@ -193,8 +224,7 @@ pub fn look(tmux: &Tmux, subjects: &[Subject], now_ms: u64, quiet: Duration) -> 
     let reads = if to_read.is_empty() {
         HashMap::new()
     } else {
-        crate::core::testpoint::pause(PAUSE_BEFORE_READ);
-        tmux.read_screens(&to_read).unwrap_or_default()
+        read(&to_read)
     };
     subjects
         .iter()
@@ -220,7 +250,8 @@ pub fn look(tmux: &Tmux, subjects: &[Subject], now_ms: u64, quiet: Duration) -> 
 }
 
 /// The pause point (see [`crate::core::testpoint`]) a look stops at between its snapshot and its
-/// screen reads, so that a test can make a pane print exactly there.
+/// screen reads (the monitor: before the call that takes its snapshot and reads the screens it
+/// expects to need), so that a test can make a pane print exactly there.
 pub const PAUSE_BEFORE_READ: &str = "before-screen-read";
 
 /// A fingerprint of a screen's text that a redraw at another width does not change: whitespace

@@ -140,16 +140,19 @@ impl Tmux {
     /// Every pane and every tagged window, in one call: what a monitor tick or one refresh
     /// pass needs of tmux. The window tag (a path, which may hold spaces) comes last.
     pub fn snapshot(&self) -> Result<Snapshot> {
-        self.snapshot_after(&[])
+        self.snapshot_after(&[], &[])
     }
 
-    /// `commands` (commands without output: window options, a message), then [`Tmux::snapshot`],
-    /// in one tmux call: a monitor tick tells what its last look decided on its way to the next
-    /// look (every tmux client started costs the server a wake-up per message, and each wake-up
-    /// walks every pane). The snapshot sees what the commands set. tmux drops the rest of a
-    /// sequence after a failing command (a window closed meanwhile), so then each is run alone
-    /// and the snapshot taken again.
-    pub fn snapshot_after(&self, commands: &[Vec<String>]) -> Result<Snapshot> {
+    /// `commands` (commands without output: window options, a message), then
+    /// [`Tmux::snapshot`], then the screens of `read` (see [`Tmux::read_screens`]), in one tmux
+    /// call: a monitor tick tells what its last look decided and reads the screens it expects
+    /// to need on its way to the next look. Every tmux client started costs the server a
+    /// wake-up per message, and each wake-up walks every pane. The snapshot sees what the
+    /// commands set; each screen comes with its window's activity read right after it, as in
+    /// [`Tmux::read_screens`]. tmux drops the rest of a sequence after a failing command (a
+    /// window closed meanwhile), so then each command is run alone, the snapshot taken again
+    /// and no screen read.
+    pub fn snapshot_after(&self, commands: &[Vec<String>], read: &[&str]) -> Result<Snapshot> {
         // The tag may hold a newline: records end with a token of this call, not at a newline
         // (see `tagged_windows`).
         let end = record_end_token();
@@ -157,26 +160,36 @@ impl Tmux {
             "#{{pane_id}} #{{window_id}} #{{session_id}} #{{window_activity}} #{{pane_dead}} #{{pane_dead_status}} #{{window_active}} #{{session_attached}} #{{pane_tty}} #{{?@wtmux_mark,1,0}} #{{{WORKTREE_TAG}}}{end}"
         );
         let listing = ["list-panes", "-a", "-F", &format];
-        let out = if commands.is_empty() {
-            self.run(&listing)?
+        let separator = screen_separator();
+        let (out, screens) = if commands.is_empty() && read.is_empty() {
+            (self.run(&listing)?, HashMap::new())
         } else {
             let mut sequence = commands.to_vec();
             sequence.push(listing.map(String::from).to_vec());
+            sequence.extend(screen_commands(read, &separator));
             let output = self
                 .command_sequence(&sequence)
                 .stdin(Stdio::null())
                 .output()
                 .map_err(spawn_failed)?;
             if output.status.success() {
-                String::from_utf8_lossy(&output.stdout).into_owned()
+                let out = String::from_utf8_lossy(&output.stdout).into_owned();
+                // The screens come after the last record of the listing.
+                let token = format!("{end}\n");
+                let split = out.rfind(&token).map_or(out.len(), |at| at + token.len());
+                let screens = parse_screens(&out[split..], &separator);
+                (out[..split].to_string(), screens)
             } else {
                 for command in commands {
                     let _ = self.run(command);
                 }
-                self.run(&listing)?
+                (self.run(&listing)?, HashMap::new())
             }
         };
-        let mut snapshot = Snapshot::default();
+        let mut snapshot = Snapshot {
+            screens,
+            ..Snapshot::default()
+        };
         for record in out.split(&format!("{end}\n")) {
             let fields: Vec<&str> = record.trim_start_matches('\n').splitn(11, ' ').collect();
             let [
@@ -228,56 +241,18 @@ impl Tmux {
         if panes.is_empty() {
             return Ok(HashMap::new());
         }
-        // A separator no screen holds by chance: it is made up now.
-        let separator = format!(
-            "wtmux-screen-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        );
-        let mut commands: Vec<Vec<String>> = Vec::new();
-        for pane in panes {
-            commands.push(
-                ["capture-pane", "-p", "-J", "-t", pane]
-                    .map(String::from)
-                    .to_vec(),
-            );
-            let mut read = ["display-message", "-p", "-t", pane]
-                .map(String::from)
-                .to_vec();
-            read.push(format!("{separator} #{{pane_id}} #{{window_activity}}"));
-            commands.push(read);
-        }
+        let separator = screen_separator();
         // A pane that went away fails its capture and ends the sequence: what came before is
         // still good.
         let output = self
-            .command_sequence(&commands)
+            .command_sequence(&screen_commands(panes, &separator))
             .stdin(Stdio::null())
             .output()
             .map_err(spawn_failed)?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let mut reads = HashMap::new();
-        let mut screen = String::new();
-        for line in stdout.split_inclusive('\n') {
-            let Some(rest) = line.trim_end_matches('\n').strip_prefix(&separator) else {
-                screen.push_str(line);
-                continue;
-            };
-            let mut fields = rest.split_whitespace();
-            if let (Some(pane), Some(activity)) = (fields.next(), fields.next()) {
-                reads.insert(
-                    pane.to_string(),
-                    ScreenRead {
-                        screen: std::mem::take(&mut screen),
-                        activity_after: activity.parse().unwrap_or(0),
-                    },
-                );
-            }
-            screen.clear();
-        }
-        Ok(reads)
+        Ok(parse_screens(
+            &String::from_utf8_lossy(&output.stdout),
+            &separator,
+        ))
     }
 
     /// Several commands in one tmux call (`a ; b ; c`). tmux drops the rest of a sequence after
@@ -547,6 +522,60 @@ impl Tmux {
 }
 
 /// A token no path can contain by design: random per call.
+/// A separator no screen holds by chance: it is made up now.
+fn screen_separator() -> String {
+    format!(
+        "wtmux-screen-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}
+
+/// For each pane: its screen, then its id and window activity after `separator`.
+fn screen_commands(panes: &[&str], separator: &str) -> Vec<Vec<String>> {
+    let mut commands = Vec::new();
+    for pane in panes {
+        commands.push(
+            ["capture-pane", "-p", "-J", "-t", pane]
+                .map(String::from)
+                .to_vec(),
+        );
+        let mut read = ["display-message", "-p", "-t", pane]
+            .map(String::from)
+            .to_vec();
+        read.push(format!("{separator} #{{pane_id}} #{{window_activity}}"));
+        commands.push(read);
+    }
+    commands
+}
+
+/// What [`screen_commands`] printed, by pane.
+fn parse_screens(stdout: &str, separator: &str) -> HashMap<String, ScreenRead> {
+    let mut reads = HashMap::new();
+    let mut screen = String::new();
+    for line in stdout.split_inclusive('\n') {
+        let Some(rest) = line.trim_end_matches('\n').strip_prefix(separator) else {
+            screen.push_str(line);
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        if let (Some(pane), Some(activity)) = (fields.next(), fields.next()) {
+            reads.insert(
+                pane.to_string(),
+                ScreenRead {
+                    screen: std::mem::take(&mut screen),
+                    activity_after: activity.parse().unwrap_or(0),
+                },
+            );
+        }
+        screen.clear();
+    }
+    reads
+}
+
 fn record_end_token() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
@@ -612,6 +641,8 @@ pub struct Snapshot {
     pub windows: HashMap<PathBuf, Window>,
     /// Windows that carry wtmux's status marker (`@wtmux_mark`).
     pub marked: std::collections::HashSet<String>,
+    /// Screens read in the same call, right after the listing ([`Tmux::snapshot_after`]).
+    pub screens: HashMap<String, ScreenRead>,
 }
 
 /// One pane's screen, and its window's activity read right after it.
