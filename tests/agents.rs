@@ -708,3 +708,186 @@ fn a_squash_message_names_the_agents_task() {
         "{message}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The popup refreshes in batches: agent state changes that arrive together are one refresh pass.
+
+/// The popup's refresh passes, held at their pause point (`WTMUX_TEST_PAUSE=refresh-pass:<fifo>`):
+/// each pass stops before it reads anything, until released.
+struct PassGate {
+    fifo: std::path::PathBuf,
+    listening: Option<std::fs::File>,
+    heard: Vec<u8>,
+}
+
+impl PassGate {
+    fn new(dir: &std::path::Path) -> PassGate {
+        let fifo = dir.join("passes.fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        PassGate {
+            fifo,
+            listening: None,
+            heard: Vec::new(),
+        }
+    }
+
+    /// Whether a pass has stopped at the gate (it waits there until [`PassGate::release`]).
+    fn held(&mut self) -> bool {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let fifo = self.listening.get_or_insert_with(|| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(O_NONBLOCK)
+                .open(&self.fifo)
+                .unwrap()
+        });
+        let mut buf = [0u8; 64];
+        if let Ok(n) = fifo.read(&mut buf) {
+            self.heard.extend_from_slice(&buf[..n]);
+        }
+        if self.heard.ends_with(b"refresh-pass\n") {
+            self.heard.clear();
+            // The pass reads the FIFO next: this end must not hold it open meanwhile.
+            self.listening = None;
+            return true;
+        }
+        false
+    }
+
+    /// Lets the held pass go on.
+    fn release(&self) {
+        let mut word = None;
+        // A write end opens without blocking once the pass waits for the word.
+        wait_until(10, "the pass to wait at the gate", || {
+            use std::os::unix::fs::OpenOptionsExt;
+            word = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(O_NONBLOCK)
+                .open(&self.fifo)
+                .ok();
+            word.is_some()
+        });
+    }
+}
+
+/// The popup's trace (`WTMUX_UI_TRACE`) from `offset` on.
+fn trace_lines(trace: &std::path::Path, offset: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(trace).unwrap_or_default();
+    text.get(offset..)
+        .unwrap_or("")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn agent_state_changes_that_arrive_together_are_one_popup_refresh_pass() {
+    const AGENTS: usize = 4;
+    let scratch = tempfile::tempdir().unwrap();
+    let (config, trigger) = asking_config(scratch.path(), "");
+    let mut repo = common::TestRepo::with_config(&config);
+    let tmux = repo.start_tmux();
+    let branches: Vec<String> = (0..AGENTS).map(|i| format!("agent-{i}")).collect();
+    for branch in &branches {
+        repo.wtmux(&["add", branch, "--agent", "asker"]).ok();
+    }
+    let states = |repo: &common::TestRepo| -> Vec<String> {
+        let listing = repo.list();
+        branches
+            .iter()
+            .map(|b| {
+                listing["worktrees"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|w| w["branch"] == b.as_str())
+                    .map(|w| w["agent"]["state"].as_str().unwrap_or("").to_string())
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    // Every agent said "thinking" and went quiet; the file-system monitor runs (the listings
+    // start it), so the popup follows it from its start.
+    wait_until(30, "every agent done", || {
+        states(&repo).iter().all(|s| s == "done")
+    });
+    wait_until(10, "the file-system monitor", || {
+        repo.path(".git/wtmux/fsmonitor/session").exists()
+    });
+
+    let mut gate = PassGate::new(scratch.path());
+    let trace = scratch.path().join("ui.trace");
+    tmux.run(&[
+        "new-window",
+        "-d",
+        "-n",
+        "popup",
+        "-e",
+        &format!("WTMUX_TEST_PAUSE=refresh-pass:{}", gate.fifo.display()),
+        "-e",
+        &format!("WTMUX_UI_TRACE={}", trace.display()),
+        "-c",
+        &wtmux::core::tmux::format_literal(&repo.root.to_string_lossy()),
+        common::WTMUX,
+        "ui",
+    ]);
+    // Passes go on until the popup shows its rows.
+    wait_until(30, "the popup to show its rows", || {
+        if gate.held() {
+            gate.release();
+        }
+        trace_lines(&trace, 0)
+            .iter()
+            .any(|l| l.starts_with("live "))
+    });
+
+    // A file changes in the main worktree: the pass for it is held at the gate. Meanwhile every
+    // agent asks, and its changes (working, then waiting) reach the popup, which queues them.
+    repo.write("note.txt", "a change for a pass to hold\n");
+    wait_until(30, "a pass to stop at the gate", || gate.held());
+    std::fs::write(&trigger, "").unwrap();
+    wait_until(30, "every agent waiting", || {
+        states(&repo).iter().all(|s| s == "waiting")
+    });
+    wait_until(30, "every agent's change queued in the popup", || {
+        trace_lines(&trace, 0)
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix("queued "))
+            .and_then(|q| q.split_whitespace().next()?.parse::<usize>().ok())
+            == Some(AGENTS)
+    });
+    let released_at = std::fs::read_to_string(&trace).unwrap().len();
+    gate.release();
+
+    // One pass, for them all.
+    let mut next_pass = None;
+    wait_until(30, "the next refresh pass", || {
+        if gate.held() {
+            gate.release();
+        }
+        next_pass = trace_lines(&trace, released_at)
+            .into_iter()
+            .find(|l| l.starts_with("refresh_pass "));
+        next_pass.is_some()
+    });
+    let pass = next_pass.unwrap();
+    let rows = pass.split_whitespace().nth(1).unwrap();
+    assert!(
+        rows == "all" || rows.parse::<usize>().unwrap() >= AGENTS,
+        "{AGENTS} agents' changes, then: {pass}"
+    );
+    // And what it read is what the popup shows.
+    wait_until(30, "the popup to show every agent waiting", || {
+        if gate.held() {
+            gate.release();
+        }
+        let screen = tmux.capture("popup");
+        screen.matches("? wait").count() >= AGENTS
+    });
+}

@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 
 use super::app::Effect;
 
+/// The pause point (see [`crate::core::testpoint`]) every pass stops at before it reads
+/// anything, so that a test can hold one while changes arrive.
+pub const PAUSE_IN_PASS: &str = "refresh-pass";
+
 /// How long the first change of a batch waits for the rest of it.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
 
@@ -46,6 +50,16 @@ impl RefreshQueue {
     pub fn all_now(&mut self, now: Instant) {
         self.all = true;
         self.due = Some(now);
+    }
+
+    /// What the next pass holds so far: rows whose agent alone changed, rows read in full, and
+    /// whether it reads every row.
+    pub fn pending(&self) -> (usize, usize, bool) {
+        (
+            self.agents.difference(&self.rows).count(),
+            self.rows.len(),
+            self.all,
+        )
     }
 
     /// When the next pass may start; `None` while one runs or nothing waits.

@@ -122,6 +122,15 @@ impl Trace {
         }
     }
 
+    /// Changes came in: `queued <agent rows> <rows> <all>`, what the next pass holds so far.
+    fn queued(&mut self, refresh: &RefreshQueue) {
+        use std::io::Write;
+        if let Some(file) = &mut self.file {
+            let (agents, rows, all) = refresh.pending();
+            let _ = writeln!(file, "queued {agents} {rows} {all}");
+        }
+    }
+
     fn record(&mut self, event: &str, took: Duration) {
         use std::io::Write;
         if let Some(file) = &mut self.file {
@@ -261,6 +270,7 @@ async fn event_loop(
                             }
                         }
                     }
+                    trace.queued(&refresh);
                     None
                 }
             };
@@ -418,6 +428,7 @@ fn run_refresh(project: &Project, pass: Effect, tx: &UnboundedSender<Msg>) {
     let project = project.clone();
     let tx = tx.clone();
     tokio::task::spawn_blocking(move || {
+        crate::core::testpoint::pause(super::refresh::PAUSE_IN_PASS);
         let action = perform(&project, pass).unwrap_or_else(|e| Action::Failed(e.to_string()));
         let _ = tx.send(Msg::Refreshed(Box::new(action)));
     });
