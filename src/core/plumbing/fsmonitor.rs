@@ -339,6 +339,9 @@ pub fn run_daemon(project: &Project) -> Result<()> {
     let Some(_lock) = try_hold(&root.join("daemon.lock"))? else {
         return Ok(()); // another daemon runs
     };
+    // A daemon killed without a word (kill -9, its tmux server gone) leaves its session behind:
+    // until this one watches everything, no reader may take that for a daemon that does.
+    let _ = std::fs::remove_file(root.join("session"));
     let clean = dir(project, "clean")?;
     for stale in std::fs::read_dir(&clean)
         .map_err(|e| Error::io(&clean, e))?
