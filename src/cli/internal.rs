@@ -19,14 +19,34 @@ pub fn run_checks(key: &str) -> Result<ExitCode> {
 
 /// What the checks and the merge gate see of a worktree: git's changed paths and the content
 /// fingerprint, as JSON (`__content`).
-pub fn content(path: &std::path::Path) -> Result<ExitCode> {
+/// With `display_racy_ms`, also what the display cache answers (asked first, so a stale
+/// answer cannot hide behind a fresh computation) and where its answer came from.
+pub fn content(path: &std::path::Path, display_racy_ms: Option<u64>) -> Result<ExitCode> {
     let project = super::project()?;
     let changes = crate::core::status::exact_changes(path)?;
+    let display = match display_racy_ms {
+        Some(ms) => {
+            let (content, source) = crate::core::fingerprint_cache::content_from(
+                &project.content_store()?,
+                &project.common_dir,
+                path,
+                &changes,
+                std::time::Duration::from_millis(ms),
+            )?;
+            serde_json::json!({
+                "tree": content.tree.to_string(),
+                "key": content.key,
+                "source": format!("{source:?}").to_lowercase(),
+            })
+        }
+        None => serde_json::Value::Null,
+    };
     let content = project.content_store()?.content(path, &changes)?;
     let json = serde_json::json!({
         "paths": changes.paths(),
         "tree": content.tree.to_string(),
         "key": content.key,
+        "display": display,
     });
     writeln!(Stdout, "{json}").ok();
     Ok(ExitCode::SUCCESS)

@@ -97,7 +97,12 @@ pub enum Command {
     /// What the checks and the merge gate see of a worktree: git's changed paths and the
     /// content fingerprint (tree and key), as JSON.
     #[command(name = "__content", hide = true)]
-    Content { path: std::path::PathBuf },
+    Content {
+        path: std::path::PathBuf,
+        /// Also the display cache's answer (computed first), trusting entries this old.
+        #[arg(long)]
+        display_racy_ms: Option<u64>,
+    },
     #[command(name = crate::core::merge::POST_MERGE_COMMAND, hide = true)]
     PostMerge { key: String },
     #[command(name = crate::core::agent::WRAPPER_COMMAND, hide = true)]
@@ -187,7 +192,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => demo::run(args),
         Command::Completions(args) => completions::run(args),
         Command::RunChecks { key } => internal::run_checks(&key),
-        Command::Content { path } => internal::content(&path),
+        Command::Content {
+            path,
+            display_racy_ms,
+        } => internal::content(&path, display_racy_ms),
         Command::PostMerge { key } => internal::post_merge(&key),
         Command::AgentWrapper { key } => internal::agent_wrapper(&key),
         Command::AgentMonitor => internal::agent_monitor(),

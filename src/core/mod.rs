@@ -35,6 +35,6 @@ pub use plumbing::{
     Config, Error, Project, Result, canonical, now_unix, own_command, own_exe, parallel_map,
 };
 pub use plumbing::{
-    branch, config, error, fsmonitor, git, journal, operation, oplock, process, project, state,
-    status, testpoint, tmux, trust, watch, worktree,
+    branch, config, error, fingerprint_cache, fsmonitor, git, journal, operation, oplock, process,
+    project, state, status, testpoint, tmux, trust, watch, worktree,
 };

@@ -61,6 +61,9 @@ pub struct Walk {
     digest_of_key: HashMap<String, String>,
     pub round_trips: usize,
     pub checks: usize,
+    /// Steps after which the display cache holds an answer (so the next step's question is a
+    /// real test of its key).
+    pub display_hits: usize,
     /// Say how far the walk is every this many steps (0: never), for long runs.
     pub progress_every: usize,
 }
@@ -113,6 +116,7 @@ impl Walk {
             digest_of_key: HashMap::new(),
             round_trips: 0,
             checks: 0,
+            display_hits: 0,
             progress_every: 0,
         }
     }
@@ -518,7 +522,14 @@ impl Walk {
 
         let marks = self.untouched_marks();
         // Through the binary, so it runs with the sandbox's HOME (global excludes).
-        let run = self.repo.wtmux(&["__content", self.wt.to_str().unwrap()]);
+        // The display cache is asked first (20 ms: above the clock's tick, and the steps take
+        // longer, so most answers can come from it): a stale one shows as a disagreement.
+        let run = self.repo.wtmux(&[
+            "__content",
+            self.wt.to_str().unwrap(),
+            "--display-racy-ms",
+            "20",
+        ]);
         if run.code() != 0 {
             self.fail(format!("fingerprint failed: {}", run.stderr()));
         }
@@ -533,6 +544,18 @@ impl Walk {
             content["tree"].as_str().unwrap().to_string(),
             content["key"].as_str().unwrap().to_string(),
         );
+        let display = &content["display"];
+        if (display["tree"].as_str(), display["key"].as_str())
+            != (Some(content_tree.as_str()), Some(content_key.as_str()))
+        {
+            self.fail(format!(
+                "the display cache's fingerprint differs from git's\n cache: {display}\n   git: {content_tree} {content_key}"
+            ));
+        }
+        // Stored (or kept) now, it is what the next step's first question may wrongly reuse.
+        if display["source"] != "computed" {
+            self.display_hits += 1;
+        }
         let listing = self.repo.wtmux(&["list", "--json"]);
         if listing.code() != 0 {
             self.fail(format!("list failed: {}", listing.stderr()));

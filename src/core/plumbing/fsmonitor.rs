@@ -151,7 +151,15 @@ pub fn content_for_display(
     session: Option<&str>,
     changes: &Changes,
 ) -> Result<Content> {
-    let compute = || project.content_store()?.content(path, changes);
+    // Without the daemon's word, the display cache's (keyed by stat data, as git's index is).
+    let compute = || {
+        super::fingerprint_cache::content(
+            &project.content_store()?,
+            &project.common_dir,
+            path,
+            changes,
+        )
+    };
     let Some(session) = session else {
         return compute();
     };

@@ -5,11 +5,13 @@
 //! `core::merge`, …); the workflow imports from here.
 //!
 //! Import order inside (lowest first): error; branch, git, operation, state, testpoint, tmux,
-//! trust, watch; process, status, config; project; oplock, worktree; journal, fsmonitor.
+//! trust, watch; process, status, fingerprint_cache, config; project; oplock, worktree;
+//! journal, fsmonitor.
 
 pub mod branch;
 pub mod config;
 pub mod error;
+pub mod fingerprint_cache;
 pub mod fsmonitor;
 pub mod git;
 pub mod journal;

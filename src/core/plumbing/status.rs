@@ -208,6 +208,14 @@ impl ContentStore {
         })
     }
 
+    /// Where the display-only cache keeps the fingerprint of the worktree with this key (see
+    /// `fingerprint_cache`): in the store, so it goes with the objects it names.
+    pub fn display_cache(&self, worktree_key: &str) -> PathBuf {
+        self.dir
+            .join("index")
+            .join(format!("{worktree_key}.display.json"))
+    }
+
     /// The object directory holding fingerprint objects (an alternate to the repository's).
     pub fn objects(&self) -> PathBuf {
         self.dir.join("objects")
@@ -459,7 +467,7 @@ fn keep_modified_time(original: &Path, copy: &Path) -> Result<()> {
 /// its end, or — with `index.skipHash` — a hash of the whole file) with its stat data. Stat
 /// data alone is not enough: file times tick in jiffies and inode numbers are reused, so two
 /// quick rewrites of the same size (an `update-index --assume-unchanged`, say) can look alike.
-fn index_identity(index: &Path) -> String {
+pub(super) fn index_identity(index: &Path) -> String {
     use std::io::{Read, Seek, SeekFrom};
     let Ok(mut file) = std::fs::File::open(index) else {
         return format!("{} none", index.display());
@@ -542,7 +550,7 @@ fn has_no_flagged_entries(path: &Path) -> bool {
 
 /// The index file of the worktree at `path` (its `.git` is a directory, or a file naming the
 /// worktree's admin dir).
-fn real_index(path: &Path) -> Result<PathBuf> {
+pub(super) fn real_index(path: &Path) -> Result<PathBuf> {
     let dot_git = path.join(".git");
     if dot_git.is_dir() {
         return Ok(dot_git.join("index"));
@@ -560,7 +568,7 @@ fn real_index(path: &Path) -> Result<PathBuf> {
 
 /// The tree HEAD points at; the empty tree on an unborn branch. In process when libgit2 can
 /// read the repository (a clean worktree then costs no git process), else from git.
-fn head_tree(path: &Path) -> Result<Oid> {
+pub(super) fn head_tree(path: &Path) -> Result<Oid> {
     if let Ok(repo) = git2::Repository::open(path) {
         match repo.head() {
             Ok(head) => {
