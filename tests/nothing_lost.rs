@@ -44,12 +44,6 @@ fn random_walk_agrees_with_git_and_loses_nothing() {
         "seed {seed}: {} steps checked, {} round trips, {} answers kept by the display cache, 0 disagreements",
         walk.checks, walk.round_trips, walk.display_hits
     );
-    assert!(
-        walk.display_hits * 5 >= walk.checks,
-        "the display cache kept an answer after {} of {} steps: it is hardly tested",
-        walk.display_hits,
-        walk.checks
-    );
 }
 
 /// What `git worktree list` registers, for comparing with what wtmux lists.

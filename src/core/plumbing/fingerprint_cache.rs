@@ -19,9 +19,9 @@
 //! the fingerprint computed then would hold it while the key does not. So an answer is stored
 //! only if every path where its tree differs from HEAD's is one of the changed paths.
 //!
-//! Not cached (always computed by git): dirty submodules, nested repositories, a changed path
-//! that is a directory (a gitlink), more than [`MAX_ENTRIES`] entries below untracked
-//! directories. Decisions (the check runner, the merge gate, the trash) never use this: they
+//! A submodule whose commit moved is keyed by that commit. Not cached (always computed by
+//! git): dirty submodules, nested repositories, more than [`MAX_ENTRIES`] entries below
+//! untracked directories. Decisions (the check runner, the merge gate, the trash) never use this: they
 //! call [`ContentStore::content`] directly.
 
 use std::collections::BTreeSet;
@@ -150,7 +150,11 @@ fn snapshot(common_dir: &Path, path: &Path, changes: &Changes, racy: Duration) -
     for changed in &changes.tracked {
         let at = path.join(changed);
         if at.symlink_metadata().is_ok_and(|m| m.is_dir()) {
-            return None; // a gitlink: its commit is not in any stat data
+            // A submodule whose commit moved (a dirty one is not cached at all): its commit is
+            // what the tree records, and no stat data says it.
+            let head = git2::Repository::open(&at).ok()?.head().ok()?.target()?;
+            let _ = writeln!(text, "gitlink {changed} {head}");
+            continue;
         }
         entry(&mut text, &at, now, racy)?;
         parents.extend(at.parent().map(Path::to_path_buf));
