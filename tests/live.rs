@@ -167,3 +167,74 @@ fn list_inside_tmux_is_never_wrong_for_more_than_a_second() {
         stale.last().unwrap()
     );
 }
+
+/// The popup reads every worktree once when it opens, also when it has to start the
+/// file-system monitor itself (here a killed monitor left its session behind), and its rows
+/// then follow that monitor: a full listing before the monitor watched would leave no markers
+/// (the monitor could not tell of later changes), and one more after it would read every
+/// worktree twice.
+#[test]
+fn the_popup_reads_every_worktree_once_and_follows_the_monitor_it_started() {
+    let mut repo = TestRepo::new();
+    let tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--no-agent"]).ok();
+    let monitor = repo.path(".git/wtmux/fsmonitor");
+    let session = monitor.join("session");
+    repo.list();
+    common::wait_until(10, "a monitor to run", || {
+        session.exists() && monitor.join("status.json").exists()
+    });
+    let status: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(monitor.join("status.json")).unwrap())
+            .unwrap();
+    let pid = status["pid"].as_i64().unwrap() as libc::pid_t;
+    // SAFETY: a signal to the monitor this test started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    common::wait_until(10, "the monitor to die", || {
+        !wtmux::core::state::is_held(&monitor.join("daemon.lock")).unwrap()
+    });
+    let old_session = std::fs::read_to_string(&session).unwrap();
+
+    let trace = repo.dir.path().join("popup.trace");
+    tmux.run(&[
+        "new-window",
+        "-d",
+        "-n",
+        "ui",
+        "-c",
+        repo.root.to_str().unwrap(),
+        "-e",
+        &format!("WTMUX_UI_TRACE={}", trace.display()),
+        common::WTMUX,
+        "ui",
+    ]);
+    let lines = || std::fs::read_to_string(&trace).unwrap_or_default();
+    common::wait_until(20, "the popup's rows to be live", || {
+        lines().lines().any(|l| l.starts_with("live "))
+    });
+    common::wait_until(10, "a new monitor to watch", || {
+        std::fs::read_to_string(&session).is_ok_and(|s| s != old_session)
+    });
+    write_file(&repo.worktree("feat").join("README.md"), "edited\n");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !tmux
+        .capture("ui")
+        .lines()
+        .any(|l| l.contains("feat") && l.contains("~1"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the edit never reached the popup's row; the screen:\n{}\nits trace:\n{}",
+            tmux.capture("ui"),
+            lines()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = lines();
+    let full = text.lines().filter(|l| l.starts_with("listed ")).count();
+    assert_eq!(
+        full, 1,
+        "every worktree read once, not {full} times:\n{text}"
+    );
+    tmux.run(&["send-keys", "-t", "ui", "q"]);
+}

@@ -510,6 +510,7 @@ fn live_results_replace_rows_and_keep_the_selection() {
     model.update(Action::Listed {
         base: "main".into(),
         rows,
+        session: None,
     });
     assert_eq!(
         model.selected_row().unwrap().branch.as_deref(),

@@ -70,6 +70,11 @@ pub struct Listing {
     /// inotify limit): how far it got. Every listing then scans every worktree.
     #[serde(default)]
     pub coverage: Option<super::fsmonitor::GaveUp>,
+    /// The file-system monitor's session this listing synced with: its worktrees are marked
+    /// in that session, so the monitor tells a follower of their next change. `None`: scanned
+    /// without it (none ran, or it did not answer).
+    #[serde(skip)]
+    pub session: Option<String>,
 }
 
 /// Every worktree with its live status, computed in parallel in this process (no git process
@@ -96,6 +101,7 @@ pub fn list(project: &Project) -> Result<Listing> {
         main_worktree: project.main_worktree.clone(),
         worktrees,
         coverage: super::fsmonitor::coverage_lost(project),
+        session: monitor,
     })
 }
 

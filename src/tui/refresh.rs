@@ -90,6 +90,11 @@ impl RefreshQueue {
         })
     }
 
+    /// Whether a pass is running.
+    pub fn running(&self) -> bool {
+        self.running
+    }
+
     /// A pass is running from the start (the popup's first full listing).
     pub fn started_elsewhere(&mut self) {
         self.running = true;

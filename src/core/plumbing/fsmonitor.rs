@@ -52,7 +52,7 @@ pub fn sync(project: &Project) -> Option<String> {
     if !is_held(&root.join("daemon.lock")).ok()? {
         return None; // no daemon
     }
-    let session = std::fs::read_to_string(root.join("session")).ok()?;
+    let session = live_session(&root)?;
     let cookie = dir(project, "clean")
         .ok()?
         .join(format!(".cookie-{}", std::process::id()));
@@ -591,11 +591,52 @@ pub fn coverage(project: &Project) -> Coverage {
     };
     if !disabled()
         && is_held(&root.join("daemon.lock")).unwrap_or(false)
-        && root.join("session").exists()
+        && live_session(&root).is_some()
     {
         Coverage::Complete
     } else {
         Coverage::None
+    }
+}
+
+/// The running daemon's session once it watches everything (what [`sync`] answers when it
+/// answers), without syncing: for a follower to tell whether its rows were read in it.
+pub fn session(project: &Project) -> Option<String> {
+    if coverage(project) != Coverage::Complete {
+        return None;
+    }
+    live_session(&dir(project, "").ok()?)
+}
+
+/// The session in `root`, if the daemon that wrote it (`<pid>-<time>`) still lives: one killed
+/// without a word leaves its session behind until the next one, holding the lock already,
+/// removes it.
+fn live_session(root: &Path) -> Option<String> {
+    let session = std::fs::read_to_string(root.join("session")).ok()?;
+    let pid: libc::pid_t = session.split('-').next()?.parse().ok()?;
+    // SAFETY: signal 0 only asks whether the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    alive.then_some(session)
+}
+
+/// For a display about to read every worktree: starts the daemon if none runs, and waits up to
+/// `patience` for it to watch everything (or give up). Read then, every worktree is marked in
+/// its session at once; read before, each would be read again once it watches (its markers
+/// start only then). Returns the coverage reached.
+pub fn start_and_wait(project: &Project, patience: std::time::Duration) -> Coverage {
+    let now = coverage(project);
+    if now != Coverage::None || project.tmux.is_none() || disabled() {
+        return now;
+    }
+    start(project);
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let now = coverage(project);
+        if now != Coverage::None || std::time::Instant::now() >= deadline {
+            return now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
 

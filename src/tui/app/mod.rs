@@ -81,6 +81,8 @@ pub enum Action {
     Listed {
         base: String,
         rows: Vec<Row>,
+        /// The file-system monitor's session the rows were read in (see `Listing::session`).
+        session: Option<String>,
     },
     RowUpdated(Row),
     RowGone(PathBuf),
@@ -298,7 +300,7 @@ impl Model {
                 self.spinner = self.spinner.wrapping_add(1);
                 return Vec::new();
             }
-            Action::Listed { base, rows } => {
+            Action::Listed { base, rows, .. } => {
                 let selected = self.selected_row().map(|r| r.path.clone());
                 self.base = base;
                 self.rows = rows;

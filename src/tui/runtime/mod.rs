@@ -52,6 +52,9 @@ enum Msg {
 /// directory (inotify's limit) or does not run (outside tmux, or starting): never silence.
 const RESCAN_INTERVAL: Duration = Duration::from_secs(5);
 
+/// How long the popup's first listing waits for a file-system monitor it had to start.
+const MONITOR_PATIENCE: Duration = Duration::from_secs(3);
+
 /// Threads for effects: git and tmux calls, a merge, the scope guard. Enough for a refresh, an
 /// analysis and an action at once; more only compete for the same cores.
 const EFFECT_THREADS: usize = 4;
@@ -107,17 +110,20 @@ impl Trace {
         self.record(event, since_start);
     }
 
-    /// A refresh pass starts: `refresh_pass <rows>` (`<rows> agents` for agents only, `all`
-    /// for every row).
+    /// A refresh pass starts: `refresh_pass <rows> <ms>` (`<rows> agents` for agents only,
+    /// `all` for every row), with the milliseconds since the process started.
     fn pass(&mut self, pass: &Effect) {
         use std::io::Write;
+        let at = self.started.elapsed().as_secs_f64() * 1000.0;
         if let Some(file) = &mut self.file {
             let _ = match pass {
-                Effect::RefreshRows(rows) => writeln!(file, "refresh_pass {}", rows.len()),
-                Effect::RefreshAgents(rows) => {
-                    writeln!(file, "refresh_pass {} agents", rows.len())
+                Effect::RefreshRows(rows) => {
+                    writeln!(file, "refresh_pass {} {at:.2}", rows.len())
                 }
-                _ => writeln!(file, "refresh_pass all"),
+                Effect::RefreshAgents(rows) => {
+                    writeln!(file, "refresh_pass {} agents {at:.2}", rows.len())
+                }
+                _ => writeln!(file, "refresh_pass all {at:.2}"),
             };
         }
     }
@@ -170,11 +176,30 @@ async fn event_loop(
     trace.mark("first_frame");
     let mut refresh = RefreshQueue::default();
     refresh.started_elsewhere();
-    run_refresh(&project, Effect::RefreshAll, &tx);
+    {
+        // The first listing waits a moment for the file-system monitor (started now if none
+        // runs): read in its session, every worktree is read once; read before it watches,
+        // each would have to be read again once it does (its markers start only then).
+        let project = project.clone();
+        let tx = tx.clone();
+        tokio::task::spawn_blocking(move || {
+            fsmonitor::start_and_wait(&project, MONITOR_PATIENCE);
+            let action = perform(&project, Effect::RefreshAll)
+                .unwrap_or_else(|e| Action::Failed(e.to_string()));
+            let _ = tx.send(Msg::Refreshed(Box::new(action)));
+        });
+    }
 
     let mut detail_read = Instant::now();
     let mut coverage = fsmonitor::Coverage::None;
-    let mut rescanning = true;
+    // Not before the first listing is in: a listing slower than the interval would otherwise
+    // be followed by a second one at once.
+    let mut rescanning = false;
+    // The monitor's session the last full listing was read in (`None`: read without it), and
+    // whether to see if that is still the monitor's: a listing read in another session left
+    // no markers in this one, so the monitor would never tell of its worktrees' changes.
+    let mut listed_session: Option<String> = None;
+    let mut session_check = false;
     let mut rescan_at = tokio::time::Instant::now() + RESCAN_INTERVAL;
     let mut live_marked = false;
     // The scope guard: one analysis at a time, at most one every ANALYZE_INTERVAL (agents
@@ -241,6 +266,7 @@ async fn event_loop(
                 Msg::Action(action) => Some(*action),
                 Msg::Refreshed(action) => {
                     refresh.finished();
+                    session_check = true;
                     Some(*action)
                 }
                 Msg::Changed(events) => {
@@ -254,11 +280,16 @@ async fn event_loop(
                             }
                             fsmonitor::Event::Everything => refresh.all_changed(Instant::now()),
                             fsmonitor::Event::Daemon => {
-                                // Started (its markers start now), stopped (the next listing
-                                // starts another) or gave up: every row, read again.
+                                // Stopped (the next listing starts another) or gave up: every
+                                // row, read again. Started: every row not read in its session
+                                // (see `session_check`).
                                 let now = fsmonitor::coverage(&project);
+                                trace.mark(&format!("monitor {now:?}"));
+                                session_check = true;
                                 if now != coverage {
-                                    refresh.all_changed(Instant::now());
+                                    if now != fsmonitor::Coverage::Complete {
+                                        refresh.all_changed(Instant::now());
+                                    }
                                     redraw |= follow_coverage(
                                         &mut model,
                                         &mut coverage,
@@ -287,7 +318,13 @@ async fn event_loop(
                     run_effect(&project, Effect::LoadDetail(row.path.clone()), &tx);
                 }
             }
-            let listed = matches!(action, Action::Listed { .. });
+            let listed = match &action {
+                Action::Listed { session, .. } => {
+                    listed_session = session.clone();
+                    true
+                }
+                _ => false,
+            };
             if matches!(action, Action::Analyzed(_)) {
                 analyzing = false;
             }
@@ -314,6 +351,7 @@ async fn event_loop(
                 }
             }
             if listed {
+                trace.mark("listed");
                 if let Some(follower) = &follower {
                     follower.show(model.rows.iter().map(|r| r.path.as_path()));
                 }
@@ -329,6 +367,16 @@ async fn event_loop(
         }
         if quit {
             break;
+        }
+        // Once no pass runs (a pass under way may be reading in the new session already).
+        if session_check && !refresh.running() {
+            session_check = false;
+            if coverage == fsmonitor::Coverage::Complete
+                && fsmonitor::session(&project) != listed_session
+            {
+                trace.mark("session_changed");
+                refresh.all_changed(Instant::now());
+            }
         }
         if let Some(pass) = refresh.start(Instant::now()) {
             trace.pass(&pass);
@@ -355,6 +403,7 @@ async fn event_loop(
             main_worktree: project.main_worktree.clone(),
             worktrees: model.rows.clone(),
             coverage: None,
+            session: None,
         },
     );
     Ok(())

@@ -26,6 +26,7 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
             Action::Listed {
                 base: listing.base,
                 rows: listing.worktrees,
+                session: listing.session,
             }
         }
         Effect::RefreshRows(paths) => {
