@@ -6,8 +6,12 @@
 //! test module left out) that starts with `crate::core::`, `super::` or `self::`; re-exports
 //! (`pub use x::{Y}` in a `mod.rs`) are followed to where `Y` lives.
 
+mod rust_source;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+use rust_source::ident;
 
 const CORE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/core");
 
@@ -30,91 +34,6 @@ fn find_modules(dir: &Path, at: &ModPath, out: &mut BTreeMap<ModPath, PathBuf>) 
             out.insert(module, path);
         }
     }
-}
-
-/// The code of a file without comments, the contents of strings and chars, and its test
-/// module.
-fn code(text: &str) -> String {
-    let text = match text.find("#[cfg(test)]\nmod tests") {
-        Some(at) => &text[..at],
-        None => text,
-    };
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        if c == '/' && next == Some('/') {
-            while i < chars.len() && chars[i] != '\n' {
-                i += 1;
-            }
-        } else if c == '/' && next == Some('*') {
-            i += 2;
-            while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
-                i += 1;
-            }
-            i += 2;
-        } else if c == 'r'
-            && (next == Some('"') || next == Some('#'))
-            && !ident(chars.get(i.wrapping_sub(1)))
-        {
-            // A raw string: r"…" or r#"…"#.
-            let mut j = i + 1;
-            let mut hashes = 0;
-            while chars.get(j) == Some(&'#') {
-                hashes += 1;
-                j += 1;
-            }
-            if chars.get(j) != Some(&'"') {
-                out.push(c);
-                i += 1;
-                continue;
-            }
-            j += 1;
-            loop {
-                if j >= chars.len() {
-                    break;
-                }
-                if chars[j] == '"' && (0..hashes).all(|h| chars.get(j + 1 + h) == Some(&'#')) {
-                    j += 1 + hashes;
-                    break;
-                }
-                j += 1;
-            }
-            out.push_str("\"\"");
-            i = j;
-        } else if c == '"' {
-            i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                if chars[i] == '\\' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            i += 1;
-            out.push_str("\"\"");
-        } else if c == '\'' && (next == Some('\\') || chars.get(i + 2) == Some(&'\'')) {
-            // A char literal (a lifetime has no closing quote two characters on).
-            i += 1;
-            while i < chars.len() && chars[i] != '\'' {
-                if chars[i] == '\\' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            i += 1;
-            out.push_str("' '");
-        } else {
-            out.push(c);
-            i += 1;
-        }
-    }
-    out
-}
-
-fn ident(c: Option<&char>) -> bool {
-    c.is_some_and(|c| c.is_alphanumeric() || *c == '_')
 }
 
 /// The paths a `use` or an expression names from `start`: `a::b`, or a `{…}` group of them.
@@ -240,7 +159,12 @@ fn edges() -> BTreeMap<String, BTreeSet<String>> {
     let codes: BTreeMap<ModPath, String> = tree
         .modules
         .iter()
-        .map(|(m, file)| (m.clone(), code(&std::fs::read_to_string(file).unwrap())))
+        .map(|(m, file)| {
+            (
+                m.clone(),
+                rust_source::scan(&std::fs::read_to_string(file).unwrap()).code,
+            )
+        })
         .collect();
     for (module, code) in &codes {
         if tree.modules[module].ends_with("mod.rs") {

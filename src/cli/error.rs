@@ -38,6 +38,7 @@ fn refusal(error: &Error) -> String {
             create::Refused::TmuxSilent { .. } => {
                 format!("refused: {refused} (--no-window works without it)")
             }
+            create::Refused::PatternLeavesMainWorktree { .. } => format!("refused: {refused}"),
         };
     }
     if let Some(gone) = error.step_refusal::<window::DirectoryGone>() {

@@ -25,6 +25,14 @@ pub struct Intent {
     pub created_at: Option<String>,
 }
 
+/// The directory an add recorded lies outside `worktree_dir`: it is left alone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} is outside {}; left as it is", .path.display(), .worktree_dir.display())]
+pub struct Outside {
+    pub path: PathBuf,
+    pub worktree_dir: PathBuf,
+}
+
 /// Removes the worktree and the branch this add made, and nothing else: the directory only if
 /// it is under `worktree_dir`, the branch only if it still points where this add made it and
 /// no worktree has it checked out.
@@ -32,11 +40,7 @@ pub fn roll_back(project: &Project, intent: &Intent) -> Result<()> {
     let worktree_dir = canonical(&project.worktree_dir());
     let path = canonical(&intent.path);
     if !path.starts_with(&worktree_dir) {
-        return Err(Error::refused(format!(
-            "{} is outside {}; left as it is",
-            path.display(),
-            worktree_dir.display()
-        )));
+        return Err(Error::step(Outside { path, worktree_dir }));
     }
     if path.exists() {
         super::process::kill_processes_in(&path);

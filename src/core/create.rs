@@ -60,6 +60,11 @@ pub enum Refused {
     PromptWithoutAgent,
     /// The window was wanted and tmux did not answer.
     TmuxSilent { detail: String },
+    /// A copy/symlink pattern goes through a symlink that leads outside the main worktree.
+    PatternLeavesMainWorktree {
+        pattern: String,
+        through: std::path::PathBuf,
+    },
 }
 
 impl std::fmt::Display for Refused {
@@ -71,6 +76,12 @@ impl std::fmt::Display for Refused {
             Refused::TmuxSilent { detail } => {
                 write!(f, "tmux does not answer ({detail}); nothing created")
             }
+            Refused::PatternLeavesMainWorktree { pattern, through } => write!(
+                f,
+                "copy/symlink pattern {pattern:?} goes through {}, a symlink leading outside the \
+                 main worktree",
+                through.display()
+            ),
         }
     }
 }
@@ -367,11 +378,10 @@ fn matches(root: &Path, worktree_dir: &Path, pattern: &str) -> Result<Vec<PathBu
         let on_the_way = root.join(components[..depth].iter().collect::<PathBuf>());
         let is_link = std::fs::symlink_metadata(&on_the_way).is_ok_and(|m| m.is_symlink());
         if is_link && !canonical(&on_the_way).starts_with(root) {
-            return Err(Error::refused(format!(
-                "copy/symlink pattern {pattern:?} goes through {}, a symlink leading outside the \
-                 main worktree",
-                on_the_way.display()
-            )));
+            return Err(Error::step(Refused::PatternLeavesMainWorktree {
+                pattern: pattern.to_string(),
+                through: on_the_way,
+            }));
         }
     }
     let max_depth = if recursive {

@@ -77,6 +77,14 @@ pub fn restart(project: &Project) -> Result<Report> {
 
 /// Ends the monitor `pid` — after making sure it is one (its command line names `command`) —
 /// and waits until its lock is free.
+/// A monitor that did not stop when told to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the monitor (pid {pid}) did not stop; its lock {} is still held", .lock.display())]
+pub struct MonitorDoesNotStop {
+    pub pid: u32,
+    pub lock: std::path::PathBuf,
+}
+
 fn stop(pid: u32, command: &str, lock: &std::path::Path) -> Result<()> {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let is_monitor = cmdline
@@ -89,10 +97,10 @@ fn stop(pid: u32, command: &str, lock: &std::path::Path) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(5);
     while state::is_held(lock)? {
         if Instant::now() >= deadline {
-            return Err(Error::refused(format!(
-                "the monitor (pid {pid}) did not stop; its lock {} is still held",
-                lock.display()
-            )));
+            return Err(Error::step(MonitorDoesNotStop {
+                pid,
+                lock: lock.to_path_buf(),
+            }));
         }
         std::thread::sleep(Duration::from_millis(20));
     }

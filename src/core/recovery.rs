@@ -48,10 +48,16 @@ pub fn try_acquire(project: &Project, operation: &str) -> Result<(OpLock, Vec<Re
     usable(project, OpLock::try_acquire(project, operation)?)
 }
 
+/// An interrupted operation that could not be finished or rolled back (its journal stays, and
+/// no operation goes ahead until it is).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotRecovered(pub Recovered);
+
 fn usable(project: &Project, lock: OpLock) -> Result<(OpLock, Vec<Recovered>)> {
-    let recovered = journal::recover_with(project, &lock, KINDS)?;
-    match recovered.iter().find(|r| r.outcome.is_err()) {
-        Some(failed) => Err(Error::refused(failed.to_string())),
+    let mut recovered = journal::recover_with(project, &lock, KINDS)?;
+    match recovered.iter().position(|r| r.outcome.is_err()) {
+        Some(at) => Err(Error::step(NotRecovered(recovered.swap_remove(at)))),
         None => Ok((lock, recovered)),
     }
 }

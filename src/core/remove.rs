@@ -57,45 +57,39 @@ impl RemovePlan {
 pub fn plan_remove(project: &Project, name: &str) -> Result<RemovePlan> {
     let worktree = find(project, name)?;
     if worktree.is_main {
-        return Err(Error::refused(format!(
-            "{} is the main worktree; wtmux never removes it",
-            worktree.path.display()
-        )));
+        return Err(Refused::MainWorktree(worktree.path).into());
     }
     if !worktree
         .path
         .starts_with(canonical(&project.worktree_dir()))
     {
-        return Err(Error::refused(format!(
-            "{} is outside {}; wtmux only removes worktrees it manages",
-            worktree.path.display(),
-            project.config.worktree_dir.display()
-        )));
+        return Err(Refused::Unmanaged {
+            path: worktree.path,
+            worktree_dir: project.config.worktree_dir.clone(),
+        }
+        .into());
     }
     if worktree.branch.as_deref() == Some(project.base.as_str()) {
-        return Err(Error::refused(format!(
-            "{} holds the base branch {}",
-            worktree.path.display(),
-            project.base
-        )));
+        return Err(Refused::HoldsBase {
+            path: worktree.path,
+            base: project.base.clone(),
+        }
+        .into());
     }
     if worktree.locked {
-        return Err(Error::refused(format!(
-            "{} is locked (git worktree unlock it first)",
-            worktree.path.display()
-        )));
+        return Err(Refused::Locked(worktree.path).into());
     }
     // Moving it would take the other worktree along and leave that one's admin dir behind.
     if let Some(inner) = worktrees(project)?
         .into_iter()
         .find(|w| w.path != worktree.path && w.path.starts_with(&worktree.path))
     {
-        return Err(Error::refused(format!(
-            "{} holds the worktree {} ({}): remove that one first",
-            worktree.path.display(),
-            inner.path.display(),
-            inner.label()
-        )));
+        return Err(Refused::HoldsWorktree {
+            label: inner.label(),
+            path: worktree.path,
+            inner: inner.path,
+        }
+        .into());
     }
     // A worktree of another repository keeps its index, HEAD and own refs in that repository's
     // admin dir: the trash would keep the directory, and that repository could prune the rest.
@@ -110,12 +104,12 @@ pub fn plan_remove(project: &Project, name: &str) -> Result<RemovePlan> {
             };
             let gitdir = canonical(&worktree.path.join(&nested).join(gitdir));
             if !gitdir.starts_with(canonical(&project.common_dir)) {
-                return Err(Error::refused(format!(
-                    "{} holds {}, whose git data lives outside it, in {}: move it out first",
-                    worktree.path.display(),
-                    worktree.path.join(&nested).display(),
-                    gitdir.display()
-                )));
+                return Err(Refused::HoldsForeignWorktree {
+                    nested: worktree.path.join(&nested),
+                    path: worktree.path,
+                    gitdir,
+                }
+                .into());
             }
         }
     }
@@ -238,6 +232,62 @@ impl std::fmt::Display for WouldLoseWork {
 
 impl std::error::Error for WouldLoseWork {}
 
+/// Why `remove` refused a worktree it must never remove, or could not save, changing nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("{} is the main worktree; wtmux never removes it", .0.display())]
+    MainWorktree(PathBuf),
+    #[error(
+        "{} is outside {}; wtmux only removes worktrees it manages",
+        .path.display(),
+        .worktree_dir.display()
+    )]
+    Unmanaged {
+        path: PathBuf,
+        worktree_dir: PathBuf,
+    },
+    #[error("{} holds the base branch {base}", .path.display())]
+    HoldsBase { path: PathBuf, base: String },
+    /// Locked with `git worktree lock`.
+    #[error("{} is locked (git worktree unlock it first)", .0.display())]
+    Locked(PathBuf),
+    /// Another registered worktree lies inside it.
+    #[error(
+        "{} holds the worktree {} ({label}): remove that one first",
+        .path.display(),
+        .inner.display()
+    )]
+    HoldsWorktree {
+        path: PathBuf,
+        inner: PathBuf,
+        label: String,
+    },
+    /// A worktree of another repository lies inside it, its git data in `gitdir`.
+    #[error(
+        "{} holds {}, whose git data lives outside it, in {}: move it out first",
+        .path.display(),
+        .nested.display(),
+        .gitdir.display()
+    )]
+    HoldsForeignWorktree {
+        path: PathBuf,
+        nested: PathBuf,
+        gitdir: PathBuf,
+    },
+    /// Moving it into the trash failed, and undid itself.
+    #[error(
+        "could not move {} into the trash ({error}); it is still in place and registered",
+        .path.display()
+    )]
+    NotSaved { path: PathBuf, error: String },
+}
+
+impl From<Refused> for Error {
+    fn from(refused: Refused) -> Error {
+        Error::step(refused)
+    }
+}
+
 /// The journal kind of a removal.
 pub const KIND: &str = "remove";
 
@@ -287,10 +337,11 @@ pub fn execute_remove(
         Ok(trash) => trash,
         Err(error) => {
             journal.finish()?; // the save undid itself: nothing to recover
-            return Err(Error::refused(format!(
-                "could not move {} into the trash ({error}); it is still in place and registered",
-                worktree.path.display()
-            )));
+            return Err(Refused::NotSaved {
+                path: worktree.path.clone(),
+                error: error.to_string(),
+            }
+            .into());
         }
     };
     super::testpoint::pause("remove.save-finished");

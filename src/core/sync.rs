@@ -102,45 +102,66 @@ pub fn default_method(project: &Project) -> SyncMethod {
     }
 }
 
+/// Why `sync` refused, changing nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("the directory of {0} is gone")]
+    DirectoryGone(String),
+    #[error("in the worktree of {worktree}, {operation}: finish or abort it there first")]
+    OperationInProgress {
+        worktree: String,
+        operation: Operation,
+    },
+    #[error("that worktree has no branch checked out (detached HEAD)")]
+    Detached,
+    #[error("{0} is the base branch: there is nothing to bring into it")]
+    IsBase(String),
+    #[error(
+        "the worktree of {branch} has {} uncommitted file{} ({}): commit them first",
+        files.len(),
+        plural(files.len()),
+        list_for_message(files, 5)
+    )]
+    Uncommitted { branch: String, files: Vec<String> },
+    #[error("{0} has no commit yet")]
+    NoCommit(String),
+}
+
+impl From<Refused> for Error {
+    fn from(refused: Refused) -> Error {
+        Error::step(refused)
+    }
+}
+
 /// Brings base's new commits into the worktree of `name` (a branch or worktree).
 pub fn sync(project: &Project, name: &str, method: Option<SyncMethod>) -> Result<Synced> {
     let target = worktree::find(project, name)?;
     if target.prunable {
-        return Err(Error::refused(format!(
-            "the directory of {} is gone",
-            target.label()
-        )));
+        return Err(Refused::DirectoryGone(target.label()).into());
     }
     let repo = Repository::open(&target.path)?;
     if let Some(operation) = operation::in_progress(&repo)? {
-        return Err(Error::refused(format!(
-            "in the worktree of {}, {operation}: finish or abort it there first",
-            target.label()
-        )));
+        return Err(Refused::OperationInProgress {
+            worktree: target.label(),
+            operation,
+        }
+        .into());
     }
-    let branch = target
-        .branch
-        .clone()
-        .ok_or_else(|| Error::refused("that worktree has no branch checked out (detached HEAD)"))?;
+    let branch = target.branch.clone().ok_or(Refused::Detached)?;
     if branch == project.base {
-        return Err(Error::refused(format!(
-            "{branch} is the base branch: there is nothing to bring into it"
-        )));
+        return Err(Refused::IsBase(branch).into());
     }
     let changes = status::exact_changes(&target.path)?;
     if !changes.is_empty() {
-        let files = changes.paths();
-        return Err(Error::refused(format!(
-            "the worktree of {branch} has {} uncommitted file{} ({}): commit them first",
-            files.len(),
-            plural(files.len()),
-            list_for_message(&files, 5)
-        )));
+        return Err(Refused::Uncommitted {
+            branch,
+            files: changes.paths(),
+        }
+        .into());
     }
     let method = method.unwrap_or_else(|| default_method(project));
     let base_commit = project.require_base_commit()?;
-    let head = git::head_commit(&repo)
-        .ok_or_else(|| Error::refused(format!("{branch} has no commit yet")))?;
+    let head = git::head_commit(&repo).ok_or_else(|| Refused::NoCommit(branch.clone()))?;
     let incoming: Vec<(String, String)> = git::commits_between(&repo, head, base_commit)?
         .into_iter()
         .map(|(id, subject)| (id.to_string(), subject))

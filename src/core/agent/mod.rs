@@ -56,6 +56,58 @@ pub use setup::{HookedAgent, apply_setup, merge_hooks, plan_setup};
 pub use start::{WRAPPER_COMMAND, prepare, started};
 pub use wrapper::run_wrapper;
 
+/// Why an agent could not be typed into, waited for, run or set up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("{0} has no agent")]
+    NoAgent(String),
+    #[error("{0}'s agent has no pane")]
+    NoPane(String),
+    #[error("{0}'s agent has exited; nothing to type into")]
+    Exited(String),
+    #[error(
+        "{worktree}'s agent exited{} before it was {}",
+        exit_code.map(|c| format!(" with status {c}")).unwrap_or_default(),
+        until.as_str()
+    )]
+    ExitedBefore {
+        worktree: String,
+        exit_code: Option<i32>,
+        until: AgentState,
+    },
+    #[error("timed out: {worktree}'s agent is {}, not {}", state.as_str(), until.as_str())]
+    TimedOut {
+        worktree: String,
+        state: AgentState,
+        until: AgentState,
+    },
+    /// Its record names no pane and process: typing anywhere could reach somebody else's pane.
+    #[error("{0}'s agent was not started by wtmux in a known pane; nothing typed")]
+    NotStartedInAPane(String),
+    #[error(
+        "pane {pane} is no longer {branch}'s agent (tmux restarted or the pane was replaced); \
+         nothing typed"
+    )]
+    PaneReplaced { pane: String, branch: String },
+    /// The wrapper was started with a key that names no record file.
+    #[error("malformed agent key")]
+    MalformedKey,
+    #[error("no such agent record")]
+    NoRecord,
+    #[error("the settings file does not hold a JSON object")]
+    SettingsNotAnObject,
+    #[error("\"hooks\" in the settings file is not an object")]
+    HooksNotAnObject,
+    #[error("hooks.{0} is not a list")]
+    HooksOfEventNotAList(String),
+}
+
+impl From<Refused> for crate::core::Error {
+    fn from(refused: Refused) -> crate::core::Error {
+        crate::core::Error::step(refused)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum AgentState {

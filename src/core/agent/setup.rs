@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::AgentState;
+use super::{AgentState, Refused};
 use crate::core::error::{Error, Result};
 
 /// Which agent's hooks `setup` writes.
@@ -51,19 +51,19 @@ pub fn merge_hooks(
     let mut settings = existing.clone();
     let object = settings
         .as_object_mut()
-        .ok_or_else(|| Error::refused("the settings file does not hold a JSON object"))?;
+        .ok_or(Refused::SettingsNotAnObject)?;
     let hooks = object
         .entry("hooks")
         .or_insert_with(|| json!({}))
         .as_object_mut()
-        .ok_or_else(|| Error::refused("\"hooks\" in the settings file is not an object"))?;
+        .ok_or(Refused::HooksNotAnObject)?;
     for (event, state) in agent.events() {
         let command = format!("{wtmux} agent-status {}", state.as_str());
         let groups = hooks
             .entry(*event)
             .or_insert_with(|| json!([]))
             .as_array_mut()
-            .ok_or_else(|| Error::refused(format!("hooks.{event} is not a list")))?;
+            .ok_or_else(|| Refused::HooksOfEventNotAList(event.to_string()))?;
         let present = groups.iter().any(|group| {
             group["hooks"].as_array().is_some_and(|hs| {
                 hs.iter()

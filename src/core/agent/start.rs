@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::AgentState;
 use super::ensure::ensure_monitor;
 use super::record::{AgentRecord, modify};
+use super::{AgentState, Refused};
 use crate::core::config::{AgentSpec, PromptMode};
-use crate::core::error::{Error, Result};
+use crate::core::error::Result;
 use crate::core::state::worktree_key;
 use crate::core::tmux::Tmux;
 use crate::core::{Project, now_unix};
@@ -102,17 +102,14 @@ pub(super) fn wait_until_ready(tmux: &Tmux, pane: &str) {
 /// worktree and running the process recorded when the agent started.
 pub(super) fn type_into(tmux: &Tmux, record: &AgentRecord, text: &str) -> Result<()> {
     let (Some(pane), Some(pid)) = (&record.pane, record.pane_pid) else {
-        return Err(Error::refused(format!(
-            "{}'s agent was not started by wtmux in a known pane; nothing typed",
-            record.branch
-        )));
+        return Err(Refused::NotStartedInAPane(record.branch.clone()).into());
     };
     if !tmux.pane_is_claimed(pane, pid, &record.worktree)? {
-        return Err(Error::refused(format!(
-            "pane {pane} is no longer {}'s agent (tmux restarted or the pane was replaced); \
-             nothing typed",
-            record.branch
-        )));
+        return Err(Refused::PaneReplaced {
+            pane: pane.clone(),
+            branch: record.branch.clone(),
+        }
+        .into());
     }
     let pane = pane.as_str();
     let buffer = format!("wtmux-{}", pane.trim_start_matches('%'));

@@ -3,6 +3,7 @@
 
 use std::process::Command;
 
+use super::Refused;
 use super::record::{AgentRecord, modify, read_record_at};
 use crate::core::Project;
 use crate::core::error::{Error, Result};
@@ -13,11 +14,10 @@ use crate::printable::printable;
 pub fn run_wrapper(project: &Project, key: &str) -> Result<std::convert::Infallible> {
     use std::os::unix::process::CommandExt;
     if !key.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(Error::refused("malformed agent key"));
+        return Err(Refused::MalformedKey.into());
     }
     let path = project.state.dir("agents")?.join(format!("{key}.json"));
-    let record: AgentRecord =
-        read_record_at(&path).ok_or_else(|| Error::refused("no such agent record"))?;
+    let record: AgentRecord = read_record_at(&path).ok_or(Refused::NoRecord)?;
     let mut command = Command::new("sh");
     match &record.prompt {
         // The task is "$1" of the agent's command line: a value, never parsed by the shell.

@@ -4,9 +4,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Outcome, Phase, RunRecord, is_active, run_record_path};
+use super::{Outcome, Phase, Refused, RunRecord, is_active, run_record_path};
 use crate::core::Project;
-use crate::core::error::{Error, Result};
+use crate::core::error::Result;
 use crate::core::state::{copy_tail, read_json, worktree_key};
 use crate::core::worktree::Worktree;
 
@@ -19,9 +19,7 @@ pub fn follow(project: &Project, worktree: &Worktree, sink: &mut dyn Write) -> R
     loop {
         let record: Option<RunRecord> = read_json(&record_path);
         let Some(record) = record else {
-            return Err(Error::refused(
-                "no check run was recorded for this worktree",
-            ));
+            return Err(Refused::NoRunRecorded.into());
         };
         let finished = record.phase == Phase::Finished;
         let logs = project.state.root().join("logs").join(&record.run_id);
@@ -49,16 +47,14 @@ pub fn follow(project: &Project, worktree: &Worktree, sink: &mut dyn Write) -> R
         if finished {
             return record
                 .outcome
-                .ok_or_else(|| Error::refused("the check run ended without a result"));
+                .ok_or_else(|| Refused::EndedWithoutResult.into());
         }
         // The runner records its end, then lets go of its lock: a run found without its lock
         // may have finished since its record was read (the next round shows its result).
         if !is_active(project, &key, &record)?
             && read_json::<RunRecord>(&record_path).is_some_and(|r| r.phase != Phase::Finished)
         {
-            return Err(Error::refused(
-                "the check run stopped without a result (was its tmux server killed?)",
-            ));
+            return Err(Refused::StoppedWithoutResult.into());
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -32,11 +32,39 @@ use git2::Repository;
 use serde::{Deserialize, Serialize};
 
 use super::config::CheckSpec;
-use super::error::Result;
+use super::error::{Error, Result};
 use super::state::{is_held, key_of, read_json, worktree_key};
 use super::status::Changes;
 use super::worktree::Worktree;
 use super::{Project, now_unix};
+
+/// Why checks could not start, be followed or finish.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("no checks are configured: add a [[check]] with name and run to .wtmux.toml")]
+    NoChecks,
+    #[error("the directory of {0} is gone")]
+    DirectoryGone(String),
+    #[error("no check run was recorded for this worktree")]
+    NoRunRecorded,
+    #[error("the check run ended without a result")]
+    EndedWithoutResult,
+    #[error("the check run stopped without a result (was its tmux server killed?)")]
+    StoppedWithoutResult,
+    #[error("the check run of {} does not stop", .0.display())]
+    DoesNotStop(PathBuf),
+    #[error("{} vanished while its checks waited or ran; the run stopped", .0.display())]
+    Vanished(PathBuf),
+    /// The runner was started with a key that names no run record.
+    #[error("malformed run key")]
+    MalformedKey,
+}
+
+impl From<Refused> for Error {
+    fn from(refused: Refused) -> Error {
+        Error::step(refused)
+    }
+}
 
 /// How long a run that was handed to tmux may take to start before it counts as lost.
 const START_GRACE_SECS: u64 = 30;

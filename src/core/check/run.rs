@@ -12,8 +12,8 @@ use git2::{Oid, Repository};
 
 use super::stop::kill_group;
 use super::{
-    Outcome, Phase, RunRecord, Step, content_key, remove_scratch, result_for, run_lock_path,
-    run_record_path,
+    Outcome, Phase, Refused, RunRecord, Step, content_key, remove_scratch, result_for,
+    run_lock_path, run_record_path,
 };
 use crate::core::config::CheckSpec;
 use crate::core::error::{Error, Result};
@@ -27,7 +27,7 @@ pub const RUNNER_COMMAND: &str = "__run-checks";
 /// Runs a started check run to its end (the background side of [`start`]).
 pub fn run(project: &Project, key: &str) -> Result<()> {
     if !key.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(Error::refused("malformed run key"));
+        return Err(Refused::MalformedKey.into());
     }
     let record_path = run_record_path(project, key)?;
     let lock = lock_file(&run_lock_path(project, key)?)?;
@@ -202,10 +202,7 @@ fn take_slot(project: &Project, worktree: &Path) -> Result<File> {
 }
 
 fn vanished(worktree: &Path) -> Error {
-    Error::refused(format!(
-        "{} vanished while its checks waited or ran; the run stopped",
-        worktree.display()
-    ))
+    Refused::Vanished(worktree.to_path_buf()).into()
 }
 
 fn file_safe(name: &str) -> String {

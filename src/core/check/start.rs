@@ -5,7 +5,9 @@ use std::process::{Command, Stdio};
 
 use serde::Serialize;
 
-use super::{Phase, RUNNER_COMMAND, RunRecord, START_GRACE_SECS, run_lock_path, run_record_path};
+use super::{
+    Phase, RUNNER_COMMAND, Refused, RunRecord, START_GRACE_SECS, run_lock_path, run_record_path,
+};
 use crate::core::error::{Error, Result};
 use crate::core::state::{read_json, try_hold, worktree_key, write_json};
 use crate::core::worktree::Worktree;
@@ -23,16 +25,11 @@ pub enum Started {
 /// Starts the checks of a worktree in the background, unless they are already running there.
 pub fn start(project: &Project, worktree: &Worktree) -> Result<Started> {
     if project.config.checks.is_empty() {
-        return Err(Error::refused(
-            "no checks are configured: add a [[check]] with name and run to .wtmux.toml",
-        ));
+        return Err(Refused::NoChecks.into());
     }
     project.config.require_trusted("check")?;
     if worktree.prunable {
-        return Err(Error::refused(format!(
-            "the directory of {} is gone",
-            worktree.label()
-        )));
+        return Err(Refused::DirectoryGone(worktree.label()).into());
     }
     let key = worktree_key(&worktree.path);
     let record_path = run_record_path(project, &key)?;

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{Phase, RUNNER_COMMAND, RunRecord, run_lock_path, run_record_path};
-use crate::core::error::{Error, Result};
+use super::{Phase, RUNNER_COMMAND, Refused, RunRecord, run_lock_path, run_record_path};
+use crate::core::error::Result;
 use crate::core::state::{is_held, read_json, worktree_key, write_json};
 use crate::core::{Project, git, now_unix};
 
@@ -37,10 +37,7 @@ pub fn stop_running(project: &Project, path: &Path) -> Result<bool> {
         let deadline = Instant::now() + Duration::from_secs(10);
         while is_held(&lock_path)? {
             if Instant::now() >= deadline {
-                return Err(Error::refused(format!(
-                    "the check run of {} does not stop",
-                    path.display()
-                )));
+                return Err(Refused::DoesNotStop(path.to_path_buf()).into());
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::build::{self, NotBuilt};
 use super::post::{self, PostMerge};
-use super::{MergePlan, Merged};
+use super::{MergePlan, Merged, NotMerged};
 use crate::core::check;
 use crate::core::config::{Gate, MergeStrategy};
 use crate::core::error::{Error, Result};
@@ -142,12 +142,12 @@ pub(super) fn execute(
         journal.finish()?;
         let now = ref_target(project, &heads(&plan.base))?;
         return Err(if now != Some(old_base) {
-            Error::refused(format!(
-                "not merging {}: {} moved while the merge was prepared (to {}); nothing changed, try again",
-                plan.branch,
-                plan.base,
-                now.map(git::short).unwrap_or_else(|| "nowhere".into())
-            ))
+            NotMerged::BaseMoved {
+                branch: plan.branch.clone(),
+                base: plan.base.clone(),
+                now: now.map(git::short),
+            }
+            .into()
         } else {
             error
         });
@@ -165,15 +165,15 @@ pub(super) fn execute(
         );
         roll_back(project, journal.record());
         journal.finish()?;
-        return Err(Error::refused(format!(
-            "not merging {}: the worktree of {} could not follow ({error}); {}",
-            plan.branch,
-            plan.base,
-            match undone {
-                Ok(()) => format!("{} is back at {}", plan.base, git::short(old_base)),
-                Err(e) => format!("{} could not be put back: {e}", plan.base),
-            }
-        )));
+        return Err(NotMerged::BaseWorktreeStuck {
+            branch: plan.branch.clone(),
+            base: plan.base.clone(),
+            error: error.to_string(),
+            put_back: undone
+                .map(|()| git::short(old_base))
+                .map_err(|e| e.to_string()),
+        }
+        .into());
     }
     journal.step("followed")?;
     let done = |_: &str| false;
@@ -220,14 +220,14 @@ fn prepare(
         Git::new(&w.path).args(["add", "-A", "--sparse"]).run()?;
         Git::new(&w.path).args(["commit", "-m", message]).run()?;
         let wt_repo = Repository::open(&w.path)?;
-        tip = git::head_commit(&wt_repo).ok_or_else(|| Error::refused("commit failed"))?;
+        tip = git::head_commit(&wt_repo).ok_or(NotMerged::CommitFailed)?;
         committed = Some(tip);
         journal.step_with("committed", &tip.to_string())?;
         if wt_repo.find_commit(tip)?.tree_id() != plan.content_tree {
-            return Err(Error::refused(format!(
-                "committed {}, but a commit hook changed the content: check it again before merging",
-                git::short(tip)
-            )));
+            return Err(NotMerged::HookChangedContent {
+                commit: git::short(tip),
+            }
+            .into());
         }
     }
     let built = match build::build(
@@ -241,16 +241,14 @@ fn prepare(
     )? {
         Ok(built) => built,
         Err(NotBuilt::Conflicts { at, files }) => {
-            let at = at
-                .map(|(id, subject)| format!(" at {} {subject}", git::short(id)))
-                .unwrap_or_default();
-            return Err(Error::refused(format!(
-                "not merging {} into {}: {} conflicts{at} in {}; the branch is as it was",
-                plan.branch,
-                plan.base,
-                plan.strategy,
-                crate::core::error::list_for_message(&files, 8)
-            )));
+            return Err(NotMerged::Conflicts {
+                branch: plan.branch.clone(),
+                base: plan.base.clone(),
+                strategy: plan.strategy,
+                at: at.map(|(id, subject)| format!("{} {subject}", git::short(id))),
+                files,
+            }
+            .into());
         }
     };
     journal.step_with(
@@ -265,18 +263,14 @@ fn prepare(
             journal.step_with("gate", &scratch)
         })?;
         if !outcome.passed {
-            return Err(Error::refused(format!(
-                "not merging {} into {}: check {:?} failed on the merge result (exit {}, log: {}); {} is unchanged",
-                plan.branch,
-                plan.base,
-                outcome.failed.unwrap_or_default(),
-                outcome.exit_code.unwrap_or(-1),
-                outcome
-                    .log
-                    .map(|l| l.display().to_string())
-                    .unwrap_or_default(),
-                plan.base
-            )));
+            return Err(NotMerged::GateFailed {
+                branch: plan.branch.clone(),
+                base: plan.base.clone(),
+                check: outcome.failed.unwrap_or_default(),
+                exit_code: outcome.exit_code.unwrap_or(-1),
+                log: outcome.log,
+            }
+            .into());
         }
         journal.step("gated")?;
     }
@@ -287,12 +281,12 @@ fn prepare(
         .arg(built.base.to_string())
         .output()?;
     if !dry_run.status.success() {
-        return Err(Error::refused(format!(
-            "not merging {}: the worktree of {} cannot take the result ({})",
-            plan.branch,
-            plan.base,
-            git::failure_detail(&dry_run)
-        )));
+        return Err(NotMerged::BaseWorktreeCannotTake {
+            branch: plan.branch.clone(),
+            base: plan.base.clone(),
+            detail: git::failure_detail(&dry_run),
+        }
+        .into());
     }
     Ok(Prepared { built, committed })
 }
@@ -318,10 +312,7 @@ fn follow_after_crash(dir: &Path, old: Oid, new: Oid) -> Result<()> {
         return Ok(());
     }
     if index_tree != tree_of(old)? {
-        return Err(Error::refused(format!(
-            "the index of {} changed meanwhile; it was left as it is",
-            dir.display()
-        )));
+        return Err(NotMerged::IndexChanged(dir.to_path_buf()).into());
     }
     follow(dir, old, new).or_else(|_| {
         Git::new(dir)
@@ -418,10 +409,10 @@ fn move_branch(project: &Project, intent: &Intent, new_tip: Oid) -> Result<()> {
         &format!("wtmux: rebased onto {}", intent.base),
     )
     .map_err(|_| {
-        Error::refused(format!(
-            "{} moved meanwhile, so it was not rebased (its commits are in {} all the same)",
-            intent.branch, intent.base
-        ))
+        Error::from(NotMerged::BranchMovedNotRebased {
+            branch: intent.branch.clone(),
+            base: intent.base.clone(),
+        })
     })?;
     if let Some(dir) = &intent.branch_worktree
         && dir.exists()

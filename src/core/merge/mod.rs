@@ -153,6 +153,94 @@ impl fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
+/// A merge that could not be made, or stopped on its way with base as it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotMerged {
+    #[error("that worktree has no branch checked out (detached HEAD)")]
+    Detached,
+    /// A lock of another repository was passed in: a bug of the caller.
+    #[error("internal error: the lock of another repository")]
+    ForeignLock,
+    /// The commit of the branch's uncommitted work left no HEAD.
+    #[error("commit failed")]
+    CommitFailed,
+    /// A commit hook changed what it committed, so the checks' result is not for it.
+    #[error(
+        "committed {commit}, but a commit hook changed the content: check it again before merging"
+    )]
+    HookChangedContent { commit: String },
+    #[error(
+        "not merging {branch} into {base}: {strategy} conflicts{} in {}; the branch is as it was",
+        at.as_deref().map(|at| format!(" at {at}")).unwrap_or_default(),
+        list_for_message(files, 8)
+    )]
+    Conflicts {
+        branch: String,
+        base: String,
+        strategy: MergeStrategy,
+        /// The commit it stopped at ("<short id> <subject>"), when rebasing.
+        at: Option<String>,
+        files: Vec<String>,
+    },
+    /// `gate = "merged"`: a check failed on the merge result.
+    #[error(
+        "not merging {branch} into {base}: check {check:?} failed on the merge result (exit {exit_code}, log: {}); {base} is unchanged",
+        log.as_deref().map(|l| l.display().to_string()).unwrap_or_default()
+    )]
+    GateFailed {
+        branch: String,
+        base: String,
+        check: String,
+        exit_code: i32,
+        log: Option<std::path::PathBuf>,
+    },
+    /// The worktree where base is checked out cannot take the result (found before base moved).
+    #[error("not merging {branch}: the worktree of {base} cannot take the result ({detail})")]
+    BaseWorktreeCannotTake {
+        branch: String,
+        base: String,
+        detail: String,
+    },
+    #[error(
+        "not merging {branch}: {base} moved while the merge was prepared (to {}); nothing changed, try again",
+        now.as_deref().unwrap_or("nowhere")
+    )]
+    BaseMoved {
+        branch: String,
+        base: String,
+        now: Option<String>,
+    },
+    /// Base moved, and its worktree could not follow: base was put back (`Ok`: where), or not
+    /// (`Err`: why).
+    #[error(
+        "not merging {branch}: the worktree of {base} could not follow ({error}); {}",
+        match put_back {
+            Ok(old) => format!("{base} is back at {old}"),
+            Err(e) => format!("{base} could not be put back: {e}"),
+        }
+    )]
+    BaseWorktreeStuck {
+        branch: String,
+        base: String,
+        error: String,
+        put_back: std::result::Result<String, String>,
+    },
+    /// A worktree's index changed while the merge ran; it was left alone.
+    #[error("the index of {} changed meanwhile; it was left as it is", .0.display())]
+    IndexChanged(std::path::PathBuf),
+    /// After a rebase merge, the branch moved before it could be set to the rebased commits.
+    #[error(
+        "{branch} moved meanwhile, so it was not rebased (its commits are in {base} all the same)"
+    )]
+    BranchMovedNotRebased { branch: String, base: String },
+}
+
+impl From<NotMerged> for Error {
+    fn from(not_merged: NotMerged) -> Error {
+        Error::step(not_merged)
+    }
+}
+
 /// Everything a merge would do, worked out without changing anything. Only [`plan`] makes one
 /// (its fields are private), so [`execute`] can trust what it holds.
 #[derive(Debug, Clone)]
@@ -308,8 +396,7 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
             (w.branch.clone(), Some(w))
         }
     };
-    let branch = branch
-        .ok_or_else(|| Error::refused("that worktree has no branch checked out (detached HEAD)"))?;
+    let branch = branch.ok_or(NotMerged::Detached)?;
     let branch_worktree = branch_worktree.filter(|w| !w.prunable);
     let base = project.base.clone();
     let base_commit = project.require_base_commit()?;
@@ -628,9 +715,7 @@ pub fn execute(
     post_merge_output: &mut dyn Write,
 ) -> Result<Merged> {
     if !lock.covers(project) {
-        return Err(Error::refused(
-            "internal error: the lock of another repository",
-        ));
+        return Err(NotMerged::ForeignLock.into());
     }
     apply::execute(project, lock, plan, post_merge_output)
 }

@@ -11,6 +11,17 @@ use crate::core::error::{Error, Result};
 use crate::core::state::{copy_tail, is_held, key_of, lock_file, read_json, try_hold, write_json};
 use crate::core::{Project, now_unix};
 
+/// The post_merge window was started with a key that names no job.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed job key")]
+pub struct MalformedJobKey;
+
+impl From<MalformedJobKey> for Error {
+    fn from(refused: MalformedJobKey) -> Error {
+        Error::step(refused)
+    }
+}
+
 /// How post_merge ran.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PostMerge {
@@ -182,7 +193,7 @@ pub fn run_post_merge_window(
     enter_pressed: &mut dyn FnMut(Duration) -> bool,
 ) -> Result<WindowEnd> {
     if !first.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(Error::refused("malformed job key"));
+        return Err(MalformedJobKey.into());
     }
     let dir = project.state.dir("post-merge")?;
     let Some(runner) = try_hold(&dir.join("runner.lock"))? else {

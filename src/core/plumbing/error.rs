@@ -62,8 +62,32 @@ pub enum Error {
         .keys.join(", ")
     )]
     Untrusted { file: PathBuf, keys: Vec<String> },
+    /// A refusal a front end phrased itself (the CLI's `init` over an existing file, the
+    /// popup's "no check log yet"). The core never makes one: its refusals are typed values
+    /// ([`Error::Step`] and the variants here), which `tests/core_words.rs` holds it to.
     #[error("refused: {0}")]
     Refused(String),
+    /// Processes working in a directory did not stop, even when killed.
+    #[error(
+        "refused: processes working in {} do not stop (pid {}); nothing was moved",
+        .dir.display(),
+        .pids.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    ProcessesDoNotStop { dir: PathBuf, pids: Vec<i32> },
+    /// A journal's intent could not be read back.
+    #[error("refused: journal {id} of {operation:?} is unreadable: {detail}")]
+    JournalUnreadable {
+        id: String,
+        operation: String,
+        detail: String,
+    },
+    #[error("refused: the journal {0} is in use by another process")]
+    JournalInUse(String),
+    #[error("refused: no state directory on this platform to keep trust records in")]
+    NoStateDirectory,
+    /// A bug: one thread took the operation lock it already held.
+    #[error("refused: internal error: the operation lock was taken twice by one thread")]
+    LockTakenTwice,
     /// A workflow step refused, with its facts as a typed value of that step; its own message
     /// is the plain facts.
     #[error("refused: {0}")]
@@ -113,6 +137,7 @@ impl Error {
         }
     }
 
+    /// A front end's own refusal (see [`Error::Refused`]).
     pub fn refused(reason: impl Into<String>) -> Error {
         Error::Refused(reason.into())
     }

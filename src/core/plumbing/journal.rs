@@ -70,11 +70,10 @@ pub struct Record {
 impl Record {
     /// The intent, as the operation wrote it.
     pub fn intent<T: DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_value(self.intent.clone()).map_err(|e| {
-            Error::refused(format!(
-                "journal {} of {:?} is unreadable: {e}",
-                self.id, self.operation
-            ))
+        serde_json::from_value(self.intent.clone()).map_err(|e| Error::JournalUnreadable {
+            id: self.id.clone(),
+            operation: self.operation.clone(),
+            detail: e.to_string(),
         })
     }
 
@@ -174,9 +173,8 @@ impl<'l> Journal<'l> {
             SEQUENCE.fetch_add(1, Ordering::Relaxed)
         );
         let dir = journal_dir(project)?;
-        let alive = try_hold(&dir.join(format!("{id}.lock")))?.ok_or_else(|| {
-            Error::refused(format!("the journal {id} is in use by another process"))
-        })?;
+        let alive = try_hold(&dir.join(format!("{id}.lock")))?
+            .ok_or_else(|| Error::JournalInUse(id.clone()))?;
         let journal = Journal {
             path: dir.join(format!("{id}.json")),
             record: Record {
@@ -355,7 +353,7 @@ mod tests {
     }
 
     fn refuse(_: &Project, _: &OpLock, _: &Record) -> Result<String> {
-        Err(Error::refused("cannot"))
+        Err(Error::Config("cannot".into()))
     }
 
     #[test]

@@ -56,9 +56,7 @@ impl HeldHere {
             match held.iter().find(|(dir, _)| dir == common_dir) {
                 None => break,
                 Some((_, thread)) if *thread == me => {
-                    return Err(Error::refused(
-                        "internal error: the operation lock was taken twice by one thread",
-                    ));
+                    return Err(Error::LockTakenTwice);
                 }
                 Some(_) => match &mut how {
                     InProcess::Refuse => return Ok(None),

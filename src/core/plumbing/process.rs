@@ -40,16 +40,14 @@ pub fn stop_writers(tmux: Option<&Tmux>, window: Option<&Window>, dir: &Path) ->
     if !wait_gone(&victims, GRACE) {
         signal_all(&victims, libc::SIGKILL);
         if !wait_gone(&victims, Duration::from_secs(10)) {
-            let alive: Vec<String> = victims
-                .iter()
-                .filter(|pid| is_alive(**pid))
-                .map(|pid| pid.to_string())
-                .collect();
-            return Err(Error::refused(format!(
-                "processes working in {} do not stop (pid {}); nothing was moved",
-                dir.display(),
-                alive.join(", ")
-            )));
+            return Err(Error::ProcessesDoNotStop {
+                dir: dir.to_path_buf(),
+                pids: victims
+                    .iter()
+                    .copied()
+                    .filter(|pid| is_alive(*pid))
+                    .collect(),
+            });
         }
     }
     Ok(victims.len())

@@ -93,9 +93,7 @@ pub fn is_trusted(main_worktree: &Path, digest: &str) -> bool {
 /// Records trust in the commands with `digest` of the repository at `main_worktree`, replacing
 /// any earlier trust of that repository. Returns the record's path.
 pub fn grant(main_worktree: &Path, digest: &str) -> Result<PathBuf> {
-    let store = store_dir().ok_or_else(|| {
-        Error::refused("no state directory on this platform to keep trust records in")
-    })?;
+    let store = store_dir().ok_or(Error::NoStateDirectory)?;
     std::fs::create_dir_all(&store).map_err(|e| Error::io(&store, e))?;
     let path = record_path(&store, main_worktree);
     let mut file = tempfile::NamedTempFile::new_in(&store).map_err(|e| Error::io(&store, e))?;

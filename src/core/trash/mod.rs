@@ -41,7 +41,7 @@ use super::state::write_json;
 
 pub use list::{list, prune, size_of};
 pub use moving::remove_tree;
-pub use restore::{RESTORE_KIND, Restored, find, recover_restore, restore};
+pub use restore::{RESTORE_KIND, Refused, Restored, find, recover_restore, restore};
 pub use save::{SaveRecovery, finish_or_undo_save, save, saved_since, unfinished_save};
 
 pub const TRASH_PREFIX: &str = "refs/wtmux/trash/";

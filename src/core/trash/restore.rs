@@ -29,6 +29,60 @@ pub struct Restored {
     pub moved_from: Option<PathBuf>,
 }
 
+/// Why `restore` refused, changing nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("no save {0:?} in the trash")]
+    NoSave(String),
+    #[error("nothing of {0:?} is in the trash")]
+    NothingOf(String),
+    #[error(
+        "the save {id} of {} was already restored to {} ({} ago)",
+        branch.as_deref().unwrap_or("a detached worktree"),
+        restored_to.as_deref().unwrap_or(Path::new("?")).display(),
+        humantime::format_duration(std::time::Duration::from_secs(*secs_ago))
+    )]
+    AlreadyRestored {
+        id: String,
+        branch: Option<String>,
+        restored_to: Option<PathBuf>,
+        secs_ago: u64,
+    },
+    /// The branch exists again, at another commit than the saved tip.
+    #[error(
+        "branch {branch} exists and points elsewhere ({now}) than the saved tip {}; rename or delete it first",
+        saved_tip.as_deref().unwrap_or("(none)")
+    )]
+    BranchMoved {
+        branch: String,
+        now: String,
+        saved_tip: Option<String>,
+    },
+    /// Its submodules find their stores by relative paths: only where it was.
+    #[error(
+        "the save {id} holds submodules, which only work where it was ({}, admin dir {}); that place is taken now: move what is there away, then restore",
+        path.display(),
+        admin.as_deref().unwrap_or("?")
+    )]
+    SubmodulesElsewhere {
+        id: String,
+        path: PathBuf,
+        admin: Option<String>,
+    },
+    #[error("{branch:?} was saved without a commit; its files are in {content}")]
+    LegacyWithoutCommit { branch: String, content: String },
+    #[error(
+        "branch {branch} exists and points elsewhere than the saved tip {saved_tip}; rename or remove it first"
+    )]
+    LegacyBranchMoved { branch: String, saved_tip: String },
+}
+
+impl From<Refused> for Error {
+    fn from(refused: Refused) -> Error {
+        Error::step(refused)
+    }
+}
+
 /// Which save `restore` takes: the newest of a branch, or one by id.
 pub fn find(project: &Project, branch_name: &str, id: Option<&str>) -> Result<TrashEntry> {
     let entries = list(project)?;
@@ -42,25 +96,20 @@ pub fn find(project: &Project, branch_name: &str, id: Option<&str>) -> Result<Tr
             None => e.branch.as_deref() == Some(branch_name),
         })
     }) else {
-        return Err(Error::refused(match id {
-            Some(id) => format!("no save {id:?} in the trash"),
-            None => format!("nothing of {branch_name:?} is in the trash"),
-        }));
+        return Err(match id {
+            Some(id) => Refused::NoSave(id.to_string()),
+            None => Refused::NothingOf(branch_name.to_string()),
+        }
+        .into());
     };
     if entry.phase == Phase::Restored {
-        return Err(Error::refused(format!(
-            "the save {} of {} was already restored to {} ({} ago)",
-            entry.id,
-            entry.branch.as_deref().unwrap_or("a detached worktree"),
-            entry
-                .restored_to
-                .as_deref()
-                .unwrap_or(Path::new("?"))
-                .display(),
-            humantime::format_duration(std::time::Duration::from_secs(
-                now_unix().saturating_sub(entry.restored_at.unwrap_or(0))
-            ))
-        )));
+        return Err(Refused::AlreadyRestored {
+            id: entry.id.clone(),
+            branch: entry.branch.clone(),
+            restored_to: entry.restored_to.clone(),
+            secs_ago: now_unix().saturating_sub(entry.restored_at.unwrap_or(0)),
+        }
+        .into());
     }
     Ok(entry.clone())
 }
@@ -86,11 +135,12 @@ pub fn restore(
         if let Some(existing) = existing
             && Some(existing.to_string().as_str()) != tip
         {
-            return Err(Error::refused(format!(
-                "branch {branch} exists and points elsewhere ({}) than the saved tip {}; rename or delete it first",
-                git::short(existing),
-                tip.map(|t| &t[..7]).unwrap_or("(none)")
-            )));
+            return Err(Refused::BranchMoved {
+                branch: branch.clone(),
+                now: git::short(existing),
+                saved_tip: tip.map(|t| t[..7].to_string()),
+            }
+            .into());
         }
         if let Some(w) = crate::core::worktree::worktrees(project)?
             .into_iter()
@@ -108,12 +158,12 @@ pub fn restore(
     // admin dir were: elsewhere they would point into another worktree's stores.
     let relocated = target != entry.path || Some(&admin_name) != entry.admin.as_ref();
     if relocated && dir.join("admin").join("modules").exists() {
-        return Err(Error::refused(format!(
-            "the save {} holds submodules, which only work where it was ({}, admin dir {}); that place is taken now: move what is there away, then restore",
-            entry.id,
-            entry.path.display(),
-            entry.admin.as_deref().unwrap_or("?")
-        )));
+        return Err(Refused::SubmodulesElsewhere {
+            id: entry.id.clone(),
+            path: entry.path.clone(),
+            admin: entry.admin.clone(),
+        }
+        .into());
     }
     let admin_dir = project.common_dir.join("worktrees").join(&admin_name);
     let journal = Journal::begin(
@@ -234,18 +284,20 @@ fn free_admin_name(project: &Project, wanted: &str) -> String {
 /// changes.
 fn restore_legacy(project: &Project, branch_name: &str, entry: &TrashEntry) -> Result<Restored> {
     let Some(tip) = &entry.tip else {
-        return Err(Error::refused(format!(
-            "{branch_name:?} was saved without a commit; its files are in {}",
-            entry.legacy_content.as_deref().unwrap_or("")
-        )));
+        return Err(Refused::LegacyWithoutCommit {
+            branch: branch_name.to_string(),
+            content: entry.legacy_content.clone().unwrap_or_default(),
+        }
+        .into());
     };
     let repo = project.repo()?;
     match git::resolve_commit(&repo, &format!("refs/heads/{branch_name}")) {
         Ok(existing) if existing.to_string() != *tip => {
-            return Err(Error::refused(format!(
-                "branch {branch_name} exists and points elsewhere than the saved tip {}; rename or remove it first",
-                &tip[..7]
-            )));
+            return Err(Refused::LegacyBranchMoved {
+                branch: branch_name.to_string(),
+                saved_tip: tip[..7].to_string(),
+            }
+            .into());
         }
         Ok(_) => {}
         Err(_) => {
