@@ -14,7 +14,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let report = scope::analyze(&super::project()?)?;
+    let report = scope::analyze_for_display(&super::project()?)?;
     if args.json {
         print_json(&report)?;
     } else {

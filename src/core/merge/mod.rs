@@ -505,7 +505,7 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
     let diffstat = Diffstat::between(&scratch_repo, fork, content_commit)?;
     let base_moved = git::commits_between(&scratch_repo, fork, base_commit)?.len();
     let mut warnings = Vec::new();
-    if let Ok(report) = super::scope::analyze(project) {
+    if let Ok(report) = super::scope::analyze_for_display(project) {
         warnings.extend(super::scope::merge_warnings(&report, &branch));
     }
     let record = match &branch_worktree {

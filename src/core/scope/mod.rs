@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::operation::Operation;
 
 pub use declared::{InvalidScope, declare, declared, forget, validate_globs};
-pub use predict::{analyze, analyze_exact};
+pub use predict::{analyze_exact, analyze_for_display};
 
 /// What one worktree changed against base.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,8 +50,9 @@ pub struct Changed {
     /// Why it is not green (null when it is).
     #[serde(default)]
     pub not_green: Option<NotGreen>,
+    /// Its content commit (HEAD plus uncommitted work, in the scratch objects).
     #[serde(skip)]
-    content: Option<Oid>,
+    content_commit: Option<Oid>,
 }
 
 /// Why a worktree is not green: the merge queue leaves it alone and says this.

@@ -91,8 +91,8 @@ fn simulate_group(
 ) -> Result<Vec<(String, Option<String>)>> {
     let mut key = format!("order v1 {base_commit}");
     for c in group {
-        let content = c.content.map(|c| c.to_string()).unwrap_or_default();
-        key.push_str(&format!("\n{} {content}", c.branch));
+        let content_commit = c.content_commit.map(|c| c.to_string()).unwrap_or_default();
+        key.push_str(&format!("\n{} {content_commit}", c.branch));
     }
     let path = project
         .state
@@ -107,7 +107,7 @@ fn simulate_group(
     let mut simulated = Some(base_commit);
     let mut pending: Vec<Oid> = Vec::new();
     for candidate in group {
-        let Some(content) = candidate.content else {
+        let Some(content_commit) = candidate.content_commit else {
             continue;
         };
         let verdict = if !candidate.base_conflicts.is_empty() {
@@ -129,13 +129,13 @@ fn simulate_group(
                 ))
             } else if merged.is_empty() {
                 // Onto base alone: clean, as its base verdict says.
-                pending.push(content);
+                pending.push(content_commit);
                 None
             } else {
                 let onto = build(scratch, base_commit, &mut simulated, &mut pending)?;
-                match scratch.merge(onto, content)? {
+                match scratch.merge(onto, content_commit)? {
                     MergePrediction::Clean { tree } => {
-                        simulated = Some(scratch.commit(tree, &[onto, content])?);
+                        simulated = Some(scratch.commit(tree, &[onto, content_commit])?);
                         None
                     }
                     MergePrediction::Conflicts { paths } => Some(format!(
@@ -166,12 +166,12 @@ fn build(
 ) -> Result<Oid> {
     let repo = scratch.repository()?;
     let mut onto = simulated.unwrap_or(base_commit);
-    for content in pending.drain(..) {
-        onto = if onto == base_commit && repo.graph_descendant_of(content, base_commit)? {
-            content
+    for content_commit in pending.drain(..) {
+        onto = if onto == base_commit && repo.graph_descendant_of(content_commit, base_commit)? {
+            content_commit
         } else {
-            match scratch.merge(onto, content)? {
-                MergePrediction::Clean { tree } => scratch.commit(tree, &[onto, content])?,
+            match scratch.merge(onto, content_commit)? {
+                MergePrediction::Clean { tree } => scratch.commit(tree, &[onto, content_commit])?,
                 MergePrediction::Conflicts { .. } => onto,
             }
         };

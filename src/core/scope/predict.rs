@@ -104,8 +104,9 @@ fn diff_trees(
 /// What a worktree holds.
 struct Held {
     head: Oid,
-    /// HEAD, or a commit of HEAD plus its uncommitted work written to the scratch objects only.
-    content: Oid,
+    /// Its content commit: HEAD, or a commit of HEAD plus its uncommitted work written to the
+    /// scratch objects only.
+    content_commit: Oid,
     /// The fingerprint key its check results are stored under.
     content_key: String,
     uncommitted: usize,
@@ -131,7 +132,7 @@ fn held(
         let tree = repo.find_commit(head)?.tree_id();
         return Ok(Some(Held {
             head,
-            content: head,
+            content_commit: head,
             content_key: tree.to_string(),
             uncommitted: 0,
             operation,
@@ -143,7 +144,7 @@ fn held(
     };
     Ok(Some(Held {
         head,
-        content: scratch.commit(content.tree, &[head])?,
+        content_commit: scratch.commit(content.tree, &[head])?,
         content_key: content.key,
         uncommitted: changes.paths().len(),
         operation,
@@ -186,7 +187,7 @@ fn not_green(
 
 /// The full picture for every active worktree (those with a branch other than base), for
 /// display: the file-system monitor, when it runs, spares the status of unchanged worktrees.
-pub fn analyze(project: &Project) -> Result<Report> {
+pub fn analyze_for_display(project: &Project) -> Result<Report> {
     analyze_with(project, true)
 }
 
@@ -213,17 +214,17 @@ fn analyze_with(project: &Project, use_monitor: bool) -> Result<Report> {
         let Some(held) = held(project, &scratch, w, monitor.as_deref())? else {
             return Ok(None);
         };
-        let content = held.content;
+        let content_commit = held.content_commit;
         // Content commits live in the scratch objects: read them through it.
         let repo = scratch.repository()?;
-        let merge_base = repo.merge_base(content, base_commit)?;
-        let files = tree_files(&repo, merge_base, content)?;
+        let merge_base = repo.merge_base(content_commit, base_commit)?;
+        let files = tree_files(&repo, merge_base, content_commit)?;
         // Base moved since this branched: only then can merging into it conflict.
         let base_moved = tree_files(&repo, merge_base, base_commit)?;
         let base_conflicts = if files.is_disjoint(&base_moved) {
             Vec::new()
         } else {
-            cached_merge(project, &scratch, base_commit, content)?
+            cached_merge(project, &scratch, base_commit, content_commit)?
         };
         let not_green = not_green(project, &repo, w, &held, base_commit)?;
         Ok(Some(Changed {
@@ -236,7 +237,7 @@ fn analyze_with(project: &Project, use_monitor: bool) -> Result<Report> {
             base_conflicts,
             green: not_green.is_none(),
             not_green,
-            content: Some(content),
+            content_commit: Some(content_commit),
         }))
     })
     .into_iter()
@@ -286,7 +287,7 @@ fn analyze_with(project: &Project, use_monitor: bool) -> Result<Report> {
         }
     }
     let pairs = parallel_map(&candidates, |(a, b, overlap)| -> Result<Pair> {
-        let conflicts = match (a.content, b.content) {
+        let conflicts = match (a.content_commit, b.content_commit) {
             (Some(x), Some(y)) => cached_merge(project, &scratch, x, y)?,
             _ => Vec::new(),
         };

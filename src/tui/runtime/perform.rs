@@ -159,7 +159,7 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
                 .clone()
                 .ok_or_else(|| Error::refused(format!("{} has no branch", w.label())))?;
             // The scope guard's answer now, not the one the rows were drawn with.
-            let report = crate::core::scope::analyze(project)?;
+            let report = crate::core::scope::analyze_for_display(project)?;
             let text =
                 crate::core::handoff::coordination(project, &report, &branch).ok_or_else(|| {
                     Error::refused(format!(
@@ -297,7 +297,7 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
             }
         }
         Effect::Analyze => Action::Analyzed(Box::new(
-            crate::core::scope::analyze(project).map_err(|e| e.to_string()),
+            crate::core::scope::analyze_for_display(project).map_err(|e| e.to_string()),
         )),
         Effect::Quit => Action::Switched,
     })
