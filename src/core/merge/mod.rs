@@ -7,15 +7,21 @@
 //! ([`OpLock`]): the result is built off-line ([`build`]), checked when `gate = "merged"`, and
 //! base moves by compare-and-swap, journaled so that a crash is finished or rolled back by the
 //! next command ([`apply`]). post_merge is in [`post`].
+//!
+//! The files: `refusal` (blockers and refusals), `queue` (the merge queue), `build`, `apply`,
+//! `post`. This file holds the plan.
 
 mod apply;
 pub mod build;
 mod post;
+mod queue;
+mod refusal;
 
 pub use apply::{KIND, recover};
 pub use post::{POST_MERGE_COMMAND, PostMerge, WindowEnd, run_post_merge_window};
+pub use queue::{LeftOut, Queue, QueueProgress, merge_all_green};
+pub use refusal::{Blocker, NotMerged, Refused};
 
-use std::fmt;
 use std::io::Write;
 
 use git2::{Oid, Repository};
@@ -24,13 +30,11 @@ use serde::Serialize;
 use super::agent::{self, AgentState};
 use super::check::{self, CheckState};
 use super::config::MergeStrategy;
-use super::error::plural;
-use super::error::{Error, Result, list_for_message};
+use super::error::{Error, Result};
 use super::git::{self, MergePrediction};
-use super::operation::{self, Operation};
+use super::operation;
 use super::oplock::OpLock;
 use super::remove::Removed;
-use super::scope::{self, NotGreen};
 use super::worktree::{self, Worktree};
 use super::{Project, status};
 
@@ -43,202 +47,6 @@ pub struct MergeOptions {
     pub keep: bool,
     /// Merge even though the checks have not passed on this content.
     pub force: bool,
-}
-
-/// A reason a merge cannot go ahead as asked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
-pub enum Blocker {
-    IsBase,
-    BaseNotCheckedOut,
-    NothingToMerge,
-    BranchDirty {
-        files: Vec<String>,
-    },
-    BaseDirty {
-        files: Vec<String>,
-    },
-    ChecksNotPassed {
-        state: CheckState,
-        name: Option<String>,
-    },
-    Conflicts {
-        files: Vec<String>,
-    },
-    /// A git operation stopped half way in the branch's or base's worktree: committing there
-    /// would record the half-done state.
-    OperationInProgress {
-        branch: String,
-        operation: Operation,
-    },
-}
-
-impl Blocker {
-    /// Only the check gate gives way to `--force`.
-    pub fn forceable(&self) -> bool {
-        matches!(self, Blocker::ChecksNotPassed { .. })
-    }
-}
-
-/// The facts of a blocker in plain words, naming no flag or key: the CLI adds its flags
-/// (`cli/error.rs`), the popup its keys.
-impl fmt::Display for Blocker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Blocker::IsBase => write!(f, "it is the base branch"),
-            Blocker::BaseNotCheckedOut => write!(
-                f,
-                "base is not checked out in any worktree (check it out in the main worktree)"
-            ),
-            Blocker::NothingToMerge => write!(f, "it has nothing that base lacks"),
-            Blocker::BranchDirty { files } => write!(
-                f,
-                "its worktree has {} uncommitted file{} ({})",
-                files.len(),
-                plural(files.len()),
-                list_for_message(files, 5)
-            ),
-            Blocker::BaseDirty { files } => write!(
-                f,
-                "the base worktree has {} uncommitted file{} ({}): commit or stash them there",
-                files.len(),
-                plural(files.len()),
-                list_for_message(files, 5)
-            ),
-            Blocker::ChecksNotPassed { state, name } => match (state, name) {
-                (CheckState::Failed, Some(name)) => {
-                    write!(f, "check {name:?} failed on this content")
-                }
-                (CheckState::Running, _) => write!(f, "its checks are still running"),
-                (CheckState::Stale, _) => {
-                    write!(f, "its checks ran on other content than is being merged")
-                }
-                _ => write!(f, "its checks have not run on this content"),
-            },
-            Blocker::Conflicts { files } => write!(
-                f,
-                "merging would conflict in {} file{}: {} (merge base into the branch and resolve there)",
-                files.len(),
-                plural(files.len()),
-                list_for_message(files, 8)
-            ),
-            Blocker::OperationInProgress { branch, operation } => write!(
-                f,
-                "in the worktree of {branch}, {operation}: finish or abort it there first"
-            ),
-        }
-    }
-}
-
-/// A merge refused, changing nothing, for these blockers (those `--force` did not lift).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused {
-    pub branch: String,
-    pub base: String,
-    pub blockers: Vec<Blocker>,
-}
-
-impl fmt::Display for Refused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let reasons: Vec<String> = self.blockers.iter().map(Blocker::to_string).collect();
-        write!(
-            f,
-            "not merging {} into {}: {}",
-            self.branch,
-            self.base,
-            reasons.join("; ")
-        )
-    }
-}
-
-impl std::error::Error for Refused {}
-
-/// A merge that could not be made, or stopped on its way with base as it was.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NotMerged {
-    #[error("that worktree has no branch checked out (detached HEAD)")]
-    Detached,
-    /// A lock of another repository was passed in: a bug of the caller.
-    #[error("internal error: the lock of another repository")]
-    ForeignLock,
-    /// The commit of the branch's uncommitted work left no HEAD.
-    #[error("commit failed")]
-    CommitFailed,
-    /// A commit hook changed what it committed, so the checks' result is not for it.
-    #[error(
-        "committed {commit}, but a commit hook changed the content: check it again before merging"
-    )]
-    HookChangedContent { commit: String },
-    #[error(
-        "not merging {branch} into {base}: {strategy} conflicts{} in {}; the branch is as it was",
-        at.as_deref().map(|at| format!(" at {at}")).unwrap_or_default(),
-        list_for_message(files, 8)
-    )]
-    Conflicts {
-        branch: String,
-        base: String,
-        strategy: MergeStrategy,
-        /// The commit it stopped at ("<short id> <subject>"), when rebasing.
-        at: Option<String>,
-        files: Vec<String>,
-    },
-    /// `gate = "merged"`: a check failed on the merge result.
-    #[error(
-        "not merging {branch} into {base}: check {check:?} failed on the merge result (exit {exit_code}, log: {}); {base} is unchanged",
-        log.as_deref().map(|l| l.display().to_string()).unwrap_or_default()
-    )]
-    GateFailed {
-        branch: String,
-        base: String,
-        check: String,
-        exit_code: i32,
-        log: Option<std::path::PathBuf>,
-    },
-    /// The worktree where base is checked out cannot take the result (found before base moved).
-    #[error("not merging {branch}: the worktree of {base} cannot take the result ({detail})")]
-    BaseWorktreeCannotTake {
-        branch: String,
-        base: String,
-        detail: String,
-    },
-    #[error(
-        "not merging {branch}: {base} moved while the merge was prepared (to {}); nothing changed, try again",
-        now.as_deref().unwrap_or("nowhere")
-    )]
-    BaseMoved {
-        branch: String,
-        base: String,
-        now: Option<String>,
-    },
-    /// Base moved, and its worktree could not follow: base was put back (`Ok`: where), or not
-    /// (`Err`: why).
-    #[error(
-        "not merging {branch}: the worktree of {base} could not follow ({error}); {}",
-        match put_back {
-            Ok(old) => format!("{base} is back at {old}"),
-            Err(e) => format!("{base} could not be put back: {e}"),
-        }
-    )]
-    BaseWorktreeStuck {
-        branch: String,
-        base: String,
-        error: String,
-        put_back: std::result::Result<String, String>,
-    },
-    /// A worktree's index changed while the merge ran; it was left alone.
-    #[error("the index of {} changed meanwhile; it was left as it is", .0.display())]
-    IndexChanged(std::path::PathBuf),
-    /// After a rebase merge, the branch moved before it could be set to the rebased commits.
-    #[error(
-        "{branch} moved meanwhile, so it was not rebased (its commits are in {base} all the same)"
-    )]
-    BranchMovedNotRebased { branch: String, base: String },
-}
-
-impl From<NotMerged> for Error {
-    fn from(not_merged: NotMerged) -> Error {
-        Error::step(not_merged)
-    }
 }
 
 /// Everything a merge would do, worked out without changing anything. Only [`plan`] makes one
@@ -583,127 +391,6 @@ pub struct Merged {
     pub removed: Option<Removed>,
     /// Cleanup failed after a successful merge (the merge stands).
     pub cleanup_error: Option<String>,
-}
-
-/// Why the merge queue left a worktree's branch out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum LeftOut {
-    /// It is not green.
-    NotGreen { why: NotGreen },
-    /// Green, but it would conflict (with base, or with a branch merged before it).
-    WouldConflict { why: String },
-    /// Green and mergeable when the queue started, but its merge was refused or failed.
-    Failed { why: String },
-}
-
-impl fmt::Display for LeftOut {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LeftOut::NotGreen { why } => write!(f, "{why}"),
-            LeftOut::WouldConflict { why } => write!(f, "it {why}"),
-            LeftOut::Failed { why } => write!(f, "its merge failed: {why}"),
-        }
-    }
-}
-
-/// What the merge queue did.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Queue {
-    /// The branches merged, in order.
-    pub merged: Vec<String>,
-    /// Every other active branch, with the reason, in the scope guard's order of worktrees.
-    pub left_out: Vec<(String, LeftOut)>,
-}
-
-impl Queue {
-    /// Every branch that was green and mergeable merged.
-    pub fn all_merged(&self) -> bool {
-        !self
-            .left_out
-            .iter()
-            .any(|(_, why)| matches!(why, LeftOut::Failed { .. }))
-    }
-}
-
-/// What the queue reports while it works.
-pub trait QueueProgress {
-    /// Checks were started (or were already running) on these branches; the queue waits.
-    fn verifying(&mut self, _branches: &[String]) {}
-    fn merged(&mut self, _merged: &Merged) {}
-}
-
-/// `merge --all-green`: every green branch, one by one, in the scope guard's merge order, all
-/// under one hold of the lock; each merge is planned again on base as it is then, and one that
-/// is refused or fails leaves base as it was and the queue goes on with the next. With
-/// `verify`, the checks of worktrees not checked on their current content run first, and the
-/// queue waits for them (and for runs already going).
-pub fn merge_all_green(
-    project: &Project,
-    lock: &OpLock,
-    options: &MergeOptions,
-    verify: bool,
-    post_merge_output: &mut dyn Write,
-    progress: &mut dyn QueueProgress,
-) -> Result<Queue> {
-    let mut report = scope::analyze_exact(project)?;
-    if verify {
-        let unchecked: Vec<&std::path::Path> = report
-            .worktrees
-            .iter()
-            .filter(|c| {
-                matches!(
-                    c.not_green,
-                    Some(NotGreen::Unchecked | NotGreen::ChecksRunning)
-                )
-            })
-            .map(|c| c.path.as_path())
-            .collect();
-        let waiting: Vec<Worktree> = worktree::worktrees(project)?
-            .into_iter()
-            .filter(|w| unchecked.contains(&w.path.as_path()))
-            .collect();
-        if !waiting.is_empty() {
-            let names: Vec<String> = waiting.iter().map(Worktree::label).collect();
-            progress.verifying(&names);
-            for w in &waiting {
-                check::start(project, w)?;
-            }
-            for w in &waiting {
-                check::follow(project, w, &mut std::io::sink())?;
-            }
-            report = scope::analyze_exact(project)?;
-        }
-    }
-    let mut queue = Queue::default();
-    for changed in &report.worktrees {
-        if let Some(why) = &changed.not_green {
-            queue.left_out.push((
-                changed.branch.clone(),
-                LeftOut::NotGreen { why: why.clone() },
-            ));
-        }
-    }
-    for (branch, why) in &report.merge_order.blocked {
-        queue
-            .left_out
-            .push((branch.clone(), LeftOut::WouldConflict { why: why.clone() }));
-    }
-    for branch in &report.merge_order.order {
-        // execute refuses, changing nothing, a plan with blockers.
-        let attempt = plan(project, Some(branch), options)
-            .and_then(|plan| execute(project, lock, &plan, post_merge_output));
-        match attempt {
-            Ok(merged) => {
-                progress.merged(&merged);
-                queue.merged.push(branch.clone());
-            }
-            Err(e) => queue
-                .left_out
-                .push((branch.clone(), LeftOut::Failed { why: e.to_string() })),
-        }
-    }
-    Ok(queue)
 }
 
 /// Carries out a plan; the plan must have been made with `lock` held (base is compared and
