@@ -1,0 +1,369 @@
+//! The daemon: one per repository, under tmux; it watches the one watch plan (every worktree's
+//! directories, admin dirs and the refs), drops a worktree's marker on its first change, and
+//! says how much it watches and when it gave up.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use git2::Repository;
+use serde::{Deserialize, Serialize};
+
+use super::follow::EVERYTHING;
+use super::{Stored, dir};
+use crate::core::error::{Error, Result};
+use crate::core::state::{is_held, read_json, try_hold, worktree_key, write_json};
+use crate::core::status;
+use crate::core::{Project, now_unix, worktree};
+
+/// Where the running daemon describes itself (for `doctor`).
+pub const STATUS: &str = "status.json";
+
+/// The file-system monitor, as it describes itself (every 5 s at most while things change).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub pid: u32,
+    /// Unix time it started.
+    pub started: u64,
+    /// Directories it watches.
+    pub watched: usize,
+    /// The system's limit on inotify watches per user (all of the user's watchers together).
+    pub limit: Option<usize>,
+    /// Unix time of the last change it saw in a worktree.
+    pub last_event: Option<u64>,
+}
+
+/// `fs.inotify.max_user_watches`.
+pub fn inotify_limit() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The running daemon, if one runs (its lock is held).
+pub fn daemon_status(project: &Project) -> Result<Option<DaemonStatus>> {
+    let root = dir(project, "")?;
+    if !is_held(&root.join("daemon.lock"))? {
+        return Ok(None);
+    }
+    Ok(read_json(&root.join(STATUS)))
+}
+
+/// Whether the last daemon gave up because it could not watch every directory, and when.
+pub fn gave_up_at(project: &Project) -> Option<std::time::SystemTime> {
+    std::fs::metadata(dir(project, "").ok()?.join("unavailable"))
+        .ok()?
+        .modified()
+        .ok()
+}
+
+/// How far the last daemon that gave up got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GaveUp {
+    /// Directories it could watch before the system refused more.
+    pub watched: usize,
+    /// Directories there were to watch.
+    pub wanted: usize,
+    pub limit: Option<usize>,
+}
+
+/// The coverage of the file-system monitor when it could not watch every directory lately (it
+/// is not tried again for a while; meanwhile every reader scans).
+pub fn coverage_lost(project: &Project) -> Option<GaveUp> {
+    let path = dir(project, "").ok()?.join("unavailable");
+    let age = std::fs::metadata(&path)
+        .ok()?
+        .modified()
+        .ok()?
+        .elapsed()
+        .ok()?;
+    if age >= RETRY_AFTER {
+        return None;
+    }
+    read_json(&path)
+}
+
+/// How long a daemon that gave up is not started again.
+pub const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Lets the next reader start a daemon again at once, even one that gave up lately.
+pub fn forget_giving_up(project: &Project) {
+    if let Ok(root) = dir(project, "") {
+        let _ = std::fs::remove_file(root.join("unavailable"));
+    }
+}
+
+/// Which worktree a watched directory belongs to (`None`: a change there may affect any).
+type Owners = HashMap<PathBuf, Option<String>>;
+
+fn plan_watches(project: &Project) -> Result<Owners> {
+    let mut owners: Owners = HashMap::new();
+    owners.insert(project.common_dir.clone(), None);
+    owners.insert(project.common_dir.join("info"), None);
+    owners.insert(project.common_dir.join("worktrees"), None);
+    add_tree(&mut owners, &project.common_dir.join("refs"), None);
+    for w in worktree::worktrees(project)? {
+        if w.prunable {
+            continue;
+        }
+        let key = worktree_key(&w.path);
+        let Ok(repo) = Repository::open(&w.path) else {
+            continue;
+        };
+        if !w.is_main {
+            owners.insert(repo.path().to_path_buf(), Some(key.clone()));
+        }
+        for tracked in status::tracked_dirs(&repo) {
+            owners.insert(w.path.join(tracked), Some(key.clone()));
+        }
+    }
+    Ok(owners)
+}
+
+/// The untracked directories a reader's scan found, which the daemon watches from then on (it
+/// learns them from the readers rather than scanning every worktree itself at start).
+fn untracked_dirs(stored: &Path, worktrees: &HashMap<String, PathBuf>) -> Vec<(String, PathBuf)> {
+    let Some(key) = stored.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+        return Vec::new();
+    };
+    let (Some(root), Some(stored)) = (worktrees.get(&key), read_json::<Stored>(stored)) else {
+        return Vec::new();
+    };
+    stored
+        .changes
+        .untracked
+        .iter()
+        .filter(|u| u.ends_with('/'))
+        .map(|u| (key.clone(), root.join(u)))
+        .collect()
+}
+
+/// `dir` and every directory below it.
+fn add_tree(owners: &mut Owners, dir: &Path, owner: Option<String>) {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            stack.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
+        owners.insert(dir, owner.clone());
+    }
+}
+
+/// Runs the daemon until the repository is gone. One per repository: a second one exits.
+pub fn run_daemon(project: &Project) -> Result<()> {
+    use crate::core::watch::{Batch, DirWatcher, Kind};
+    let root = dir(project, "")?;
+    let Some(_lock) = try_hold(&root.join("daemon.lock"))? else {
+        return Ok(()); // another daemon runs
+    };
+    // A daemon killed without a word (kill -9, its tmux server gone) leaves its session behind:
+    // until this one watches everything, no reader may take that for a daemon that does.
+    let _ = std::fs::remove_file(root.join("session"));
+    let clean = dir(project, "clean")?;
+    for stale in std::fs::read_dir(&clean)
+        .map_err(|e| Error::io(&clean, e))?
+        .flatten()
+    {
+        let _ = std::fs::remove_file(stale.path());
+    }
+    let session = format!("{}-{}", std::process::id(), now_unix());
+
+    // Changes only: the readers' own reads (git status opening files) do not wake the daemon.
+    let (tx, rx) = std::sync::mpsc::channel::<Batch>();
+    let watcher =
+        DirWatcher::new(move |batch| tx.send(batch).is_ok()).map_err(|e| Error::io(&root, e))?;
+    let stored_dir = dir(project, "changes")?;
+    let mut owners = plan_watches(project)?;
+    let worktree_roots = || -> HashMap<String, PathBuf> {
+        worktree::worktrees(project)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|w| (worktree_key(&w.path), w.path))
+            .collect()
+    };
+    let mut roots = worktree_roots();
+    let mut watched: HashSet<PathBuf> = HashSet::new();
+    // Whether every directory that exists is watched: one that cannot be (inotify's watch limit,
+    // fs.inotify.max_user_watches) would hide its changes, so the daemon then gives up and
+    // readers scan.
+    let watch_all =
+        |watcher: &DirWatcher, owners: &Owners, watched: &mut HashSet<PathBuf>| -> bool {
+            let mut complete = true;
+            for path in owners.keys().chain([&clean, &stored_dir]) {
+                if watched.contains(path) {
+                    continue;
+                }
+                match watcher.watch(path) {
+                    Ok(()) => {
+                        watched.insert(path.clone());
+                    }
+                    Err(_) => complete &= !path.exists(),
+                }
+            }
+            complete
+        };
+    // Says how far it got (for `list`, the popup and `doctor`), then readers scan.
+    let give_up = |watched: &HashSet<PathBuf>, owners: &Owners| {
+        let _ = std::fs::remove_file(root.join("session"));
+        let _ = write_json(
+            &root.join("unavailable"),
+            &GaveUp {
+                watched: watched.len(),
+                wanted: owners.len() + 2,
+                limit: inotify_limit(),
+            },
+        );
+        if let Ok(entries) = std::fs::read_dir(&clean) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    };
+    if !watch_all(&watcher, &owners, &mut watched) {
+        give_up(&watched, &owners);
+        return Ok(());
+    }
+    // Readers trust markers only once every watch is in place.
+    std::fs::write(root.join("session"), &session).map_err(|e| Error::io(&root, e))?;
+    let mut status = DaemonStatus {
+        pid: std::process::id(),
+        started: now_unix(),
+        watched: watched.len(),
+        limit: inotify_limit(),
+        last_event: None,
+    };
+    write_json(&root.join(STATUS), &status)?;
+    let mut status_written = std::time::Instant::now();
+
+    let mut marked: HashSet<String> = HashSet::new();
+    let forget_all = |marked: &mut HashSet<String>| {
+        for key in marked.drain() {
+            let _ = std::fs::remove_file(clean.join(key));
+        }
+    };
+    loop {
+        let batch = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(batch) => batch,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if !project.common_dir.exists() {
+                    return Ok(());
+                }
+                continue;
+            }
+            Err(_) => return Ok(()),
+        };
+        let changes = match batch {
+            Batch::Changes(changes) => changes,
+            Batch::Lost => {
+                forget_all(&mut marked); // the kernel's queue overflowed: trust nothing
+                let _ = std::fs::write(root.join(EVERYTHING), "");
+                continue;
+            }
+        };
+        let mut everything = false;
+        let mut replan = false;
+        let mut seen_change = false;
+        for change in &changes {
+            let path = &change.path;
+            if path.parent() == Some(clean.as_path()) {
+                let key = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                if key.as_deref().is_some_and(|k| k.starts_with(".cookie-")) {
+                    // A reader syncing: everything before this event has been handled.
+                    if change.kind == Kind::Created {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    continue;
+                }
+                if let Some(key) = key.filter(|k| !k.starts_with(".tmp")) {
+                    if path.exists() {
+                        marked.insert(key);
+                    } else {
+                        marked.remove(&key);
+                    }
+                }
+                continue;
+            }
+            if path.parent() == Some(stored_dir.as_path()) {
+                // A reader stored a scan: watch the untracked directories it found. A marker
+                // set before the watch existed is not trusted.
+                let mut fresh = false;
+                for (key, dir) in untracked_dirs(path, &roots) {
+                    if !owners.contains_key(&dir) {
+                        add_tree(&mut owners, &dir, Some(key.clone()));
+                        fresh = true;
+                        if marked.remove(&key) {
+                            let _ = std::fs::remove_file(clean.join(&key));
+                        }
+                    }
+                }
+                if fresh && !watch_all(&watcher, &owners, &mut watched) {
+                    give_up(&watched, &owners);
+                    return Ok(());
+                }
+                continue;
+            }
+            let dir = path.parent().unwrap_or(path);
+            let Some(owner) = owners
+                .get(dir)
+                .or_else(|| owners.get(path.as_path()))
+                .cloned()
+            else {
+                continue;
+            };
+            seen_change = true;
+            match &owner {
+                Some(key) => {
+                    if marked.remove(key) {
+                        let _ = std::fs::remove_file(clean.join(key));
+                    }
+                }
+                None => {
+                    forget_all(&mut marked);
+                    everything = true;
+                    replan |= path.starts_with(project.common_dir.join("worktrees"));
+                }
+            }
+            // A new directory: watch it (and what it holds) too.
+            if change.kind == Kind::Created && change.is_dir {
+                let mut added = Owners::new();
+                add_tree(&mut added, path, owner);
+                owners.extend(added);
+                if !watch_all(&watcher, &owners, &mut watched) {
+                    give_up(&watched, &owners);
+                    return Ok(());
+                }
+            }
+        }
+        // What `doctor` shows, written at most every 5 s.
+        if seen_change || watched.len() != status.watched {
+            status.watched = watched.len();
+            if seen_change {
+                status.last_event = Some(now_unix());
+            }
+            if status_written.elapsed() >= std::time::Duration::from_secs(5) {
+                let _ = write_json(&root.join(STATUS), &status);
+                status_written = std::time::Instant::now();
+            }
+        }
+        if everything {
+            // Followers (the popup) read every row again: a worktree may have come or gone.
+            let _ = std::fs::write(root.join(EVERYTHING), "");
+        }
+        if replan {
+            // A worktree came or went: watch anew (untracked directories are learned again from
+            // the next scans, which the cleared markers force).
+            owners = plan_watches(project)?;
+            roots = worktree_roots();
+            if !watch_all(&watcher, &owners, &mut watched) {
+                give_up(&watched, &owners);
+                return Ok(());
+            }
+        }
+    }
+}
