@@ -45,7 +45,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if !args.yes {
         let _ = write!(Stdout, "apply this change? [y/N] ");
         Stdout.flush().ok();
-        std::io::stdout().flush().ok();
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
