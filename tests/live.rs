@@ -205,6 +205,10 @@ fn the_popup_reads_every_worktree_once_and_follows_the_monitor_it_started() {
         repo.root.to_str().unwrap(),
         "-e",
         &format!("WTMUX_UI_TRACE={}", trace.display()),
+        // However slow the machine, the monitor is waited for (the popup's own patience is
+        // 3 s): a second listing then is the bug, not the load.
+        "-e",
+        "WTMUX_TEST_MONITOR_PATIENCE_MS=60000",
         common::WTMUX,
         "ui",
     ]);

@@ -55,6 +55,15 @@ const RESCAN_INTERVAL: Duration = Duration::from_secs(5);
 /// How long the popup's first listing waits for a file-system monitor it had to start.
 const MONITOR_PATIENCE: Duration = Duration::from_secs(3);
 
+/// `WTMUX_TEST_MONITOR_PATIENCE_MS=<ms>`: another patience, so a test on a loaded machine
+/// does not see a monitor slower than [`MONITOR_PATIENCE`] as a second listing.
+fn monitor_patience() -> Duration {
+    std::env::var("WTMUX_TEST_MONITOR_PATIENCE_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(MONITOR_PATIENCE, Duration::from_millis)
+}
+
 /// Threads for effects: git and tmux calls, a merge, the scope guard. Enough for a refresh, an
 /// analysis and an action at once; more only compete for the same cores.
 const EFFECT_THREADS: usize = 4;
@@ -183,7 +192,7 @@ async fn event_loop(
         let project = project.clone();
         let tx = tx.clone();
         tokio::task::spawn_blocking(move || {
-            fsmonitor::start_and_wait(&project, MONITOR_PATIENCE);
+            fsmonitor::start_and_wait(&project, monitor_patience());
             let action = perform(&project, Effect::RefreshAll)
                 .unwrap_or_else(|e| Action::Failed(e.to_string()));
             let _ = tx.send(Msg::Refreshed(Box::new(action)));
