@@ -510,6 +510,7 @@ pub(super) fn index_identity(index: &Path) -> String {
 fn holds_flagged_entries_of(ours: &Path, real: &Path) -> bool {
     /// Path, mode, object, assume-unchanged, skip-worktree.
     type FlaggedEntry = (Vec<u8>, u32, Oid, bool, bool);
+    let _one_at_a_time = WHOLE_INDEX_READ.lock().unwrap_or_else(|e| e.into_inner());
     let flagged = |path: &Path| -> Option<BTreeSet<FlaggedEntry>> {
         let index = git2::Index::open(path).ok()?;
         Some(
@@ -537,9 +538,15 @@ fn holds_flagged_entries_of(ours: &Path, real: &Path) -> bool {
 }
 
 const ASSUME_UNCHANGED: u16 = 0x8000;
+
+/// libgit2 holds a whole index in memory while reading it (megabytes for tens of thousands of
+/// files): listings read worktrees in parallel, so these reads go one at a time, or a
+/// long-lived popup would peak at several indexes at once.
+static WHOLE_INDEX_READ: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const SKIP_WORKTREE: u16 = 1 << 14;
 
 fn has_no_flagged_entries(path: &Path) -> bool {
+    let _one_at_a_time = WHOLE_INDEX_READ.lock().unwrap_or_else(|e| e.into_inner());
     let Ok(index) = git2::Index::open(path) else {
         return !path.exists();
     };

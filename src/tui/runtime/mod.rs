@@ -91,6 +91,7 @@ pub fn initial_model(project: &Project) -> Model {
 }
 
 pub fn run(project: Project, started: Instant) -> Result<()> {
+    one_malloc_arena();
     let theme = Theme::from_env();
     let model = initial_model(&project);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -104,6 +105,17 @@ pub fn run(project: Project, started: Instant) -> Result<()> {
     ratatui::restore();
     runtime.shutdown_background();
     result
+}
+
+/// The popup's memory: glibc gives every thread that allocates an arena of its own, and each
+/// keeps its own high-water mark (a listing's threads each read git indexes of megabytes), so
+/// the process peaked at the sum. One arena for the popup: 15 MB instead of 19 MB at its peak
+/// on 21 worktrees of 20,000 files with nothing cached; its threads allocate little otherwise.
+fn one_malloc_arena() {
+    // SAFETY: mallopt only sets an allocator parameter.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
 }
 
 /// Writes `event <ms since start>` lines to `$WTMUX_UI_TRACE`, for the benchmarks.
