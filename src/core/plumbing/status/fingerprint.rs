@@ -1,17 +1,5 @@
-//! A worktree's status and content fingerprint, as git itself answers them.
-//!
-//! Everything that decides (what a removal would lose, what the trash keeps, what a merge
-//! carries, which content a check result belongs to) needs git's exact answer, with every
-//! excludes source, attribute filter, `core.ignorecase`, `core.symlinks`, assume-unchanged bit,
-//! split or sparse index and submodule state that git knows of. So nothing here reads the
-//! index or walks the worktree itself: it asks `git status --porcelain=v2 -z` and, for the
-//! fingerprint, `git add -A` + `git write-tree` into an index and an object directory of
-//! wtmux's own (see [`ContentStore`]). A hand-written reader used to do this for speed; it was
-//! wrong on submodules, nested repositories, restored directory mtimes and more, and measured
-//! against git run on all cores it did not pay (see README, Benchmarks).
-//!
-//! Looking never writes: `status` runs with `--no-optional-locks` (git then does not refresh
-//! the worktree's index), and the fingerprint writes only into wtmux's own store.
+//! The content fingerprint: what a worktree holds as `git add -A` would commit it, computed by
+//! git into wtmux's own index and object directory (see [`ContentStore`]).
 
 use std::collections::BTreeSet;
 use std::os::unix::ffi::OsStrExt;
@@ -20,130 +8,10 @@ use std::path::{Path, PathBuf};
 
 use git2::Oid;
 
-use super::error::{Error, Result};
-use super::git::Git;
-use super::state::{key_of, lock_file, worktree_key};
-
-/// The paths of a worktree that differ from HEAD, as `git status` lists them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Changes {
-    /// Tracked paths whose content differs from HEAD (staged or not, deleted, conflicted, a
-    /// submodule whose commit moved or whose worktree is dirty).
-    pub tracked: BTreeSet<String>,
-    /// Untracked, not ignored, paths; a directory holding nothing tracked is one `dir/` entry
-    /// (so is a nested repository).
-    pub untracked: BTreeSet<String>,
-    /// Submodules (among `tracked`) with modified or untracked content inside them: their own
-    /// content belongs to the fingerprint.
-    #[serde(default)]
-    pub dirty_submodules: BTreeSet<String>,
-}
-
-impl Changes {
-    pub fn is_empty(&self) -> bool {
-        self.tracked.is_empty() && self.untracked.is_empty()
-    }
-
-    /// Paths as `git status` would count them.
-    pub fn count(&self) -> usize {
-        self.tracked.len() + self.untracked.len()
-    }
-
-    pub fn paths(&self) -> Vec<String> {
-        self.tracked
-            .iter()
-            .chain(&self.untracked)
-            .cloned()
-            .collect()
-    }
-}
-
-/// What differs from HEAD in the worktree at `path`: git's own exact answer (`git status`,
-/// without refreshing its index). What decides something asks this; display may take
-/// `fsmonitor::changes_for_display`, which reuses an answer while nothing changed.
-pub fn exact_changes(path: &Path) -> Result<Changes> {
-    let out = Git::new(path)
-        .args([
-            "--no-optional-locks",
-            "status",
-            "--porcelain=v2",
-            "-z",
-            "--no-renames",
-            "--untracked-files=normal",
-            "--ignore-submodules=none",
-        ])
-        .run_bytes()?;
-    parse_porcelain_v2(&out)
-}
-
-fn parse_porcelain_v2(out: &[u8]) -> Result<Changes> {
-    let mut changes = Changes::default();
-    let mut records = out.split(|b| *b == 0).filter(|r| !r.is_empty());
-    let bad = |record: &[u8]| Error::CommandFailed {
-        command: "git status".into(),
-        detail: format!(
-            "unexpected output {:?}",
-            String::from_utf8_lossy(&record[..record.len().min(80)])
-        ),
-    };
-    while let Some(record) = records.next() {
-        let text = String::from_utf8_lossy(record);
-        let kind = text.as_bytes()[0];
-        // Fields before the path: ordinary 8, rename 9 (its original path is the next
-        // record), unmerged 10.
-        let fields_before_path = match kind {
-            b'1' => 8,
-            b'2' => 9,
-            b'u' => 10,
-            b'?' => {
-                changes.untracked.insert(text[2..].to_string());
-                continue;
-            }
-            b'#' | b'!' => continue,
-            _ => return Err(bad(record)),
-        };
-        let fields: Vec<&str> = text.splitn(fields_before_path + 1, ' ').collect();
-        let (Some(sub), Some(path)) = (fields.get(2), fields.get(fields_before_path)) else {
-            return Err(bad(record));
-        };
-        if kind == b'2' {
-            records.next(); // the original path of a rename
-        }
-        // `S<c><m><u>`: a submodule; m and u say its own worktree is dirty.
-        let sub = sub.as_bytes();
-        if sub.first() == Some(&b'S') && (sub.get(2) == Some(&b'M') || sub.get(3) == Some(&b'U')) {
-            changes.dirty_submodules.insert(path.to_string());
-        }
-        changes.tracked.insert(path.to_string());
-    }
-    Ok(changes)
-}
-
-/// The directories holding tracked files (the worktree root included, as ""), from
-/// `git ls-files`: what a file-system monitor watches. Empty when git cannot list them.
-pub fn tracked_dirs(repo: &git2::Repository) -> Vec<String> {
-    let Some(workdir) = repo.workdir() else {
-        return Vec::new();
-    };
-    let Ok(out) = Git::new(workdir).args(["ls-files", "-z"]).run_bytes() else {
-        return Vec::new();
-    };
-    let mut dirs = BTreeSet::new();
-    dirs.insert(String::new());
-    for path in out.split(|b| *b == 0) {
-        let mut end = path.len();
-        while let Some(slash) = path[..end].iter().rposition(|b| *b == b'/') {
-            if !dirs.insert(String::from_utf8_lossy(&path[..slash]).into_owned()) {
-                break; // its parents are in already
-            }
-            end = slash;
-        }
-    }
-    dirs.into_iter().collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// The content fingerprint
+use super::{Changes, exact_changes, nested_repositories};
+use crate::core::plumbing::error::{Error, Result};
+use crate::core::plumbing::git::Git;
+use crate::core::plumbing::state::{key_of, lock_file, worktree_key};
 
 /// What a worktree holds, as git would commit it with `git add -A`: the tree id, and the key
 /// check results are stored under. The key is the tree id itself, unless the tree cannot say
@@ -187,7 +55,7 @@ impl ContentStore {
     /// `state_root`.
     pub fn open(common_dir: &Path, state_root: &Path) -> Result<ContentStore> {
         let root = state_root.join("content");
-        let today = super::now_unix() / 86_400;
+        let today = crate::core::plumbing::now_unix() / 86_400;
         let dir = root.join(today.to_string());
         if !dir.exists() {
             std::fs::create_dir_all(dir.join("objects")).map_err(|e| Error::io(&dir, e))?;
@@ -312,7 +180,7 @@ impl ContentStore {
             for sub in &changes.dirty_submodules {
                 let sub_path = path.join(sub);
                 let content =
-                    self.content_at_depth(&sub_path, &self::exact_changes(&sub_path)?, depth + 1)?;
+                    self.content_at_depth(&sub_path, &exact_changes(&sub_path)?, depth + 1)?;
                 inner.push(format!("submodule {sub} {}", content.key));
             }
             for repo in &nested {
@@ -322,11 +190,8 @@ impl ContentStore {
                     .output()
                     .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
                     .unwrap_or_default();
-                let content = self.content_at_depth(
-                    &repo_path,
-                    &self::exact_changes(&repo_path)?,
-                    depth + 1,
-                )?;
+                let content =
+                    self.content_at_depth(&repo_path, &exact_changes(&repo_path)?, depth + 1)?;
                 inner.push(format!("nested {repo} {head} {}", content.key));
             }
         }
@@ -467,7 +332,7 @@ fn keep_modified_time(original: &Path, copy: &Path) -> Result<()> {
 /// its end, or — with `index.skipHash` — a hash of the whole file) with its stat data. Stat
 /// data alone is not enough: file times tick in jiffies and inode numbers are reused, so two
 /// quick rewrites of the same size (an `update-index --assume-unchanged`, say) can look alike.
-pub(super) fn index_identity(index: &Path) -> String {
+pub(in crate::core::plumbing) fn index_identity(index: &Path) -> String {
     use std::io::{Read, Seek, SeekFrom};
     let Ok(mut file) = std::fs::File::open(index) else {
         return format!("{} none", index.display());
@@ -502,8 +367,6 @@ pub(super) fn index_identity(index: &Path) -> String {
     }
 }
 
-/// Whether no entry of the index at `path` is marked assume-unchanged or skip-worktree (false
-/// also when libgit2 cannot read it: a split or sparse index).
 /// Whether the fingerprint index at `ours` holds every assume-unchanged or skip-worktree entry
 /// of the real index at `real` as the real one has it (path, mode, object, flags). An index
 /// libgit2 cannot read (a sparse index) counts as not holding them.
@@ -538,13 +401,15 @@ fn holds_flagged_entries_of(ours: &Path, real: &Path) -> bool {
 }
 
 const ASSUME_UNCHANGED: u16 = 0x8000;
+const SKIP_WORKTREE: u16 = 1 << 14;
 
 /// libgit2 holds a whole index in memory while reading it (megabytes for tens of thousands of
 /// files): listings read worktrees in parallel, so these reads go one at a time, or a
 /// long-lived popup would peak at several indexes at once.
 static WHOLE_INDEX_READ: std::sync::Mutex<()> = std::sync::Mutex::new(());
-const SKIP_WORKTREE: u16 = 1 << 14;
 
+/// Whether no entry of the index at `path` is marked assume-unchanged or skip-worktree (false
+/// also when libgit2 cannot read it: a split or sparse index).
 fn has_no_flagged_entries(path: &Path) -> bool {
     let _one_at_a_time = WHOLE_INDEX_READ.lock().unwrap_or_else(|e| e.into_inner());
     let Ok(index) = git2::Index::open(path) else {
@@ -557,7 +422,7 @@ fn has_no_flagged_entries(path: &Path) -> bool {
 
 /// The index file of the worktree at `path` (its `.git` is a directory, or a file naming the
 /// worktree's admin dir).
-pub(super) fn real_index(path: &Path) -> Result<PathBuf> {
+pub(in crate::core::plumbing) fn real_index(path: &Path) -> Result<PathBuf> {
     let dot_git = path.join(".git");
     if dot_git.is_dir() {
         return Ok(dot_git.join("index"));
@@ -575,7 +440,7 @@ pub(super) fn real_index(path: &Path) -> Result<PathBuf> {
 
 /// The tree HEAD points at; the empty tree on an unborn branch. In process when libgit2 can
 /// read the repository (a clean worktree then costs no git process), else from git.
-pub(super) fn head_tree(path: &Path) -> Result<Oid> {
+pub(in crate::core::plumbing) fn head_tree(path: &Path) -> Result<Oid> {
     if let Ok(repo) = git2::Repository::open(path) {
         match repo.head() {
             Ok(head) => {
@@ -596,47 +461,5 @@ pub(super) fn head_tree(path: &Path) -> Result<Oid> {
     match text.trim() {
         "" => Ok(Oid::from_str("4b825dc642cb6eb9a060e54bf8d69288fbee4904")?),
         id => Ok(Oid::from_str(id)?),
-    }
-}
-
-/// Untracked, not ignored, repositories inside the worktree at `path` (git lists each as
-/// `dir/` and does not look inside).
-/// The repositories git finds inside the worktree at `path` that it does not track (untracked,
-/// not ignored), relative to `path`.
-pub fn nested_repositories(path: &Path) -> Result<Vec<String>> {
-    let out = Git::new(path)
-        .args(["ls-files", "-o", "--exclude-standard", "-z"])
-        .run_bytes()?;
-    Ok(out
-        .split(|b| *b == 0)
-        .filter(|p| p.ends_with(b"/"))
-        .map(|p| String::from_utf8_lossy(&p[..p.len() - 1]).into_owned())
-        .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn porcelain_v2_records() {
-        let out = b"# branch.oid abc\0\
-1 .M N... 100644 100644 100644 aaa aaa a file.txt\0\
-1 .M S.M. 160000 160000 160000 bbb bbb sub\0\
-1 M. SC.. 160000 160000 160000 ccc ddd other sub\0\
-2 R. N... 100644 100644 100644 eee eee R100 new name\0old name\0\
-u UU N... 100644 100644 100644 100644 f1 f2 f3 both\0\
-? untracked dir/\0\
-! ignored\0";
-        let changes = parse_porcelain_v2(out).unwrap();
-        assert_eq!(
-            changes.tracked.iter().collect::<Vec<_>>(),
-            ["a file.txt", "both", "new name", "other sub", "sub"]
-        );
-        assert_eq!(
-            changes.untracked.iter().collect::<Vec<_>>(),
-            ["untracked dir/"]
-        );
-        assert_eq!(changes.dirty_submodules.iter().collect::<Vec<_>>(), ["sub"]);
     }
 }
