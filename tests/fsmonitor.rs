@@ -109,3 +109,46 @@ fn list_says_how_much_is_watched_when_the_system_refuses_more_watches() {
     write_file(&path.join("new/deeper/file.txt"), "x");
     assert_eq!(changed(&repo, "feat"), 2);
 }
+
+/// A worktree being added while the monitor runs: the monitor may plan its watches when the
+/// worktree's admin dir exists but its checkout is not written yet (a `git worktree add` in
+/// progress). It must plan again once the checkout is there, or the worktree is never watched
+/// and `list` keeps showing it clean (found by a hostile review: 40 s and more). The test
+/// makes that moment exact: it builds the worktree by hand, step by step, and lets the monitor
+/// plan after the first step before taking the next.
+#[test]
+fn a_worktree_whose_checkout_is_written_after_the_monitor_planned_is_watched() {
+    let mut repo = TestRepo::new();
+    let _tmux = repo.start_tmux();
+    let session = repo.path(".git/wtmux/fsmonitor/session");
+    repo.list(); // starts the daemon
+    wait_until(10, "the monitor to start", || session.exists());
+    repo.list();
+    // Step 1: the admin dir alone. The monitor sees it and plans (then marks "everything").
+    let everything = repo.path(".git/wtmux/fsmonitor/everything");
+    let _ = std::fs::remove_file(&everything);
+    let admin = repo.path(".git/worktrees/late");
+    std::fs::create_dir_all(&admin).unwrap();
+    wait_until(10, "the monitor to see the admin dir", || {
+        everything.exists()
+    });
+    // A list syncs with the monitor: its planning for that change is done before this returns.
+    repo.list();
+    // Step 2: the rest of the worktree, as `git worktree add` writes it.
+    repo.git(&["branch", "late"]);
+    let path = repo.root.join(".worktrees/late");
+    std::fs::create_dir_all(&path).unwrap();
+    std::fs::write(path.join(".git"), format!("gitdir: {}\n", admin.display())).unwrap();
+    std::fs::write(
+        admin.join("gitdir"),
+        format!("{}\n", path.join(".git").display()),
+    )
+    .unwrap();
+    std::fs::write(admin.join("commondir"), "../..\n").unwrap();
+    std::fs::write(admin.join("HEAD"), "ref: refs/heads/late\n").unwrap();
+    repo.git_in(&path, &["reset", "-q", "--hard"]);
+    assert_eq!(changed(&repo, "late"), 0);
+    repo.list(); // marks it clean
+    write_file(&path.join("src/lib.txt"), "edited\n");
+    assert_eq!(changed(&repo, "late"), 1, "an edit in the late worktree");
+}

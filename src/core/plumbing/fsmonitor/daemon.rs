@@ -103,6 +103,7 @@ fn plan_watches(project: &Project) -> Result<Owners> {
     owners.insert(project.common_dir.join("info"), None);
     owners.insert(project.common_dir.join("worktrees"), None);
     add_tree(&mut owners, &project.common_dir.join("refs"), None);
+    let mut checked_out = std::collections::HashSet::new();
     for w in worktree::worktrees(project)? {
         if w.prunable {
             continue;
@@ -112,10 +113,26 @@ fn plan_watches(project: &Project) -> Result<Owners> {
             continue;
         };
         if !w.is_main {
-            owners.insert(repo.path().to_path_buf(), Some(key.clone()));
+            let admin = repo.path().to_path_buf();
+            if admin.join("index").exists() {
+                checked_out.extend(admin.file_name().map(std::ffi::OsStr::to_os_string));
+            }
+            owners.insert(admin, Some(key.clone()));
         }
         for tracked in status::tracked_dirs(&repo) {
             owners.insert(w.path.join(tracked), Some(key.clone()));
+        }
+    }
+    // A worktree being added: planned before its checkout was written (its index), it would be
+    // watched without its directories, or not at all, and nothing in `worktrees/` itself
+    // would change again to plan anew. So its admin dir plans anew on every change until then.
+    if let Ok(admins) = std::fs::read_dir(project.common_dir.join("worktrees")) {
+        for admin in admins.flatten() {
+            if admin.file_type().is_ok_and(|t| t.is_dir())
+                && !checked_out.contains(&admin.file_name())
+            {
+                owners.insert(admin.path(), None);
+            }
         }
     }
     Ok(owners)
@@ -139,7 +156,9 @@ fn untracked_dirs(stored: &Path, worktrees: &HashMap<String, PathBuf>) -> Vec<(S
         .collect()
 }
 
-/// `dir` and every directory below it.
+/// `dir` and every directory below it. A directory already planned keeps its owner: a new
+/// directory is owned like its parent, except where the plan knows better — a worktree's root
+/// inside another worktree (`.worktrees/<name>` in the main one) is its own.
 fn add_tree(owners: &mut Owners, dir: &Path, owner: Option<String>) {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -151,7 +170,7 @@ fn add_tree(owners: &mut Owners, dir: &Path, owner: Option<String>) {
                     .map(|e| e.path()),
             );
         }
-        owners.insert(dir, owner.clone());
+        owners.entry(dir).or_insert_with(|| owner.clone());
     }
 }
 
@@ -331,9 +350,7 @@ pub fn run_daemon(project: &Project) -> Result<()> {
             }
             // A new directory: watch it (and what it holds) too.
             if change.kind == Kind::Created && change.is_dir {
-                let mut added = Owners::new();
-                add_tree(&mut added, path, owner);
-                owners.extend(added);
+                add_tree(&mut owners, path, owner);
                 if !watch_all(&watcher, &owners, &mut watched) {
                     give_up(&watched, &owners);
                     return Ok(());

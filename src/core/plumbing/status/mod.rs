@@ -141,9 +141,6 @@ pub fn tracked_dirs(repo: &git2::Repository) -> Vec<String> {
     dirs.into_iter().collect()
 }
 
-// ---------------------------------------------------------------------------------------------
-// The content fingerprint
-
 /// The repositories git finds inside the worktree at `path` that it does not track (untracked,
 /// not ignored), relative to `path`.
 pub fn nested_repositories(path: &Path) -> Result<Vec<String>> {
