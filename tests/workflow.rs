@@ -930,3 +930,36 @@ fn add_with_an_unreachable_tmux_creates_nothing() {
     assert_eq!(repo.snapshot(), before);
     repo.wtmux(&["add", "feat", "--no-window"]).ok();
 }
+
+/// `merge --commit` with an empty message is bad input: one line, exit 2, and the worktree as
+/// it was (git itself refuses an empty message only after staging everything, which would
+/// have merged a partial staging into one and staged untracked files).
+#[test]
+fn merge_with_an_empty_commit_message_changes_nothing() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "x", "--no-window"]).ok();
+    let wt = repo.worktree("x");
+    write_file(&wt.join("n.txt"), "n\n");
+    repo.git_in(&wt, &["add", "n.txt"]);
+    repo.git_in(&wt, &["commit", "-q", "-m", "n"]);
+    write_file(&wt.join("src/lib.txt"), "staged\n");
+    repo.git_in(&wt, &["add", "src/lib.txt"]);
+    write_file(&wt.join("src/lib.txt"), "staged, then edited\n");
+    write_file(&wt.join("u.txt"), "untracked\n");
+    let before = repo.git_in(&wt, &["status", "--porcelain"]);
+    assert!(
+        before.contains("MM src/lib.txt") && before.contains("?? u.txt"),
+        "{before}"
+    );
+    for message in ["", "  \n\n "] {
+        let run = repo.wtmux(&["merge", "x", "--commit", message]);
+        assert_eq!(run.code(), 2, "{}", run.stderr());
+        assert_eq!(run.stderr().trim().lines().count(), 1, "{}", run.stderr());
+        assert!(
+            run.stderr().contains("commit message is empty"),
+            "{}",
+            run.stderr()
+        );
+        assert_eq!(repo.git_in(&wt, &["status", "--porcelain"]), before);
+    }
+}

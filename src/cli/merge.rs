@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(long, value_enum)]
     strategy: Option<StrategyArg>,
     /// Commit the worktree's uncommitted changes with this message first.
-    #[arg(long, value_name = "MSG")]
+    #[arg(long, value_name = "MSG", value_parser = commit_message)]
     commit: Option<String>,
     /// Keep worktree, branch and window afterwards.
     #[arg(long)]
@@ -50,6 +50,15 @@ impl From<StrategyArg> for MergeStrategy {
             StrategyArg::Squash => MergeStrategy::Squash,
         }
     }
+}
+
+/// A message git would take: not empty once blank lines and spaces are gone (git refuses an
+/// empty one only after the worktree's changes were staged, which would change the worktree).
+fn commit_message(text: &str) -> std::result::Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("the commit message is empty".into());
+    }
+    Ok(text.to_string())
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
