@@ -542,3 +542,106 @@ fn merge_order_holds_against_git_and_only_a_changed_group_is_simulated_again() {
         assert_eq!(warm["merge_order"], cold["merge_order"], "round {round}");
     }
 }
+
+/// After one worktree changed, `conflicts` merges again only the pairs that worktree is part
+/// of: every other pair's verdict comes from the cache, not from git a second time. A `git` put
+/// first on the PATH logs each `merge-tree` wtmux asks for. Nothing changed: nothing merged.
+/// (A check nobody ran keeps every branch from being green, so no merge-order simulation merges
+/// anything; that cache has its own test above.)
+#[test]
+fn after_one_worktree_changed_no_unchanged_pair_is_merged_again() {
+    let repo = TestRepo::with_config("[[check]]\nname = \"ok\"\nrun = \"true\"\n");
+    repo.write("shared.txt", LINES);
+    repo.write("hot.txt", LINES);
+    repo.commit_all("files to share");
+    let edit = |line: usize, by: &str| -> Vec<u8> {
+        let mut text: Vec<String> = LINES.lines().map(str::to_string).collect();
+        text[line] = format!("{} by {by}", text[line]);
+        (text.join("\n") + "\n").into_bytes()
+    };
+    // Overlapping pairs: a1~a2, a1~a3 (conflicting), a2~a3, b1~b2; `alone` overlaps nothing.
+    branch(&repo, "a1", &[], &[("shared.txt", &edit(0, "a1"))]);
+    branch(&repo, "a2", &[], &[("shared.txt", &edit(4, "a2"))]);
+    branch(&repo, "a3", &[], &[("shared.txt", &edit(0, "a3"))]);
+    branch(&repo, "b1", &[], &[("hot.txt", &edit(1, "b1"))]);
+    branch(&repo, "b2", &[], &[("hot.txt", &edit(7, "b2"))]);
+    branch(&repo, "alone", &[], &[("alone.txt", b"alone\n")]);
+
+    let bin = tempfile::tempdir().unwrap();
+    let log = bin.path().join("merges.log");
+    let real_git = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    write_file(
+        &bin.path().join("git"),
+        &format!(
+            "#!/bin/sh\ncase \" $* \" in *\" merge-tree \"*) echo \"$*\" >> '{}' ;; esac\nexec '{}' \"$@\"\n",
+            log.display(),
+            real_git.trim()
+        ),
+    );
+    std::fs::set_permissions(
+        bin.path().join("git"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // A report and how many merges it took.
+    let conflicts = || -> (serde_json::Value, usize) {
+        let _ = std::fs::remove_file(&log);
+        let out = repo
+            .wtmux_env(&["conflicts", "--json"], &[("PATH", &path)])
+            .ok();
+        let merges = std::fs::read_to_string(&log)
+            .map(|l| l.lines().count())
+            .unwrap_or(0);
+        (serde_json::from_str(&out).unwrap(), merges)
+    };
+
+    let (cold, merged) = conflicts();
+    assert_eq!(merged, 4, "every overlapping pair, once: {cold}");
+    assert!(
+        !pair(&cold, "a1", "a3").unwrap()["conflicts"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let (again, merged) = conflicts();
+    assert_eq!(merged, 0, "nothing changed, nothing merged");
+    assert_eq!(again["pairs"], cold["pairs"]);
+
+    // An uncommitted edit in a2: its two pairs only.
+    write_file(
+        &repo.worktree("a2").join("shared.txt"),
+        std::str::from_utf8(&edit(8, "a2, uncommitted")).unwrap(),
+    );
+    let (warm, merged) = conflicts();
+    assert_eq!(merged, 2, "a2~a1 and a2~a3 only: {warm}");
+    // A commit in b1: its one pair only.
+    let b1 = repo.worktree("b1");
+    write_file(&b1.join("hot.txt"), "b1 rewrote it all\n");
+    repo.git_in(&b1, &["commit", "-q", "-am", "b1 again"]);
+    let (warm, merged) = conflicts();
+    assert_eq!(merged, 1, "b1~b2 only: {warm}");
+    assert!(
+        !pair(&warm, "b1", "b2").unwrap()["conflicts"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // The cached answers are the ones a cold run gives.
+    std::fs::remove_dir_all(repo.path(".git/wtmux/conflicts")).unwrap();
+    let (cold, merged) = conflicts();
+    assert_eq!(merged, 4);
+    assert_eq!(warm["pairs"], cold["pairs"]);
+}
