@@ -376,3 +376,67 @@ fn the_popups_c_tells_an_agent_which_sibling_it_will_conflict_with() {
     );
     client.keys(&["q"]);
 }
+
+/// `wtmux send <branch> --coordinate`: the popup's `c` from the command line, through the same
+/// core function. `--print` shows the note and sends nothing; without it the agent gets it. A
+/// branch predicted to conflict with nobody is refused in one line, and nothing is sent.
+#[test]
+fn send_coordinate_tells_an_agent_which_sibling_it_will_conflict_with() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-agent.sh");
+    let scratch = tempfile::tempdir().unwrap();
+    let log = scratch.path().join("agent-received");
+    let mut repo = TestRepo::with_config(&format!(
+        "agent_quiet = \"1s\"\n[agents.resolver]\nrun = \"sh {script} --resolve {}\"\n",
+        log.display()
+    ));
+    repo.write("a.txt", LINES);
+    repo.commit_all("files");
+    let _inner = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--agent", "resolver"]).ok();
+    repo.wtmux(&["add", "other", "--no-agent"]).ok();
+    repo.wtmux(&["add", "apart", "--no-agent"]).ok();
+    for (branch, file, text) in [
+        ("feat", "a.txt", "feat a\n"),
+        ("other", "a.txt", "other a\n"),
+        ("apart", "b.txt", "apart b\n"),
+    ] {
+        let path = repo.worktree(branch);
+        write_file(&path.join(file), text);
+        repo.git_in(&path, &["add", "-A"]);
+        repo.git_in(&path, &["commit", "-qm", &format!("{branch} work")]);
+    }
+    let expected = "feat is predicted to conflict with another agent's work when both merge into main: other in a.txt. Coordinate";
+
+    let printed = repo
+        .wtmux(&["send", "feat", "--coordinate", "--print"])
+        .ok();
+    assert!(printed.starts_with(expected), "{printed}");
+
+    let refused = repo.wtmux(&["send", "apart", "--coordinate"]);
+    assert_eq!(refused.code(), 1, "{}", refused.stderr());
+    assert!(
+        refused
+            .stderr()
+            .contains("apart is not predicted to conflict with another branch"),
+        "{}",
+        refused.stderr()
+    );
+    assert_eq!(refused.stderr().lines().count(), 1, "{}", refused.stderr());
+    let usage = repo.wtmux(&["send", "feat", "--coordinate", "some text"]);
+    assert_eq!(usage.code(), 2, "{}", usage.stderr());
+    assert!(
+        std::fs::read_to_string(&log).unwrap_or_default().is_empty(),
+        "nothing was sent yet"
+    );
+
+    let sent = repo.wtmux(&["send", "feat", "--coordinate"]).ok();
+    assert!(
+        sent.contains("sent to the agent of feat: predicted to conflict with other"),
+        "{sent}"
+    );
+    common::wait_until(20, "the agent to receive the note", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| !t.is_empty())
+    });
+    let note = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(note.lines().next().unwrap(), printed.trim_end(), "{note}");
+}

@@ -4,9 +4,11 @@
 //! `config::HANDOFF_PLACEHOLDERS`); it is typed only into a pane proven to be the agent's
 //! ([`super::agent::send`]).
 
-use super::Project;
-use super::error::Result;
+use std::path::PathBuf;
+
+use super::error::{Error, Result};
 use super::sync::{SyncMethod, SyncOutcome, Synced};
+use super::{Project, scope, worktree};
 
 /// Used when `handoff_template` is not set (README documents it word for word).
 pub const DEFAULT_TEMPLATE: &str = "Bringing {base} into {branch} stopped on conflicts ({operation}). \
@@ -106,6 +108,57 @@ pub fn coordination(
             _ => return None,
         })
     }))
+}
+
+/// A coordination note, drafted: what the popup's `c` shows (editable) before it goes and what
+/// `wtmux send --coordinate` sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoordinationDraft {
+    pub branch: String,
+    pub path: PathBuf,
+    /// The sibling branches it is predicted to conflict with.
+    pub siblings: Vec<String>,
+    pub text: String,
+}
+
+/// Why no coordination note can be drafted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotToCoordinate {
+    #[error("{0} has no branch checked out (detached HEAD)")]
+    Detached(String),
+    #[error("{0} is not predicted to conflict with another branch")]
+    NoConflictPredicted(String),
+}
+
+impl From<NotToCoordinate> for Error {
+    fn from(refused: NotToCoordinate) -> Error {
+        Error::step(refused)
+    }
+}
+
+/// The coordination note for the agent of the worktree `name` (a branch or worktree name), from
+/// the scope guard's answer now, not from one drawn earlier. Refused when the worktree has no
+/// branch or is not predicted to conflict with any sibling.
+pub fn draft_coordination(project: &Project, name: &str) -> Result<CoordinationDraft> {
+    let w = worktree::find(project, name)?;
+    let branch = w
+        .branch
+        .clone()
+        .ok_or_else(|| NotToCoordinate::Detached(w.label()))?;
+    let report = scope::analyze_for_display(project)?;
+    let text = coordination(project, &report, &branch)
+        .ok_or_else(|| NotToCoordinate::NoConflictPredicted(branch.clone()))?;
+    let siblings = report
+        .pairs_of(&branch)
+        .filter(|(_, p)| !p.conflicts.is_empty())
+        .map(|(other, _)| other.to_string())
+        .collect();
+    Ok(CoordinationDraft {
+        branch,
+        path: w.path,
+        siblings,
+        text,
+    })
 }
 
 /// Fills a template's placeholders, in one pass, so a value holding `{files}` is never

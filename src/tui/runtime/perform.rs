@@ -153,33 +153,17 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
             Action::Done(format!("sent to the agent of {branch}"))
         }
         Effect::DraftCoordination(path) => {
-            let w = worktree::find(project, &name(&path))?;
-            let branch = w
-                .branch
-                .clone()
-                .ok_or_else(|| Error::refused(format!("{} has no branch", w.label())))?;
-            // The scope guard's answer now, not the one the rows were drawn with.
-            let report = crate::core::scope::analyze_for_display(project)?;
-            let text =
-                crate::core::handoff::coordination(project, &report, &branch).ok_or_else(|| {
-                    Error::refused(format!(
-                        "{branch} is no longer predicted to conflict with another branch"
-                    ))
-                })?;
-            let siblings: Vec<&str> = report
-                .pairs_of(&branch)
-                .filter(|(_, p)| !p.conflicts.is_empty())
-                .map(|(other, _)| other)
-                .collect();
+            let draft = crate::core::handoff::draft_coordination(project, &name(&path))?;
             Action::HandoffDrafted(HandoffView {
                 kind: HandoffKind::Coordinate,
                 summary: format!(
-                    "{branch} is predicted to conflict with {}",
-                    siblings.join(", ")
+                    "{} is predicted to conflict with {}",
+                    draft.branch,
+                    draft.siblings.join(", ")
                 ),
-                branch,
+                branch: draft.branch,
                 path,
-                text,
+                text: draft.text,
             })
         }
         Effect::PlanMerge(path) => {
