@@ -129,6 +129,28 @@ fn a_conflicting_sync_stays_in_the_worktree_and_shows_on_its_row() {
     }
 }
 
+#[test]
+fn a_conflict_with_no_agent_to_take_it_is_one_line_saying_where_it_stays() {
+    let mut repo = diverged(("a.txt", "base a\n"), ("a.txt", "feat a\n"));
+    let feat = repo.worktree("feat");
+    let one_line = |repo: &TestRepo, how: &str| {
+        let run = repo.wtmux(&["sync", "feat"]);
+        let err = run.refused();
+        assert_eq!(run.stdout(), "", "{how}: nothing else said");
+        assert!(
+            err.contains("merging: 1 conflicted file (a.txt)")
+                && err.contains(&format!("the conflict stays in {}", feat.display()))
+                && err.contains("resolve it there"),
+            "{how}: {err}"
+        );
+        assert_eq!(repo.row("feat")["operation"]["kind"], "merge", "{how}");
+        repo.git_in(&feat, &["merge", "--abort"]);
+    };
+    one_line(&repo, "outside tmux");
+    let _inner = repo.start_tmux();
+    one_line(&repo, "inside tmux, no agent started");
+}
+
 /// Presses Down until the last row (feat) is selected: a key typed while the popup is still
 /// starting reaches the shell behind it, so it is pressed again until the detail shows feat.
 fn select_last_row(client: &Client) {
@@ -168,19 +190,21 @@ fn the_popups_u_syncs_the_selected_worktree_and_its_detail_shows_the_conflict() 
     });
     select_last_row(&client);
     client.keys(&["u"]);
-    // No agent runs there: the hand-off is shown all the same; Esc sends nothing.
-    client.wait_for("the hand-off dialog", |screen| {
-        screen.contains("hand the conflict to the agent")
-    });
-    client.keys(&["Escape"]);
+    // No agent runs there: no hand-off to draft, the conflict is told and stays on the row.
     client.wait_for(
         "the row and the detail to show the stopped merge",
         |screen| {
-            screen
-                .lines()
-                .any(|l| l.contains("feat") && l.contains("merging: 1 conflicted file"))
+            screen.contains("the conflict stays in its worktree")
+                && screen
+                    .lines()
+                    .any(|l| l.contains("feat") && l.contains("merging: 1 conflicted file"))
                 && screen.contains("! merging: 1 conflicted file: resolve")
         },
+    );
+    assert!(
+        !client.screen().contains("hand the conflict to the agent"),
+        "{}",
+        client.screen()
     );
     assert_eq!(repo.row("feat")["operation"]["kind"], "merge");
     client.keys(&["q"]);

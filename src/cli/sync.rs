@@ -23,7 +23,7 @@ pub struct Args {
 }
 
 /// Syncs and prints; exit 1 when git stopped on conflicts (left in the worktree), after
-/// handing them to the worktree's agent (unless `--no-handoff`).
+/// handing them to the worktree's agent (unless `--no-handoff`), if one runs there.
 pub fn run(args: Args) -> Result<ExitCode> {
     let method = match (args.rebase, args.merge) {
         (true, _) => Some(SyncMethod::Rebase),
@@ -37,7 +37,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         && let Some(text) = handoff::task(&project, &synced)
     {
         match handoff::send(&project, &synced, &text) {
-            Ok(()) => say!(
+            // The conflict line already says where it stays and what to do.
+            Ok(handoff::HandOff::NoAgent) => {}
+            Ok(handoff::HandOff::Sent) => say!(
                 "handed the conflict to the agent of {}",
                 shown(&synced.branch)
             ),

@@ -197,9 +197,23 @@ fn one_line(text: &str) -> String {
     }
 }
 
+/// What became of a conflict's hand-off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandOff {
+    /// Typed into the agent of the synced worktree.
+    Sent,
+    /// No agent runs there (none was started, or it has exited): the conflict stays in the
+    /// worktree for whoever works there, and nothing was typed anywhere.
+    NoAgent,
+}
+
 /// Types the task into the agent of the synced worktree, if one runs there.
-pub fn send(project: &Project, synced: &Synced, text: &str) -> Result<()> {
-    super::agent::send(project, &synced.path.to_string_lossy(), text)
+pub fn send(project: &Project, synced: &Synced, text: &str) -> Result<HandOff> {
+    if !super::agent::has_live_agent(project, &synced.path)? {
+        return Ok(HandOff::NoAgent);
+    }
+    super::agent::send(project, &synced.path.to_string_lossy(), text)?;
+    Ok(HandOff::Sent)
 }
 
 #[cfg(test)]

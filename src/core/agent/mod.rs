@@ -51,7 +51,7 @@ pub use infer::effective;
 pub use monitor::{recorded_statuses, run_monitor, statuses};
 pub use observe::{PaneView, looks_like_question};
 pub use record::{AgentRecord, forget, read_record};
-pub use send::{send, wait};
+pub use send::{has_live_agent, send, wait};
 pub use setup::{HookedAgent, apply_setup, merge_hooks, plan_setup};
 pub use start::{WRAPPER_COMMAND, prepare, started};
 pub use wrapper::run_wrapper;

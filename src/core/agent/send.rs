@@ -25,6 +25,17 @@ pub fn send(project: &Project, name: &str, text: &str) -> Result<()> {
     type_into(tmux, &record, text)
 }
 
+/// Whether the worktree at `path` has an agent left to hand something to: one was recorded
+/// there and it has not exited (without tmux, its pane cannot be looked at: a recorded agent
+/// that has not recorded its exit counts).
+pub fn has_live_agent(project: &Project, path: &std::path::Path) -> Result<bool> {
+    let Some(record) = read_record(project, path)? else {
+        return Ok(false);
+    };
+    let panes = project.tmux.as_ref().and_then(|t| t.panes().ok());
+    Ok(evaluate(project, &record, panes.as_ref()).state != AgentState::Exited)
+}
+
 /// `wtmux wait`: blocks until a worktree's agent is in `until`; an agent that exits first, or
 /// the timeout, is an error.
 pub fn wait(

@@ -137,7 +137,12 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
         }
         Effect::Sync(path) => {
             let synced = crate::core::sync::sync(project, &name(&path), None)?;
-            match crate::core::handoff::task(project, &synced) {
+            // A conflict with no agent to take it stays in the worktree, on its row: nothing
+            // to draft.
+            let task = crate::core::handoff::task(project, &synced);
+            let agent =
+                task.is_some() && crate::core::agent::has_live_agent(project, &synced.path)?;
+            match task.filter(|_| agent) {
                 Some(text) => Action::HandoffDrafted(HandoffView {
                     kind: HandoffKind::Conflict,
                     branch: synced.branch.clone(),
