@@ -250,7 +250,7 @@ fn each_bad_config_value_is_one_line_and_changes_nothing() {
             "no worktree of this repository",
         ),
         ("agent_quiet = \"0s\"", "greater than zero"),
-        ("agent_hook_stale = \"400days\"", "longer than"),
+        ("agent_hook_stale = \"400days\"", "is longer than 30 days"),
         ("agent_quiet = \"99999999999999999years\"", "agent_quiet"),
         ("trash_days = 9223372036854775807", "trash_days"),
         ("check_jobs = 0", "check_jobs"),
@@ -295,18 +295,32 @@ fn huge_ages_and_timeouts_are_refused_not_overflowed() {
     repo.wtmux(&["add", "feat", "--no-window"]).ok();
     common::write_file(&repo.worktree("feat").join("work.txt"), "work\n");
     repo.wtmux(&["remove", "feat", "--force"]).ok();
-    for days in ["18446744073709551615", "36501"] {
+    // Bad input, like a bad --timeout: a usage error (exit 2), one line, nothing pruned.
+    for days in [
+        "18446744073709551615",
+        "99999999999999999999999",
+        "99999999",
+        "36501",
+    ] {
         let run = repo.wtmux(&["trash", "--prune", "--older-than", days]);
-        one_line_failure(&run, days);
+        let line = one_line_failure(&run, days);
+        assert_eq!(run.code(), 2, "{days}: {line}");
+        assert!(line.contains("is more than 36500 days"), "{days}: {line}");
     }
+    let run = repo.wtmux(&["trash", "--prune", "--older-than", "ten"]);
+    assert_eq!(run.code(), 2);
+    assert!(one_line_failure(&run, "ten").contains("not a whole number of days"));
     let run = repo.wtmux(&["trash", "--prune", "--older-than", "36500"]);
     assert!(run.ok().contains("pruned 0"), "a two-second-old save stays");
     assert!(repo.wtmux(&["trash"]).ok().contains("feat"));
 
-    for timeout in ["0s", "99999999999999999years", "31days"] {
+    for timeout in ["0s", "99999999999999999years", "31days", "99999d"] {
         let run = repo.wtmux(&["wait", "feat", "--until", "done", "--timeout", timeout]);
-        one_line_failure(&run, timeout);
+        let line = one_line_failure(&run, timeout);
         assert_eq!(run.code(), 2);
+        if timeout.ends_with('d') || timeout.ends_with("days") {
+            assert!(line.contains("is longer than 30 days"), "{timeout}: {line}");
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use super::output::{shown, shown_path};
 use crate::core::error::plural;
-use crate::core::{Error, Result, config, trash};
+use crate::core::{Result, config, trash};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -14,7 +14,7 @@ pub struct Args {
     #[arg(long)]
     prune: bool,
     /// With --prune: drop saves older than this many days instead.
-    #[arg(long, value_name = "DAYS", requires = "prune")]
+    #[arg(long, value_name = "DAYS", requires = "prune", value_parser = config::parse_days)]
     older_than: Option<u64>,
 }
 
@@ -22,12 +22,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let project = super::project()?;
     if args.prune {
         let days = args.older_than.unwrap_or(project.config.trash_days);
-        if days > config::MAX_TRASH_DAYS {
-            return Err(Error::refused(format!(
-                "--older-than {days} is more than {} days",
-                config::MAX_TRASH_DAYS
-            )));
-        }
         let dropped = trash::prune(&project, days, project.config.trash_max_size)?;
         say!(
             "pruned {} saved state{}",

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::{
-    AgentSpec, CheckSpec, Config, Gate, MAX_TRASH_DAYS, MergeStrategy, PromptMode,
-    REPO_CONFIG_FILE, VerifyOn, parse_duration, validate_coordinate_template, validate_template,
+    AgentSpec, CheckSpec, Config, Gate, MergeStrategy, PromptMode, REPO_CONFIG_FILE, VerifyOn,
+    check_days, parse_duration, validate_coordinate_template, validate_template,
     worktree_dir_problem,
 };
 use crate::core::error::{Error, Result};
@@ -161,13 +161,7 @@ impl Config {
             self.verify_on = verify_on;
         }
         if let Some(days) = layer.trash_days {
-            if days > MAX_TRASH_DAYS {
-                return Err(invalid(
-                    "trash_days",
-                    format!("{days} is more than {MAX_TRASH_DAYS} days"),
-                ));
-            }
-            self.trash_days = days;
+            self.trash_days = check_days(days).map_err(|reason| invalid("trash_days", reason))?;
         }
         if let Some(size) = layer.trash_max_size {
             self.trash_max_size = match size.trim() {

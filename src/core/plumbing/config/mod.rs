@@ -41,12 +41,33 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
         return Err(format!("{text:?} must be greater than zero"));
     }
     if duration > MAX_DURATION {
+        // humantime would say "30days".
         return Err(format!(
-            "{text:?} is longer than {}",
-            humantime::format_duration(MAX_DURATION)
+            "{text:?} is longer than {} days",
+            MAX_DURATION.as_secs() / (24 * 60 * 60)
         ));
     }
     Ok(duration)
+}
+
+/// An age in days (`trash --prune --older-than`): a whole number up to [`MAX_TRASH_DAYS`];
+/// the error is the reason, for a one-line message.
+pub fn parse_days(text: &str) -> std::result::Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(days) => check_days(days),
+        Err(_) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
+            Err(format!("{text} is more than {MAX_TRASH_DAYS} days"))
+        }
+        Err(_) => Err(format!("{text:?} is not a whole number of days")),
+    }
+}
+
+/// `days` when it is at most [`MAX_TRASH_DAYS`] (`trash_days` and `--older-than`).
+pub fn check_days(days: u64) -> std::result::Result<u64, String> {
+    if days > MAX_TRASH_DAYS {
+        return Err(format!("{days} is more than {MAX_TRASH_DAYS} days"));
+    }
+    Ok(days)
 }
 
 /// The reason `dir` cannot hold worktrees, judged from the text alone (the repository's view —
