@@ -257,6 +257,42 @@ fn commands_outside_a_repository_or_tmux_say_so() {
 }
 
 #[test]
+fn an_unknown_option_is_one_line_naming_it_as_typed_and_what_exists() {
+    let repo = TestRepo::new();
+    let before = repo.snapshot();
+    for (args, says) in [
+        (
+            &["add", "-rf", "x"][..],
+            "add has no option '-rf' (its options: --base, --no-window, --no-agent,",
+        ),
+        (
+            &["add", "x", "--no-windw"][..],
+            "add has no option '--no-windw': did you mean --no-window?",
+        ),
+        (&["remove", "-rf", "x"][..], "remove has no option '-rf'"),
+        (
+            &["init", "-q"][..],
+            "init has no option '-q' (it takes no options)",
+        ),
+        (
+            &["send", "x", "-y"][..],
+            "text starting with - goes after --: wtmux send <branch> -- <text>",
+        ),
+    ] {
+        let run = repo.wtmux(args);
+        assert_eq!(run.code(), 2, "{args:?}: {}", run.stderr());
+        let err = run.stderr();
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err:?}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(
+            !err.contains("as a value"),
+            "{args:?}: no tip to pass it as a branch: {err}"
+        );
+    }
+    assert_eq!(repo.snapshot(), before);
+}
+
+#[test]
 fn a_bare_repository_is_refused_clearly() {
     let repo = TestRepo::new();
     let bare = repo.dir.path().join("bare.git");

@@ -127,7 +127,9 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(error) => {
-            warn!("{}", shown(&usage_error_line(&error.render().to_string())));
+            let line = unknown_option(&error)
+                .unwrap_or_else(|| usage_error_line(&error.render().to_string()));
+            warn!("{}", shown(&line));
             return ExitCode::from(USAGE);
         }
     };
@@ -138,6 +140,45 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A subcommand's unknown option, phrased by [`output::unknown_option_line`]; `None` for any
+/// other usage error (clap's own line, shortened).
+fn unknown_option(error: &clap::Error) -> Option<String> {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let text = |kind| match error.get(kind) {
+        Some(ContextValue::String(text)) => Some(text.clone()),
+        _ => None,
+    };
+    let invalid = text(ContextKind::InvalidArg)?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cli = Cli::command();
+    let (at, command) = args.iter().enumerate().find_map(|(i, arg)| {
+        (!arg.starts_with('-'))
+            .then(|| cli.find_subcommand(arg))
+            .flatten()
+            .map(|c| (i, c))
+    })?;
+    let options: Vec<String> = command
+        .get_arguments()
+        .filter(|a| !a.is_hide_set())
+        .filter_map(|a| a.get_long().map(|long| format!("--{long}")))
+        .filter(|long| long != "--help")
+        .collect();
+    // Only `send` takes free text, which may start with `-`; a branch never does.
+    let text_after_dashes =
+        (command.get_name() == "send").then_some("wtmux send <branch> -- <text>");
+    Some(output::unknown_option_line(
+        command.get_name(),
+        output::typed_argument(&args[at + 1..], &invalid)?,
+        text(ContextKind::SuggestedArg).as_deref(),
+        &options,
+        text_after_dashes,
+    ))
 }
 
 /// The repository of the current directory, after finishing or rolling back whatever an

@@ -83,6 +83,46 @@ pub fn usage_error_line(rendered: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ") + " (see --help)"
 }
 
+/// An unknown option on one line, phrased by wtmux rather than clap, whose tip for `-rf` names
+/// `-r` alone and suggests passing it as a value (a branch cannot start with `-`): the word as
+/// typed, the similar option if clap found one, else the options the command has; and for a
+/// command taking free text (`send`), how to pass text that starts with `-`.
+pub fn unknown_option_line(
+    command: &str,
+    typed: &str,
+    suggested: Option<&str>,
+    options: &[String],
+    text_after_dashes: Option<&str>,
+) -> String {
+    let mut line = format!("{command} has no option '{typed}'");
+    match suggested {
+        Some(similar) => line.push_str(&format!(": did you mean {similar}?")),
+        None if options.is_empty() => line.push_str(" (it takes no options)"),
+        None => line.push_str(&format!(" (its options: {})", options.join(", "))),
+    }
+    if let Some(usage) = text_after_dashes {
+        line.push_str(&format!("; text starting with - goes after --: {usage}"));
+    }
+    line + " (see --help)"
+}
+
+/// The argument the user typed that clap's `invalid` (`-r` of `-rf`, `--no-windw` of
+/// `--no-windw=1`) came from, looking after the subcommand and before `--` (`None`: it was not
+/// an option but an argument too many).
+pub fn typed_argument<'a>(args: &'a [String], invalid: &str) -> Option<&'a str> {
+    let short = invalid.len() == 2 && !invalid.starts_with("--");
+    args.iter()
+        .take_while(|a| *a != "--")
+        .find(|a| {
+            if short {
+                a.starts_with('-') && !a.starts_with("--") && a[1..].contains(&invalid[1..])
+            } else {
+                *a == invalid || a.starts_with(&format!("{invalid}="))
+            }
+        })
+        .map(String::as_str)
+}
+
 /// JSON output: exact (serde_json escapes control characters itself), and a closed pipe ends
 /// it silently.
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
@@ -104,6 +144,28 @@ mod tests {
         assert_eq!(
             usage_error_line(rendered),
             "the following required arguments were not provided: <BRANCH> (see --help)"
+        );
+    }
+
+    #[test]
+    fn an_unknown_option_is_named_as_typed_with_the_options_that_exist() {
+        let args: Vec<String> = ["add", "x", "-rf", "--", "-q"].map(String::from).into();
+        assert_eq!(typed_argument(&args, "-r"), Some("-rf"));
+        assert_eq!(
+            typed_argument(&args, "-q"),
+            None,
+            "after -- is not an option"
+        );
+        let args: Vec<String> = ["add", "--no-windw=1"].map(String::from).into();
+        assert_eq!(typed_argument(&args, "--no-windw"), Some("--no-windw=1"));
+        let options = ["--base".to_string(), "--no-window".to_string()];
+        assert_eq!(
+            unknown_option_line("add", "-rf", None, &options, None),
+            "add has no option '-rf' (its options: --base, --no-window) (see --help)"
+        );
+        assert_eq!(
+            unknown_option_line("add", "--no-windw", Some("--no-window"), &options, None),
+            "add has no option '--no-windw': did you mean --no-window? (see --help)"
         );
     }
 }
