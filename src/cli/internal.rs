@@ -41,12 +41,18 @@ pub fn content(path: &std::path::Path, display_racy_ms: Option<u64>) -> Result<E
         }
         None => serde_json::Value::Null,
     };
+    // Display's `git add -A` of only the listed paths, where it applies (null where not).
+    let listed = project
+        .content_store()?
+        .content_of_listed(path, &changes)?
+        .map(|c| c.tree.to_string());
     let content = project.content_store()?.content(path, &changes)?;
     let json = serde_json::json!({
         "paths": changes.paths(),
         "tree": content.tree.to_string(),
         "key": content.key,
         "display": display,
+        "listed": listed,
     });
     writeln!(Stdout, "{json}").ok();
     Ok(ExitCode::SUCCESS)

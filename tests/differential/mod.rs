@@ -7,7 +7,8 @@
 //! - wtmux's changed paths equal `git status`'s;
 //! - `wtmux list --json` counts the same, and looking wrote nothing: no object in the
 //!   repository's store, no change to the worktree's index;
-//! - the content fingerprint's tree equals what `git add -A` + `git write-tree` give on a copy of
+//! - the content fingerprint's tree (and display's, by `git add -A` of only the paths `git status`
+//!   listed, where that applies) equals what `git add -A` + `git write-tree` give on a copy of
 //!   the index, and its key tells two contents apart exactly when they differ (submodules' and
 //!   nested repositories' own uncommitted work included);
 //! - every `round_trip_every` steps, `remove --force` + `restore` gives back the same directory,
@@ -588,6 +589,14 @@ impl Walk {
         }
 
         let (tree, digest) = self.oracle_content(&self.wt, 0);
+        // Display's `git add -A` of only the listed paths, where it applies.
+        if let Some(listed) = content["listed"].as_str()
+            && listed != tree
+        {
+            self.fail(format!(
+                "the listed paths' fingerprint {listed} but git add -A + write-tree gives {tree}"
+            ));
+        }
         if content_tree != tree {
             self.fail(format!(
                 "content tree {content_tree} but git add -A + write-tree gives {tree}\n{}",

@@ -83,7 +83,7 @@ pub fn content_from(
     let file = store.display_cache(&worktree_key(path));
     let snapshot = |changes| snapshot(common_dir, path, changes, racy);
     let Some(before) = snapshot(changes) else {
-        return Ok((store.content(path, changes)?, Source::Computed));
+        return Ok((store.content_for_display(path, changes)?, Source::Computed));
     };
     let before = key_of(before.as_bytes());
     if let Some(cached) = read_json::<Cached>(&file).filter(|c| c.snapshot == before)
@@ -97,7 +97,7 @@ pub fn content_from(
             Source::Cached,
         ));
     }
-    let content = store.content(path, changes)?;
+    let content = store.content_for_display(path, changes)?;
     let after = snapshot(changes).map(|s| key_of(s.as_bytes()));
     if after.as_deref() != Some(before.as_str())
         || !differs_only_at(store, path, content.tree, changes)

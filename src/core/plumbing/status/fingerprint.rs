@@ -103,6 +103,113 @@ impl ContentStore {
         self.content_at_depth(path, changes, 0)
     }
 
+    /// [`ContentStore::content`] for display: when it can, `git add -A` takes only the paths
+    /// `git status` listed (see [`ContentStore::content_of_listed`]), so its cost follows the
+    /// size of the change, not of the worktree; otherwise, and whenever that fails, the full
+    /// `git add -A`.
+    pub fn content_for_display(&self, path: &Path, changes: &Changes) -> Result<Content> {
+        match self.content_of_listed(path, changes) {
+            Ok(Some(content)) => Ok(content),
+            _ => self.content(path, changes),
+        }
+    }
+
+    /// The fingerprint by `git add -A` limited to the paths `git status` listed (`changes`), on
+    /// a fresh copy of the real index; `None` where that is not known to give what the full
+    /// `git add -A` gives, or would cost more.
+    ///
+    /// Why it is the same tree: a path `git status` does not list is, in the worktree, what
+    /// the index holds (tracked) or ignored (untracked), and the full `add -A` leaves both as
+    /// they are in the copy; a listed path is taken by the same `add -A`, path by path. Not
+    /// taken (the full one runs): a dirty or moved submodule (a directory at a tracked path),
+    /// nested repositories, an index that may hold skip-worktree or intent-to-add entries
+    /// (version 3 or 4: `git status` hides untracked files below a skip-worktree entry), a
+    /// path that is not UTF-8 (`changes` holds it lossily), more than [`LISTED_MAX`] paths or
+    /// [`LISTED_MAX_BYTES`] to hash (the full one's reused index hashes a large file once, this
+    /// one on every look). A path `add` refuses (gone since `git status`, or behind a symbolic
+    /// link) fails the command, and the caller runs the full one.
+    pub fn content_of_listed(&self, path: &Path, changes: &Changes) -> Result<Option<Content>> {
+        if changes.is_empty()
+            || !changes.dirty_submodules.is_empty()
+            || changes.count() > LISTED_MAX
+        {
+            return Ok(None);
+        }
+        let listed = changes.paths();
+        if listed.iter().any(|p| p.contains('\u{FFFD}')) {
+            return Ok(None);
+        }
+        let real = real_index(path)?;
+        if real.exists() && index_version(&real) != Some(2) {
+            return Ok(None);
+        }
+        let untracked_dirs: Vec<&String> = changes
+            .untracked
+            .iter()
+            .filter(|u| u.ends_with('/'))
+            .collect();
+        let mut bytes = 0u64;
+        let mut entries = 0usize;
+        for tracked in &changes.tracked {
+            match path.join(tracked).symlink_metadata() {
+                Ok(m) if m.is_dir() => return Ok(None), // a submodule
+                Ok(m) => bytes += m.len(),
+                Err(_) => {}
+            }
+        }
+        for untracked in &changes.untracked {
+            let at = path.join(untracked.trim_end_matches('/'));
+            if !size_below(&at, &mut bytes, &mut entries) {
+                return Ok(None);
+            }
+        }
+        // Nested repositories lie in (or are) the untracked directories `git status` listed.
+        if !untracked_dirs.is_empty() {
+            let out = as_written(Git::new(path))
+                .args(["ls-files", "-o", "--exclude-standard", "-z", "--"])
+                .args(untracked_dirs.iter().map(|d| format!(":(literal){d}")))
+                .run_bytes()?;
+            if out.split(|b| *b == 0).any(|p| p.ends_with(b"/")) {
+                return Ok(None);
+            }
+        }
+        let key = worktree_key(path);
+        let _one_at_a_time = lock_file(&one_at_a_time(&self.dir, &key))?;
+        _one_at_a_time
+            .lock()
+            .map_err(|e| Error::io(self.dir.join("index"), e))?;
+        let index = self.dir.join("index").join(format!("{key}.listed"));
+        let _ = std::fs::remove_file(self.dir.join("index").join(format!("{key}.listed.lock")));
+        match std::fs::copy(&real, &index) {
+            // The real index's modification time, for git's racy check (see `seeded_index`).
+            Ok(_) => keep_modified_time(&real, &index)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let _ = std::fs::remove_file(&index); // no index yet: start empty
+            }
+            Err(e) => return Err(Error::io(&real, e)),
+        }
+        // Literal pathspecs: `*`, `?`, `[`, `:` and `\\` in a name are not patterns or magic.
+        let mut pathspecs = Vec::new();
+        for listed in &listed {
+            pathspecs.extend_from_slice(b":(literal)");
+            pathspecs.extend_from_slice(listed.as_bytes());
+            pathspecs.push(0);
+        }
+        let pathspec_file = self.dir.join("index").join(format!("{key}.pathspecs"));
+        std::fs::write(&pathspec_file, &pathspecs).map_err(|e| Error::io(&pathspec_file, e))?;
+        let objects = &self.repository_objects;
+        let added = as_written(self.git(path, &index, objects))
+            .args(["-c", "core.splitIndex=false", "add", "-A", "--sparse"])
+            .arg("--pathspec-file-nul")
+            .arg(format!("--pathspec-from-file={}", pathspec_file.display()))
+            .output()?;
+        if !added.status.success() {
+            return Ok(None);
+        }
+        let tree = self.git(path, &index, objects).arg("write-tree").run()?;
+        Ok(Some(Content::of_tree(Oid::from_str(tree.trim())?)))
+    }
+
     fn content_at_depth(&self, path: &Path, changes: &Changes, depth: usize) -> Result<Content> {
         // Nothing to commit is HEAD's tree — unless an entry is marked skip-worktree: `git
         // status` then hides untracked files below its path, which `git add -A` takes.
@@ -117,9 +224,10 @@ impl ContentStore {
             Vec::new()
         };
         // One fingerprint of a worktree at a time (git would refuse a second on the same index);
-        // a `.lock` left by a killed one is stale once this lock is ours.
+        // a `.lock` left by a killed one is stale once this lock is ours. (The lock is not
+        // `<key>.lock`: that is git's own lock of the index `<key>`, which is deleted here.)
         let key = worktree_key(path);
-        let _one_at_a_time = lock_file(&self.dir.join("index").join(format!("{key}.lock")))?;
+        let _one_at_a_time = lock_file(&one_at_a_time(&self.dir, &key))?;
         _one_at_a_time
             .lock()
             .map_err(|e| Error::io(self.dir.join("index"), e))?;
@@ -298,6 +406,62 @@ impl ContentStore {
         }
         Ok(())
     }
+}
+
+/// The lock held while a worktree's fingerprint is computed (either way: both write the
+/// worktree's objects into the store, and the full way its reused index).
+fn one_at_a_time(store: &Path, key: &str) -> PathBuf {
+    store.join("index").join(format!("{key}.one-at-a-time"))
+}
+
+/// Pathspecs taken as written (with their magic), whatever the caller's environment says.
+fn as_written(git: Git) -> Git {
+    git.env("GIT_LITERAL_PATHSPECS", "0")
+        .env("GIT_GLOB_PATHSPECS", "0")
+        .env("GIT_NOGLOB_PATHSPECS", "0")
+        .env("GIT_ICASE_PATHSPECS", "0")
+}
+
+/// At most this many paths listed by `git status` for [`ContentStore::content_of_listed`].
+pub const LISTED_MAX: usize = 1_000;
+
+/// At most this many bytes in the listed paths for [`ContentStore::content_of_listed`].
+pub const LISTED_MAX_BYTES: u64 = 16 << 20;
+
+/// Adds the size of `path` (every file below it, for a directory; links not followed) to
+/// `bytes`; false when that takes more than [`LISTED_MAX`] entries or [`LISTED_MAX_BYTES`].
+fn size_below(path: &Path, bytes: &mut u64, entries: &mut usize) -> bool {
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        *entries += 1;
+        if *entries > LISTED_MAX || *bytes > LISTED_MAX_BYTES {
+            return false;
+        }
+        let Ok(meta) = at.symlink_metadata() else {
+            continue; // gone since git status: `add` says so
+        };
+        if meta.is_dir() {
+            match std::fs::read_dir(&at) {
+                Ok(children) => stack.extend(children.flatten().map(|c| c.path())),
+                Err(_) => return false,
+            }
+        } else {
+            *bytes += meta.len();
+        }
+    }
+    *bytes <= LISTED_MAX_BYTES
+}
+
+/// The version in the header of the index file at `path` (`None`: no index, or unreadable).
+fn index_version(path: &Path) -> Option<u32> {
+    use std::io::Read;
+    let mut header = [0u8; 8];
+    std::fs::File::open(path)
+        .ok()?
+        .read_exact(&mut header)
+        .ok()?;
+    (&header[..4] == b"DIRC")
+        .then(|| u32::from_be_bytes([header[4], header[5], header[6], header[7]]))
 }
 
 /// Whether every directory leading to `relative` inside `worktree` is a real directory. Git
