@@ -152,3 +152,46 @@ fn a_worktree_whose_checkout_is_written_after_the_monitor_planned_is_watched() {
     write_file(&path.join("src/lib.txt"), "edited\n");
     assert_eq!(changed(&repo, "late"), 1, "an edit in the late worktree");
 }
+
+/// Directories that exist before the monitor starts and in which git lists nothing — an empty
+/// one, one holding only ignored files, one holding only an empty directory — are watched too:
+/// a file put there later is a change `list` must show, however long nothing else changes in
+/// that worktree. (The monitor watched only the directories of tracked files and those `git
+/// status` listed, so these went unseen until another change in the worktree.) So are such
+/// directories once a `.gitignore` edit un-ignores them.
+#[test]
+fn a_directory_holding_nothing_git_lists_is_watched() {
+    let mut repo = TestRepo::new();
+    repo.write(".gitignore", "*.log\nbuild/\n");
+    repo.commit_all("ignore logs and build");
+    let _tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--no-agent"]).ok();
+    let path = repo.worktree("feat");
+    std::fs::create_dir_all(path.join("empty")).unwrap();
+    write_file(&path.join("logs/old.log"), "ignored");
+    std::fs::create_dir_all(path.join("outer/inner")).unwrap();
+    write_file(&path.join("build/out/a.o"), "ignored");
+    std::fs::create_dir_all(path.join("build/gen")).unwrap();
+    let session = repo.path(".git/wtmux/fsmonitor/session");
+    repo.list(); // starts the daemon
+    wait_until(10, "the monitor to start", || session.exists());
+    repo.list();
+    repo.list(); // marks the worktree clean
+    assert_eq!(changed(&repo, "feat"), 0);
+    for (n, file) in ["empty/a.txt", "logs/b.txt", "outer/inner/c.txt"]
+        .iter()
+        .enumerate()
+    {
+        write_file(&path.join(file), "new");
+        assert_eq!(changed(&repo, "feat"), n as u64 + 1, "after {file}");
+    }
+    // Un-ignored: build/ holds only an ignored file and an empty directory.
+    write_file(&path.join(".gitignore"), "*.log\n*.o\n");
+    assert_eq!(changed(&repo, "feat"), 4, ".gitignore edited");
+    write_file(&path.join("build/gen/d.txt"), "new");
+    assert_eq!(
+        changed(&repo, "feat"),
+        5,
+        "a file in a directory un-ignored"
+    );
+}

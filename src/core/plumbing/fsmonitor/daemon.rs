@@ -122,6 +122,7 @@ fn plan_watches(project: &Project) -> Result<Owners> {
         for tracked in status::tracked_dirs(&repo) {
             owners.insert(w.path.join(tracked), Some(key.clone()));
         }
+        watch_untracked_directories(&mut owners, &key, &w.path);
     }
     // A worktree being added: planned before its checkout was written (its index), it would be
     // watched without its directories, or not at all, and nothing in `worktrees/` itself
@@ -154,6 +155,21 @@ fn untracked_dirs(stored: &Path, worktrees: &HashMap<String, PathBuf>) -> Vec<(S
         .filter(|u| u.ends_with('/'))
         .map(|u| (key.clone(), root.join(u)))
         .collect()
+}
+
+/// Plans every untracked directory of the worktree at `root` (with all below it), those `git
+/// status` does not list included: empty, or holding only ignored files (see
+/// `status::untracked_directories`). Whether any was new.
+fn watch_untracked_directories(owners: &mut Owners, key: &str, root: &Path) -> bool {
+    let mut fresh = false;
+    for dir in status::untracked_directories(root) {
+        let dir = root.join(dir);
+        if !owners.contains_key(&dir) {
+            add_tree(owners, &dir, Some(key.to_string()));
+            fresh = true;
+        }
+    }
+    fresh
 }
 
 /// `dir` and every directory below it. A directory already planned keeps its owner: a new
@@ -341,11 +357,23 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                     if marked.remove(key) {
                         let _ = std::fs::remove_file(clean.join(key));
                     }
+                    // A `.gitignore` edit may un-ignore directories: watch them before a
+                    // reader (synced after this event) can look.
+                    if path.file_name().is_some_and(|n| n == ".gitignore")
+                        && let Some(root) = roots.get(key)
+                        && watch_untracked_directories(&mut owners, key, root)
+                        && !watch_all(&watcher, &owners, &mut watched)
+                    {
+                        give_up(&watched, &owners);
+                        return Ok(());
+                    }
                 }
                 None => {
                     forget_all(&mut marked);
                     everything = true;
-                    replan |= path.starts_with(project.common_dir.join("worktrees"));
+                    // A worktree came or went, or info/exclude changed what is ignored.
+                    replan |= path.starts_with(project.common_dir.join("worktrees"))
+                        || *path == project.common_dir.join("info/exclude");
                 }
             }
             // A new directory: watch it (and what it holds) too.
@@ -373,14 +401,16 @@ pub fn run_daemon(project: &Project) -> Result<()> {
             let _ = std::fs::write(root.join(EVERYTHING), "");
         }
         if replan {
-            // A worktree came or went: watch anew (untracked directories are learned again from
-            // the next scans, which the cleared markers force).
+            // A worktree came or went, or what is ignored changed: watch anew. A reader may have
+            // marked a worktree clean since this batch's first event, with a scan made before
+            // these watches: not trusted.
             owners = plan_watches(project)?;
             roots = worktree_roots();
             if !watch_all(&watcher, &owners, &mut watched) {
                 give_up(&watched, &owners);
                 return Ok(());
             }
+            forget_all(&mut marked);
         }
     }
 }

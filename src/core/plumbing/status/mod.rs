@@ -141,6 +141,24 @@ pub fn tracked_dirs(repo: &git2::Repository) -> Vec<String> {
     dirs.into_iter().collect()
 }
 
+/// The untracked, not ignored, directories of the worktree at `path` as `git ls-files -o
+/// --directory` shows them (relative, ending in `/`), empty ones and those holding only ignored
+/// files included — which `git status` does not list, yet a file put there is a change: what
+/// a file-system monitor watches besides the directories of tracked files. Empty when git
+/// cannot list them.
+pub fn untracked_directories(path: &Path) -> Vec<String> {
+    let Ok(out) = Git::new(path)
+        .args(["ls-files", "-o", "--directory", "--exclude-standard", "-z"])
+        .run_bytes()
+    else {
+        return Vec::new();
+    };
+    out.split(|b| *b == 0)
+        .filter(|p| p.ends_with(b"/"))
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect()
+}
+
 /// The repositories git finds inside the worktree at `path` that it does not track (untracked,
 /// not ignored), relative to `path`.
 pub fn nested_repositories(path: &Path) -> Result<Vec<String>> {
