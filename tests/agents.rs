@@ -188,10 +188,82 @@ fn hooks_set_the_state_and_a_silent_hook_heals() {
         let agent = agent_state(&repo, "feat");
         agent["state"] == "waiting" && agent["source"] == "observed"
     });
+}
+
+/// `wtmux agent-status` in `dir` (with `$WTMUX_WORKTREE` when given): asserts it exits 0 and
+/// says nothing, on either stream.
+fn quiet_hook(repo: &TestRepo, dir: &std::path::Path, state: &str, env: Option<&std::path::Path>) {
+    let env: Vec<(&str, &std::path::Path)> =
+        env.map(|w| ("WTMUX_WORKTREE", w)).into_iter().collect();
+    let out = common::finish(
+        repo.spawn_wtmux_with(dir, &["agent-status", state], &env),
+        20,
+    );
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        ),
+        (Some(0), String::new(), String::new()),
+        "{} {state}",
+        dir.display()
+    );
+}
+
+#[test]
+fn a_hook_outside_a_worktree_wtmux_manages_records_nothing_and_exits_quietly() {
+    let mut repo = TestRepo::new();
+    repo.wtmux(&["add", "feat", "--no-window"]).ok();
     let outside = repo.dir.path().join("elsewhere");
     std::fs::create_dir_all(&outside).unwrap();
-    let err = repo.wtmux_in(&outside, &["agent-status", "done"]).refused();
-    assert!(err.contains("not inside a git repository"), "{err}");
+    let by_hand = repo.dir.path().join("by-hand");
+    repo.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "hand",
+        by_hand.to_str().unwrap(),
+    ]);
+    let agents = repo.path(".git/wtmux/agents");
+    let records = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&agents)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    let before = records();
+    // Outside tmux, then inside it (as agents' hooks run, with $TMUX_PANE).
+    let mut tmux = None;
+    for round in 0..2 {
+        if round == 1 {
+            tmux = Some(repo.start_tmux());
+        }
+        for dir in [
+            &outside,
+            &repo.root,
+            &repo.path("src-not-a-worktree"),
+            &by_hand,
+        ] {
+            std::fs::create_dir_all(dir).unwrap();
+            for state in ["working", "waiting", "done"] {
+                quiet_hook(&repo, dir, state, None);
+            }
+        }
+        assert_eq!(records(), before, "round {round}: no agent record written");
+        for branch in ["main", "feat", "hand"] {
+            assert_eq!(
+                agent_state(&repo, branch)["state"],
+                "none",
+                "round {round}: {branch}"
+            );
+        }
+    }
+    drop(tmux);
+    // An agent wtmux started whose tool went elsewhere still reports for its own worktree.
+    quiet_hook(&repo, &outside, "done", Some(&repo.worktree("feat")));
+    assert_eq!(agent_state(&repo, "feat")["state"], "done");
+    assert_eq!(agent_state(&repo, "main")["state"], "none");
 }
 
 #[test]

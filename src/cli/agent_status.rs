@@ -1,9 +1,10 @@
 //! `wtmux agent-status`: for agents' hooks, records the state of the agent of this worktree.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::core::Result;
 use crate::core::agent::{self, AgentState};
+use crate::core::{Error, Project, Result};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -18,13 +19,42 @@ pub enum PushedArg {
     Done,
 }
 
+/// Records the state, printing nothing: hooks' stdout belongs to the agent (Gemini parses it as
+/// JSON). Hooks run wherever the agent's tool runs, so outside a repository or a worktree wtmux
+/// manages this does nothing and exits 0, quietly: a hook must never break the agent.
 pub fn run(args: Args) -> Result<ExitCode> {
     let state = match args.state {
         PushedArg::Working => AgentState::Working,
         PushedArg::Waiting => AgentState::Waiting,
         PushedArg::Done => AgentState::Done,
     };
-    // Hooks' stdout belongs to the agent (Gemini parses it as JSON): print nothing.
-    agent::push(&super::background_project()?, state)?;
-    Ok(ExitCode::SUCCESS)
+    let Some(project) = hook_project()? else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    match agent::push(&project, state)? {
+        agent::Pushed::Recorded(_) | agent::Pushed::NotManaged => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// The repository of the agent's worktree (`$WTMUX_WORKTREE`, set for agents wtmux starts,
+/// wherever the agent's tool has gone since), else of the current directory; `None` where
+/// there is no repository wtmux could manage.
+fn hook_project() -> Result<Option<Project>> {
+    let dir = match std::env::var_os("WTMUX_WORKTREE").map(PathBuf::from) {
+        Some(worktree) if worktree.is_dir() => worktree,
+        _ => match std::env::current_dir() {
+            Ok(dir) => dir,
+            Err(_) => return Ok(None),
+        },
+    };
+    match Project::discover(&dir) {
+        Ok(project) => Ok(Some(project)),
+        Err(
+            Error::NotARepository(_)
+            | Error::BareRepository(_)
+            | Error::UnsupportedRepository { .. }
+            | Error::NoBase(_),
+        ) => Ok(None),
+        Err(e) => Err(e),
+    }
 }

@@ -59,10 +59,7 @@ pub fn plan_remove(project: &Project, name: &str) -> Result<RemovePlan> {
     if worktree.is_main {
         return Err(Refused::MainWorktree(worktree.path).into());
     }
-    if !worktree
-        .path
-        .starts_with(canonical(&project.worktree_dir()))
-    {
+    if !crate::core::worktree::is_managed(project, &worktree) {
         return Err(Refused::Unmanaged {
             path: worktree.path,
             worktree_dir: project.config.worktree_dir.clone(),

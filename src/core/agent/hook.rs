@@ -11,9 +11,21 @@ use crate::core::error::{Error, Result};
 use crate::core::worktree::{self, Worktree};
 use crate::core::{Project, now_unix};
 
+/// What a hook's report became.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    /// Recorded for the agent of a worktree wtmux manages.
+    Recorded(AgentStatus),
+    /// The hook ran outside any worktree wtmux manages (the main worktree, a worktree made by
+    /// hand elsewhere, a directory outside every worktree): nothing recorded.
+    NotManaged,
+}
+
 /// `wtmux agent-status <state>`: records what an agent's hook says, for the worktree given by
-/// `$WTMUX_WORKTREE`, else the agent pane `$TMUX_PANE`, else the current directory.
-pub fn push(project: &Project, state: AgentState) -> Result<AgentStatus> {
+/// `$WTMUX_WORKTREE`, else the agent pane `$TMUX_PANE`, else the current directory — only when
+/// that is a worktree wtmux manages: hooks run wherever an agent's tool runs, and a state
+/// recorded for the main worktree would stay there for good.
+pub fn push(project: &Project, state: AgentState) -> Result<Pushed> {
     let by_env = std::env::var_os("WTMUX_WORKTREE")
         .map(PathBuf::from)
         .and_then(|p| worktree::find(project, &p.to_string_lossy()).ok());
@@ -21,9 +33,16 @@ pub fn push(project: &Project, state: AgentState) -> Result<AgentStatus> {
         Some(w) => w,
         None => match pane_worktree(project)? {
             Some(w) => w,
-            None => worktree::current(project)?,
+            None => match worktree::current(project) {
+                Ok(w) => w,
+                Err(Error::NotInWorktree) => return Ok(Pushed::NotManaged),
+                Err(e) => return Err(e),
+            },
         },
     };
+    if !worktree::is_managed(project, &worktree) {
+        return Ok(Pushed::NotManaged);
+    }
     // An agent wtmux did not start: its first hook runs in its pane, which is claimed then (so
     // `send` can later prove the pane is still this agent's).
     let claimed = || {
@@ -66,7 +85,7 @@ pub fn push(project: &Project, state: AgentState) -> Result<AgentStatus> {
         &mut telling,
     )?;
     telling.send(project);
-    Ok(status)
+    Ok(Pushed::Recorded(status))
 }
 
 fn pane_worktree(project: &Project) -> Result<Option<Worktree>> {

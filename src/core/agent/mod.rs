@@ -46,7 +46,7 @@ mod wrapper;
 use serde::{Deserialize, Serialize};
 
 pub use ensure::{MONITOR_COMMAND, MONITOR_STATUS, MonitorStatus, ensure_monitor, monitor_status};
-pub use hook::push;
+pub use hook::{Pushed, push};
 pub use infer::effective;
 pub use monitor::{recorded_statuses, run_monitor, statuses};
 pub use observe::{PaneView, looks_like_question};

@@ -160,6 +160,15 @@ pub fn find(project: &Project, name: &str) -> Result<Worktree> {
     }
 }
 
+/// Whether wtmux manages `worktree`: a linked worktree inside `worktree_dir` (what `add` makes
+/// and `remove` may remove), not the main worktree nor one made elsewhere by hand.
+pub fn is_managed(project: &Project, worktree: &Worktree) -> bool {
+    !worktree.is_main
+        && worktree
+            .path
+            .starts_with(canonical(&project.worktree_dir()))
+}
+
 /// The worktree the command was started in.
 pub fn current(project: &Project) -> Result<Worktree> {
     worktrees(project)?
