@@ -254,6 +254,14 @@ fn commands_outside_a_repository_or_tmux_say_so() {
     let err = repo.wtmux(&["open", "feat"]).refused();
     assert!(err.contains("needs tmux"), "{err}");
     assert_eq!(repo.wtmux(&["no-such-command"]).code(), 2);
+    // The dashboard without a terminal (output into a pipe, no controlling terminal): one line.
+    for popup in [&["ui"][..], &[][..]] {
+        let err = repo.wtmux(popup).refused();
+        assert_eq!(
+            err,
+            "wtmux: the dashboard needs a terminal: run `wtmux ui` in tmux or a terminal"
+        );
+    }
 }
 
 #[test]
