@@ -194,9 +194,40 @@ fn declared_scopes_are_respected_and_violated() {
         ["modules/themes/light.css"]
     );
     assert_eq!(core["in_others_scope"][0][0], "themes");
-    let err = repo.wtmux(&["add", "bad", "--scope", "a/[b"]).refused();
-    assert!(err.contains("not a valid glob"), "{err}");
-    assert!(!repo.worktree("bad").exists());
+    // A scope that is no glob of paths inside the worktree is bad input: a usage error, one
+    // line, nothing created.
+    let before = repo.snapshot();
+    for (scope, says) in [
+        ("a/[b", "is not a valid glob"),
+        ("/etc/**", "is absolute"),
+        ("", "is empty"),
+        ("  ", "is empty"),
+        ("../elsewhere/**", "goes up with `..`"),
+        ("modules/../../x", "goes up with `..`"),
+    ] {
+        let run = repo.wtmux(&["add", "bad", "--scope", "modules/**", "--scope", scope]);
+        assert_eq!(run.code(), 2, "{scope:?}: {}", run.stderr());
+        let err = run.stderr();
+        assert_eq!(err.trim_end().lines().count(), 1, "{scope:?}: {err:?}");
+        assert!(
+            err.contains(says) && err.contains("--scope"),
+            "{scope:?}: {err}"
+        );
+        assert_eq!(repo.snapshot(), before, "{scope:?}");
+        assert!(!repo.worktree("bad").exists());
+    }
+    // The popup's n checks the same rule as you type.
+    let form = wtmux::tui::app::NewWorktree {
+        branch: "bad".into(),
+        scope: "modules/** /etc/**".into(),
+        step: wtmux::tui::app::NewStep::Scope,
+        ..Default::default()
+    };
+    assert!(
+        form.error().is_some_and(|e| e.contains("is absolute")),
+        "{:?}",
+        form.error()
+    );
 }
 
 #[test]

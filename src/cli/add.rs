@@ -30,8 +30,15 @@ pub struct Args {
     prompt_file: Option<std::path::PathBuf>,
     /// Files this worktree is meant to change (a glob such as 'modules/themes/**';
     /// repeatable): the scope guard flags changes outside it, or inside another's.
-    #[arg(long, value_name = "GLOB")]
+    #[arg(long, value_name = "GLOB", value_parser = scope_glob)]
     scope: Vec<String>,
+}
+
+/// A scope glob, checked as the core checks it, so a bad one is a usage error.
+fn scope_glob(text: &str) -> std::result::Result<String, String> {
+    crate::core::scope::check_glob(text)
+        .map(|()| text.to_string())
+        .map_err(|e| e.reason)
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {

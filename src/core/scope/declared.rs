@@ -13,34 +13,42 @@ fn scope_path(project: &Project, worktree: &Path) -> Result<PathBuf> {
         .join(format!("{}.json", worktree_key(worktree))))
 }
 
-/// Checks scope globs (`modules/themes/**`) before anything is created.
-/// A scope that is not a glob.
+/// A scope that cannot be one: not a glob, or not naming files inside the worktree (empty,
+/// absolute, or with `..`), by the rule `copy`/`symlink` patterns follow too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidScope {
     pub glob: String,
+    /// What is wrong, said of the glob ("is empty", "is not a valid glob: …").
     pub reason: String,
 }
 
 impl std::fmt::Display for InvalidScope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "scope {:?} is not a valid glob: {}",
-            self.glob, self.reason
-        )
+        write!(f, "scope {:?} {}", self.glob, self.reason)
     }
 }
 
 impl std::error::Error for InvalidScope {}
 
+/// Checks one scope glob (`modules/themes/**`): a valid glob of paths inside the worktree.
+pub fn check_glob(glob: &str) -> std::result::Result<(), InvalidScope> {
+    let invalid = |reason: String| InvalidScope {
+        glob: glob.to_string(),
+        reason,
+    };
+    if let Some(problem) = crate::core::config::glob_outside_problem(glob) {
+        return Err(invalid(format!(
+            "{problem} (a glob of paths inside the worktree: relative, no `..`)"
+        )));
+    }
+    glob::Pattern::new(glob).map_err(|e| invalid(format!("is not a valid glob: {e}")))?;
+    Ok(())
+}
+
+/// Checks scope globs before anything is created.
 pub fn validate_globs(globs: &[String]) -> Result<()> {
     for glob in globs {
-        glob::Pattern::new(glob).map_err(|e| {
-            Error::step(InvalidScope {
-                glob: glob.clone(),
-                reason: e.to_string(),
-            })
-        })?;
+        check_glob(glob).map_err(Error::step)?;
     }
     Ok(())
 }

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::operation::Operation;
 
-pub use declared::{InvalidScope, declare, declared, forget, validate_globs};
+pub use declared::{InvalidScope, check_glob, declare, declared, forget, validate_globs};
 pub use predict::{analyze_exact, analyze_for_display};
 
 /// What one worktree changed against base.

@@ -7,8 +7,8 @@ use serde::Deserialize;
 
 use super::{
     AgentSpec, CheckSpec, Config, Gate, MergeStrategy, PromptMode, REPO_CONFIG_FILE, VerifyOn,
-    check_days, parse_duration, validate_coordinate_template, validate_template,
-    worktree_dir_problem,
+    check_days, glob_outside_problem, parse_duration, validate_coordinate_template,
+    validate_template, worktree_dir_problem,
 };
 use crate::core::error::{Error, Result};
 use crate::core::trust::{self, RepoCommands};
@@ -116,17 +116,11 @@ impl Config {
         }
         for (key, patterns) in [("copy", &layer.copy), ("symlink", &layer.symlink)] {
             for pattern in patterns.iter().flatten() {
-                let path = Path::new(pattern);
-                if pattern.trim().is_empty()
-                    || path.is_absolute()
-                    || path
-                        .components()
-                        .any(|c| matches!(c, std::path::Component::ParentDir))
-                {
+                if let Some(problem) = glob_outside_problem(pattern) {
                     return Err(invalid(
                         key,
                         format!(
-                            "{pattern:?} must be a glob inside the main worktree (relative, no `..`)"
+                            "{pattern:?} {problem} (a glob inside the main worktree: relative, no `..`)"
                         ),
                     ));
                 }

@@ -70,6 +70,24 @@ pub fn check_days(days: u64) -> std::result::Result<u64, String> {
     Ok(days)
 }
 
+/// Why a glob naming files of a worktree (`copy`/`symlink` patterns, declared scopes) cannot be
+/// one: empty, absolute, or leaving the worktree with `..`. `None` when it stays inside.
+pub fn glob_outside_problem(pattern: &str) -> Option<&'static str> {
+    let path = Path::new(pattern);
+    if pattern.trim().is_empty() {
+        Some("is empty")
+    } else if path.is_absolute() {
+        Some("is absolute")
+    } else if path
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        Some("goes up with `..`")
+    } else {
+        None
+    }
+}
+
 /// The reason `dir` cannot hold worktrees, judged from the text alone (the repository's view —
 /// tracked files, symlinks — is [`crate::core::worktree`]'s): it must be a relative path inside
 /// the main worktree, not the main worktree itself, and not inside `.git`.
