@@ -1006,4 +1006,37 @@ fn merge_with_an_empty_commit_message_changes_nothing() {
         );
         assert_eq!(repo.git_in(&wt, &["status", "--porcelain"]), before);
     }
+
+    // The core refuses it too, for any front end that does not parse a command line: the plan
+    // holds the fact, and carrying it out stages nothing.
+    use wtmux::core::merge::{self, Blocker, MergeOptions};
+    let project = wtmux::core::Project::discover_with(&repo.root, None, None).unwrap();
+    let base = repo.git(&["rev-parse", "main"]);
+    for message in ["", " \n\t\n"] {
+        let options = MergeOptions {
+            commit_message: Some(message.into()),
+            force: true,
+            ..MergeOptions::default()
+        };
+        let plan = merge::plan(&project, Some("x"), &options).unwrap();
+        assert!(
+            plan.refusals().contains(&&Blocker::EmptyCommitMessage),
+            "{message:?}: {:?}",
+            plan.blockers()
+        );
+        let (lock, _) = wtmux::core::recovery::try_acquire(&project, "merge").unwrap();
+        let err = merge::execute(&project, &lock, &plan, &mut std::io::sink()).unwrap_err();
+        let refused = err.step_refusal::<merge::Refused>().expect("a refusal");
+        assert!(
+            refused.blockers.contains(&Blocker::EmptyCommitMessage),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("the commit message is empty"),
+            "{err}"
+        );
+        drop(lock);
+        assert_eq!(repo.git_in(&wt, &["status", "--porcelain"]), before);
+        assert_eq!(repo.git(&["rev-parse", "main"]), base);
+    }
 }

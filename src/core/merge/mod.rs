@@ -217,6 +217,15 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
     if branch == base {
         blockers.push(Blocker::IsBase);
     }
+    // Refused here, before anything is staged: git refuses an empty message only after
+    // `git add -A`, leaving the worktree's staging changed.
+    if options
+        .commit_message
+        .as_deref()
+        .is_some_and(|m| m.trim().is_empty())
+    {
+        blockers.push(Blocker::EmptyCommitMessage);
+    }
 
     let tip = git::resolve_commit(&repo, &format!("refs/heads/{branch}"))?;
     let mut stopped = Vec::new();

@@ -37,6 +37,9 @@ pub enum Blocker {
         branch: String,
         operation: Operation,
     },
+    /// The message to commit the branch worktree's changes with is empty (or blank): git would
+    /// refuse it only after everything was staged.
+    EmptyCommitMessage,
 }
 
 impl Blocker {
@@ -92,6 +95,7 @@ impl fmt::Display for Blocker {
                 f,
                 "in the worktree of {branch}, {operation}: finish or abort it there first"
             ),
+            Blocker::EmptyCommitMessage => write!(f, "the commit message is empty"),
         }
     }
 }
