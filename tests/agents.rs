@@ -264,6 +264,9 @@ fn a_hook_outside_a_worktree_wtmux_manages_records_nothing_and_exits_quietly() {
     quiet_hook(&repo, &outside, "done", Some(&repo.worktree("feat")));
     assert_eq!(agent_state(&repo, "feat")["state"], "done");
     assert_eq!(agent_state(&repo, "main")["state"], "none");
+    // A $WTMUX_WORKTREE naming no repository leaves the current directory to decide.
+    quiet_hook(&repo, &repo.worktree("feat"), "waiting", Some(&outside));
+    assert_eq!(agent_state(&repo, "feat")["state"], "waiting");
 }
 
 #[test]

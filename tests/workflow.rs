@@ -286,6 +286,11 @@ fn an_unknown_option_is_one_line_naming_it_as_typed_and_what_exists() {
             &["send", "x", "-y"][..],
             "text starting with - goes after --: wtmux send <branch> -- <text>",
         ),
+        (
+            &["add", "x", "--prompt", "-rf"][..],
+            "add has no option '-rf' (its options: --base, --no-window, --no-agent, --agent, \
+             --prompt, --prompt-file, --scope); a value starting with - is written --prompt=-rf",
+        ),
     ] {
         let run = repo.wtmux(args);
         assert_eq!(run.code(), 2, "{args:?}: {}", run.stderr());

@@ -37,24 +37,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 /// The repository of the agent's worktree (`$WTMUX_WORKTREE`, set for agents wtmux starts,
-/// wherever the agent's tool has gone since), else of the current directory; `None` where
-/// there is no repository wtmux could manage.
+/// wherever the agent's tool has gone since), else (it names no repository) of the current
+/// directory; `None` where there is no repository wtmux could manage.
 fn hook_project() -> Result<Option<Project>> {
-    let dir = match std::env::var_os("WTMUX_WORKTREE").map(PathBuf::from) {
-        Some(worktree) if worktree.is_dir() => worktree,
-        _ => match std::env::current_dir() {
-            Ok(dir) => dir,
-            Err(_) => return Ok(None),
-        },
-    };
-    match Project::discover(&dir) {
-        Ok(project) => Ok(Some(project)),
-        Err(
-            Error::NotARepository(_)
-            | Error::BareRepository(_)
-            | Error::UnsupportedRepository { .. }
-            | Error::NoBase(_),
-        ) => Ok(None),
-        Err(e) => Err(e),
+    let by_env = std::env::var_os("WTMUX_WORKTREE")
+        .map(PathBuf::from)
+        .filter(|worktree| worktree.is_dir());
+    let dirs = by_env.into_iter().chain(std::env::current_dir().ok());
+    for dir in dirs {
+        match Project::discover(&dir) {
+            Ok(project) => return Ok(Some(project)),
+            Err(
+                Error::NotARepository(_)
+                | Error::BareRepository(_)
+                | Error::UnsupportedRepository { .. }
+                | Error::NoBase(_),
+            ) => continue,
+            Err(e) => return Err(e),
+        }
     }
+    Ok(None)
 }

@@ -169,15 +169,33 @@ fn unknown_option(error: &clap::Error) -> Option<String> {
         .filter_map(|a| a.get_long().map(|long| format!("--{long}")))
         .filter(|long| long != "--help")
         .collect();
-    // Only `send` takes free text, which may start with `-`; a branch never does.
-    let text_after_dashes =
-        (command.get_name() == "send").then_some("wtmux send <branch> -- <text>");
+    let after = &args[at + 1..];
+    let typed_at = output::typed_argument(after, &invalid)?;
+    let typed = after[typed_at].as_str();
+    // Right after an option taking a value (`--prompt -rf`), it was meant as that value; `send`
+    // takes free text, which may start with `-`; a branch never does.
+    let takes_value = |option: &str| {
+        command.get_arguments().any(|a| {
+            a.get_long()
+                .is_some_and(|long| option == format!("--{long}"))
+                && a.get_action().takes_values()
+        })
+    };
+    let hint = match typed_at.checked_sub(1).map(|i| after[i].as_str()) {
+        Some(option) if takes_value(option) => Some(format!(
+            "a value starting with - is written {option}={typed}"
+        )),
+        _ if command.get_name() == "send" => {
+            Some("text starting with - goes after --: wtmux send <branch> -- <text>".into())
+        }
+        _ => None,
+    };
     Some(output::unknown_option_line(
         command.get_name(),
-        output::typed_argument(&args[at + 1..], &invalid)?,
+        typed,
         text(ContextKind::SuggestedArg).as_deref(),
         &options,
-        text_after_dashes,
+        hint.as_deref(),
     ))
 }
 

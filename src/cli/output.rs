@@ -85,14 +85,14 @@ pub fn usage_error_line(rendered: &str) -> String {
 
 /// An unknown option on one line, phrased by wtmux rather than clap, whose tip for `-rf` names
 /// `-r` alone and suggests passing it as a value (a branch cannot start with `-`): the word as
-/// typed, the similar option if clap found one, else the options the command has; and for a
-/// command taking free text (`send`), how to pass text that starts with `-`.
+/// typed, the similar option if clap found one, else the options the command has; and `hint`,
+/// how to pass a value that starts with `-`, where one may.
 pub fn unknown_option_line(
     command: &str,
     typed: &str,
     suggested: Option<&str>,
     options: &[String],
-    text_after_dashes: Option<&str>,
+    hint: Option<&str>,
 ) -> String {
     let mut line = format!("{command} has no option '{typed}'");
     match suggested {
@@ -100,27 +100,24 @@ pub fn unknown_option_line(
         None if options.is_empty() => line.push_str(" (it takes no options)"),
         None => line.push_str(&format!(" (its options: {})", options.join(", "))),
     }
-    if let Some(usage) = text_after_dashes {
-        line.push_str(&format!("; text starting with - goes after --: {usage}"));
+    if let Some(hint) = hint {
+        line.push_str(&format!("; {hint}"));
     }
     line + " (see --help)"
 }
 
-/// The argument the user typed that clap's `invalid` (`-r` of `-rf`, `--no-windw` of
-/// `--no-windw=1`) came from, looking after the subcommand and before `--` (`None`: it was not
+/// Where in `args` (those after the subcommand) the user typed the argument clap's `invalid`
+/// (`-r` of `-rf`, `--no-windw` of `--no-windw=1`) came from, before `--` (`None`: it was not
 /// an option but an argument too many).
-pub fn typed_argument<'a>(args: &'a [String], invalid: &str) -> Option<&'a str> {
+pub fn typed_argument(args: &[String], invalid: &str) -> Option<usize> {
     let short = invalid.len() == 2 && !invalid.starts_with("--");
-    args.iter()
-        .take_while(|a| *a != "--")
-        .find(|a| {
-            if short {
-                a.starts_with('-') && !a.starts_with("--") && a[1..].contains(&invalid[1..])
-            } else {
-                *a == invalid || a.starts_with(&format!("{invalid}="))
-            }
-        })
-        .map(String::as_str)
+    args.iter().take_while(|a| *a != "--").position(|a| {
+        if short {
+            a.starts_with('-') && !a.starts_with("--") && a[1..].contains(&invalid[1..])
+        } else {
+            a == invalid || a.starts_with(&format!("{invalid}="))
+        }
+    })
 }
 
 /// JSON output: exact (serde_json escapes control characters itself), and a closed pipe ends
@@ -150,14 +147,14 @@ mod tests {
     #[test]
     fn an_unknown_option_is_named_as_typed_with_the_options_that_exist() {
         let args: Vec<String> = ["add", "x", "-rf", "--", "-q"].map(String::from).into();
-        assert_eq!(typed_argument(&args, "-r"), Some("-rf"));
+        assert_eq!(typed_argument(&args, "-r"), Some(2));
         assert_eq!(
             typed_argument(&args, "-q"),
             None,
             "after -- is not an option"
         );
         let args: Vec<String> = ["add", "--no-windw=1"].map(String::from).into();
-        assert_eq!(typed_argument(&args, "--no-windw"), Some("--no-windw=1"));
+        assert_eq!(typed_argument(&args, "--no-windw"), Some(1));
         let options = ["--base".to_string(), "--no-window".to_string()];
         assert_eq!(
             unknown_option_line("add", "-rf", None, &options, None),
