@@ -12,7 +12,8 @@
 //! - conflicts: the scope guard's full matrix (190 pairs) vs `git merge-tree --write-tree` run
 //!   once per pair one after another, cold and after one worktree changed.
 //!
-//! Each figure is the median of several runs after a warm-up; the ratio is wtmux / git.
+//! Each figure is the median of several runs after a warm-up; the ratio is wtmux / git. `list`
+//! takes the runs of git status and of wtmux in turns (the load here changes by the second).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -167,10 +168,38 @@ fn all_worktrees(root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Like [`time`] for two things, their runs taken in turns: on a machine whose load changes
+/// from one second to the next (other builds on the same cores), both medians then come from
+/// the same stretch of time, and their ratio means something.
+fn time_in_turns(mut a: impl FnMut(), mut b: impl FnMut()) -> (Duration, Duration) {
+    a();
+    b();
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        a();
+        first.push(start.elapsed());
+        let start = Instant::now();
+        b();
+        second.push(start.elapsed());
+    }
+    (median(first), median(second))
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 fn bench_list(root: &Path, home: &Path) {
     let worktrees = all_worktrees(root);
-    let git_status = time(|| parallel_git_status(&worktrees, home));
-    let wtmux_list = time(|| wtmux(root, home, None, &["list", "--json"]));
+    println!("load average before: {}", load_average());
+    let (git_status, wtmux_list) = time_in_turns(
+        || parallel_git_status(&worktrees, home),
+        || wtmux(root, home, None, &["list", "--json"]),
+    );
+    println!("load average after: {}", load_average());
     report(
         &format!("list ({} worktrees, {FILES} files)", worktrees.len()),
         "git status in every worktree, in parallel",

@@ -1,6 +1,7 @@
 //! The display cache of the content fingerprint (`core::fingerprint_cache`) must never answer
 //! what git would not: random edits, each followed by the cache's answer (asked first, keyed by
-//! what it saw before the edit) and git's exact one.
+//! what it saw before the edit) and git's exact one. Nor the display status, which git answers
+//! from wtmux's copy of the index with an untracked cache (`status::display`).
 
 mod common;
 
@@ -162,4 +163,136 @@ fn a_fresh_change_is_not_cached() {
     let_settle();
     assert_eq!(ask(&repo).source, "stored");
     assert_eq!(ask(&repo).source, "cached");
+}
+
+/// Waits until the clock is past the display status's racy margin (2 s) for everything written
+/// so far, whole seconds included (the clock passing, not another process).
+fn wait_past_racy_margin() {
+    let until = SystemTime::now() + Duration::from_millis(3100);
+    while SystemTime::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The main worktree's changed count in `list --json` (no monitor: a full look).
+fn listed_changes(repo: &TestRepo) -> u64 {
+    let listing = repo.list();
+    let rows = listing["worktrees"].as_array().unwrap();
+    let main = rows.iter().find(|r| r["is_main"] == true).unwrap();
+    main["changed"].as_u64().unwrap()
+}
+
+/// What `git status` counts in the main worktree.
+fn git_changes(repo: &TestRepo) -> u64 {
+    repo.git(&[
+        "--no-optional-locks",
+        "status",
+        "--porcelain",
+        "--untracked-files=normal",
+    ])
+    .lines()
+    .filter(|l| !l.is_empty())
+    .count() as u64
+}
+
+fn ctime_seconds(path: &std::path::Path) -> i64 {
+    std::os::unix::fs::MetadataExt::ctime(&std::fs::metadata(path).unwrap())
+}
+
+/// Puts back a directory's mtime, as tar, rsync or `cp -a` do (its ctime moves to now).
+fn put_back_mtime(dir: &std::path::Path, time: SystemTime) {
+    std::fs::File::open(dir)
+        .unwrap()
+        .set_modified(time)
+        .unwrap();
+}
+
+/// git's untracked cache (kept in the display status's copy of the index) trusts a directory
+/// whose stat data did not change, in whole seconds. A file appearing in it within the second
+/// git recorded it, its mtime put back, changes nothing git compares: the copy must not be
+/// trusted when it records something that recent. Tried until the recording and the new file
+/// fall in the same second (across a second's boundary, git sees the ctime move anyway).
+#[test]
+fn a_file_appearing_in_the_second_its_directory_was_recorded_is_listed() {
+    let repo = TestRepo::new();
+    write_file(&repo.root.join("d/tracked.txt"), "tracked\n");
+    repo.commit_all("a directory");
+    let old = SystemTime::now() - Duration::from_secs(60);
+    let dir = repo.root.join("d");
+    for attempt in 0..20 {
+        put_back_mtime(&dir, old);
+        // Tracked files, the index and the excludes are older than the margin: only the
+        // directory's record is recent.
+        wait_past_racy_margin();
+        put_back_mtime(&dir, old);
+        assert_eq!(listed_changes(&repo), git_changes(&repo));
+        let recorded = ctime_seconds(&dir);
+        write_file(&dir.join(format!("new-{attempt}.txt")), "new\n");
+        put_back_mtime(&dir, old);
+        if ctime_seconds(&dir) != recorded {
+            continue; // a second boundary passed
+        }
+        assert_eq!(
+            listed_changes(&repo),
+            git_changes(&repo),
+            "a file that appeared in the second its directory was recorded is not listed"
+        );
+        return;
+    }
+    panic!("20 attempts never kept a look and an edit within one second");
+}
+
+/// With nothing recent, the display status keeps its copy of the index, untracked cache and
+/// all (or the speed it is there for is gone), and a change after that is still seen.
+#[test]
+fn the_display_status_keeps_its_copy_while_nothing_changes() {
+    let repo = TestRepo::new();
+    write_file(&repo.root.join("d/tracked.txt"), "tracked\n");
+    repo.commit_all("a directory");
+    wait_past_racy_margin();
+    let copies = || -> Vec<(std::path::PathBuf, String)> {
+        let mut found = Vec::new();
+        for day in std::fs::read_dir(repo.root.join(".git/wtmux/content"))
+            .unwrap()
+            .flatten()
+        {
+            for file in std::fs::read_dir(day.path().join("index"))
+                .unwrap()
+                .flatten()
+            {
+                let name = file.file_name().to_string_lossy().into_owned();
+                if name.starts_with("status-") && name.ends_with(".index") {
+                    let meta = file.metadata().unwrap();
+                    let mark = format!(
+                        "{} {:?}",
+                        std::os::unix::fs::MetadataExt::ino(&meta),
+                        meta.modified().unwrap()
+                    );
+                    found.push((file.path(), mark));
+                }
+            }
+        }
+        found
+    };
+    assert_eq!(listed_changes(&repo), 0);
+    let first = copies();
+    assert_eq!(
+        first.len(),
+        1,
+        "one copy of the main worktree's index: {first:?}"
+    );
+    let bytes = std::fs::read(&first[0].0).unwrap();
+    assert!(
+        bytes.windows(4).any(|w| w == b"UNTR"),
+        "git keeps its untracked cache in the copy"
+    );
+    assert_eq!(listed_changes(&repo), 0);
+    assert_eq!(
+        copies(),
+        first,
+        "nothing changed: the copy is neither made again nor rewritten"
+    );
+    write_file(&repo.root.join("d/new.txt"), "new\n");
+    assert_eq!(listed_changes(&repo), 1);
+    assert_eq!(git_changes(&repo), 1);
 }

@@ -20,7 +20,8 @@ pub fn run_checks(key: &str) -> Result<ExitCode> {
 /// What the checks and the merge gate see of a worktree: git's changed paths and the content
 /// fingerprint, as JSON (`__content`).
 /// With `display_racy_ms`, also what the display cache answers (asked first, so a stale
-/// answer cannot hide behind a fresh computation) and where its answer came from.
+/// answer cannot hide behind a fresh computation) and where its answer came from, and the
+/// changed paths as display asks git for them (of wtmux's refreshed copy of the index).
 pub fn content(path: &std::path::Path, display_racy_ms: Option<u64>) -> Result<ExitCode> {
     let project = super::project()?;
     let changes = crate::core::status::exact_changes(path)?;
@@ -37,6 +38,7 @@ pub fn content(path: &std::path::Path, display_racy_ms: Option<u64>) -> Result<E
                 "tree": content.tree.to_string(),
                 "key": content.key,
                 "source": format!("{source:?}").to_lowercase(),
+                "paths": project.content_store()?.display_changes(path)?.paths(),
             })
         }
         None => serde_json::Value::Null,

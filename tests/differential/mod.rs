@@ -67,11 +67,34 @@ pub struct Walk {
     pub display_hits: usize,
     /// Say how far the walk is every this many steps (0: never), for long runs.
     pub progress_every: usize,
+    /// Whether the worktree holds a submodule (and nested repositories come and go). Without
+    /// any, display asks git's status of wtmux's refreshed copy of the index (its untracked
+    /// cache included); with one, display asks the exact status.
+    submodules: bool,
 }
 
 impl Walk {
     pub fn new(seed: u64) -> Walk {
+        Walk::setup(seed, true)
+    }
+
+    /// A walk whose worktree never holds a submodule or a nested repository (which `git add
+    /// -A` would take as a gitlink): the walk of the display status's own index copy.
+    pub fn without_submodules(seed: u64) -> Walk {
+        Walk::setup(seed, false)
+    }
+
+    fn setup(seed: u64, submodules: bool) -> Walk {
         let repo = TestRepo::new();
+        if !submodules {
+            repo.write(".gitattributes", "*.up filter=upper\n");
+            repo.git(&["config", "filter.upper.clean", "tr a-z A-Z"]);
+            repo.git(&["config", "filter.upper.smudge", "cat"]);
+            repo.commit_all("attributes");
+            repo.wtmux(&["add", "feat", "--no-window"]).ok();
+            let wt = repo.worktree("feat");
+            return Walk::of(repo, wt, seed, false);
+        }
         // A submodule, from a repository of its own.
         let source = repo.dir.path().join("sub-source");
         std::fs::create_dir_all(&source).unwrap();
@@ -106,6 +129,10 @@ impl Walk {
                 "--init",
             ],
         );
+        Walk::of(repo, wt, seed, true)
+    }
+
+    fn of(repo: TestRepo, wt: PathBuf, seed: u64, submodules: bool) -> Walk {
         Walk {
             repo,
             wt,
@@ -119,6 +146,7 @@ impl Walk {
             checks: 0,
             display_hits: 0,
             progress_every: 0,
+            submodules,
         }
     }
 
@@ -200,7 +228,11 @@ impl Walk {
         let wt = self.wt.clone();
         let name = *self.rng.pick(NAMES);
         let path = wt.join(name);
-        match self.rng.below(20) {
+        let roll = match self.rng.below(20) {
+            8..=10 if !self.submodules => 0, // a write instead
+            roll => roll,
+        };
+        match roll {
             0..=3 => {
                 let text = *self.rng.pick(CONTENTS);
                 if path.is_dir() {
@@ -551,6 +583,18 @@ impl Walk {
         {
             self.fail(format!(
                 "the display cache's fingerprint differs from git's\n cache: {display}\n   git: {content_tree} {content_key}"
+            ));
+        }
+        let mut display_paths: Vec<String> = display["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect();
+        display_paths.sort();
+        if display_paths != expected {
+            self.fail(format!(
+                "the display status differs from git's\n display: {display_paths:?}\n     git: {expected:?}"
             ));
         }
         // Stored (or kept) now, it is what the next step's first question may wrongly reuse.

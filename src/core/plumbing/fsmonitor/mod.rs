@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use super::Project;
 use super::error::{Error, Result};
 use super::state::{is_held, read_json, worktree_key, write_json};
-use super::status::{self, Changes, Content};
+use super::status::{Changes, Content};
 
 pub use daemon::{
     DaemonStatus, GaveUp, RETRY_AFTER, STATUS, coverage_lost, daemon_status, forget_giving_up,
@@ -111,7 +111,8 @@ struct Stored {
 }
 
 /// What differs from HEAD in a worktree, for showing it: reused while the daemon (`session`,
-/// from [`sync`]) has seen no change there since the last scan, scanned otherwise.
+/// from [`sync`]) has seen no change there since the last scan, scanned otherwise (git's
+/// status, asked of wtmux's refreshed copy of the index: `ContentStore::display_changes`).
 pub fn changes_for_display(
     project: &Project,
     _repo: &Repository,
@@ -119,7 +120,7 @@ pub fn changes_for_display(
     session: Option<&str>,
 ) -> Result<Changes> {
     let Some(session) = session else {
-        return status::exact_changes(path);
+        return project.content_store()?.display_changes(path);
     };
     let key = worktree_key(path);
     let marker = dir(project, "clean")?.join(&key);
@@ -141,7 +142,7 @@ pub fn changes_for_display(
     );
     // The marker goes first: a change during the scan deletes it again.
     write_marker(&marker, &format!("{session} {token}"))?;
-    let changes = status::exact_changes(path)?;
+    let changes = project.content_store()?.display_changes(path)?;
     write_json(
         &stored_path,
         &Stored {

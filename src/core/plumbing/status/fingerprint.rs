@@ -84,6 +84,11 @@ impl ContentStore {
             .join(format!("{worktree_key}.display.json"))
     }
 
+    /// The directory of wtmux's own index files (the fingerprint's, the display status's).
+    pub(super) fn index_dir(&self) -> PathBuf {
+        self.dir.join("index")
+    }
+
     /// The object directory holding fingerprint objects (an alternate to the repository's).
     pub fn objects(&self) -> PathBuf {
         self.dir.join("objects")
@@ -481,7 +486,7 @@ fn reached_without_a_link(worktree: &Path, relative: &Path) -> bool {
 }
 
 /// Gives `copy` the modification time of `original`.
-fn keep_modified_time(original: &Path, copy: &Path) -> Result<()> {
+pub(super) fn keep_modified_time(original: &Path, copy: &Path) -> Result<()> {
     let modified = std::fs::metadata(original)
         .and_then(|m| m.modified())
         .map_err(|e| Error::io(original, e))?;

@@ -11,7 +11,9 @@
 //! against git run on all cores it did not pay (see README, Benchmarks).
 //!
 //! Looking never writes: `status` runs with `--no-optional-locks` (git then does not refresh
-//! the worktree's index), and the fingerprint writes only into wtmux's own store.
+//! the worktree's index); the fingerprint, and the status asked for display (`display`: the
+//! same question, asked of a copy of the index that git may refresh), write only into wtmux's
+//! own store.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -19,6 +21,7 @@ use std::path::Path;
 use super::error::{Error, Result};
 use super::git::Git;
 
+mod display;
 mod fingerprint;
 pub use fingerprint::{Content, ContentStore};
 pub(in crate::core::plumbing) use fingerprint::{head_tree, index_identity, real_index};
