@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use super::Project;
 use super::error::{Error, Result};
 use super::state::{is_held, read_json, worktree_key, write_json};
-use super::status::{Changes, Content};
+use super::status::{self, Changes, Content};
 
 pub use daemon::{
     DaemonStatus, GaveUp, RETRY_AFTER, STATUS, coverage_lost, daemon_status, forget_giving_up,
@@ -120,7 +120,7 @@ pub fn changes_for_display(
     session: Option<&str>,
 ) -> Result<Changes> {
     let Some(session) = session else {
-        return project.content_store()?.display_changes(path);
+        return display_changes(project, path);
     };
     let key = worktree_key(path);
     let marker = dir(project, "clean")?.join(&key);
@@ -142,7 +142,7 @@ pub fn changes_for_display(
     );
     // The marker goes first: a change during the scan deletes it again.
     write_marker(&marker, &format!("{session} {token}"))?;
-    let changes = project.content_store()?.display_changes(path)?;
+    let changes = display_changes(project, path)?;
     write_json(
         &stored_path,
         &Stored {
@@ -152,6 +152,15 @@ pub fn changes_for_display(
         },
     )?;
     Ok(changes)
+}
+
+/// git's status of a worktree, asked of wtmux's refreshed copy of its index (the exact status
+/// where wtmux cannot keep one).
+fn display_changes(project: &Project, path: &Path) -> Result<Changes> {
+    match project.content_store() {
+        Ok(store) => store.display_changes(path),
+        Err(_) => status::exact_changes(path),
+    }
 }
 
 /// The content fingerprint of a worktree, for showing its check state: reused while the daemon

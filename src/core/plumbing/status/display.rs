@@ -50,9 +50,16 @@ impl ContentStore {
         let identity = index_identity(&real);
         let dir = self.index_dir();
         let key = worktree_key(path);
-        let turn = lock_file(&dir.join(format!("status-{key}.lock")))?;
-        turn.lock().map_err(|e| Error::io(&dir, e))?;
-        let Some(copy) = self.display_index(&key, &real, &identity)? else {
+        // Whatever keeps wtmux from keeping a copy (a full disk, a read-only repository), the
+        // exact status still answers.
+        let Ok(turn) = lock_file(&dir.join(format!("status-{key}.lock"))) else {
+            return exact_changes(path);
+        };
+        let Some(copy) = turn
+            .lock()
+            .ok()
+            .and_then(|()| self.display_index(&key, &real, &identity).ok().flatten())
+        else {
             drop(turn);
             return exact_changes(path);
         };
