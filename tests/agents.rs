@@ -966,3 +966,190 @@ fn agent_state_changes_that_arrive_together_are_one_popup_refresh_pass() {
         screen.matches("? wait").count() >= AGENTS
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Agent output is a change of the screen's text, not of tmux's activity
+
+/// The quiet period of these tests.
+const QUIET_MS: u64 = 2000;
+/// How long after its last output an agent is seen waiting at the latest: the quiet period,
+/// tmux's activity in whole seconds (1 s), the monitor's look once a second, which reads a
+/// screen that moved a tick later (2 s), and a loaded machine (1 s).
+const WAITING_WITHIN_MS: u64 = QUIET_MS + 4000;
+
+/// An agent that asks and then, every half second, does `what` (`bell`, `redraw`: see
+/// `--ask-then` in tests/fake-agent.sh); `notify` appends each message to `dir/notifications`.
+fn still_asking_config(dir: &std::path::Path, what: &str) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-agent.sh");
+    format!(
+        "agent_quiet = \"{QUIET_MS}ms\"\nnotify = \"printf '%s\\\\n' >>{}\"\n[agents.asker]\nrun = \"sh {script} --ask-then {what} 0.5 {}\"\n",
+        dir.join("notifications").display(),
+        dir.display()
+    )
+}
+
+/// When the agent began printing each question (unix ms).
+fn questions_asked(dir: &std::path::Path) -> Vec<u64> {
+    std::fs::read_to_string(dir.join("asked"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse::<u64>().ok())
+        .map(|ns| ns / 1_000_000)
+        .collect()
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// The one agent's record, as the monitor keeps it.
+fn agent_record(repo: &TestRepo) -> serde_json::Value {
+    let dir = repo.root.join(".git/wtmux/agents");
+    let file = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    serde_json::from_slice(&std::fs::read(file.path()).unwrap()).unwrap()
+}
+
+fn window_activity(tmux: &TmuxServer, window: &str) -> u64 {
+    tmux.run(&["display-message", "-p", "-t", window, "#{window_activity}"])
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Polls the monitor's record until the agent is `state`, and returns when that was seen (unix
+/// ms). Panics once `deadline_ms` passes, and if it is seen while `not_before_ms` has not
+/// come yet (a look that ended before then saw it).
+fn seen_in_state(repo: &TestRepo, state: &str, not_before_ms: u64, deadline_ms: u64) -> u64 {
+    loop {
+        let now = unix_ms();
+        let recorded = agent_record(repo)["last_state"].clone();
+        if recorded == state {
+            let seen = unix_ms();
+            assert!(
+                seen >= not_before_ms,
+                "{state} {} ms before its quiet period ended",
+                not_before_ms - seen
+            );
+            return seen;
+        }
+        assert!(
+            now < deadline_ms,
+            "not {state} {} ms after the last output (it is {recorded})",
+            WAITING_WITHIN_MS
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Once waiting, it stays so while it keeps writing without changing its text: checked once
+/// the monitor has read its screen two seconds of writes later.
+fn stays_waiting(repo: &TestRepo, tmux: &TmuxServer, window: &str, scratch: &std::path::Path) {
+    let later = window_activity(tmux, window) + 2;
+    wait_until(
+        10,
+        "the monitor to read the screen two seconds later",
+        || {
+            agent_record(repo)["observed"]["activity"]
+                .as_u64()
+                .is_some_and(|a| a >= later)
+        },
+    );
+    assert_eq!(agent_record(repo)["last_state"], "waiting");
+    assert_eq!(
+        notifications_in(scratch),
+        ["wtmux: feat is waiting for you"]
+    );
+}
+
+fn notifications_in(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("notifications"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_bell_while_an_agent_asks_does_not_hold_waiting_back() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut repo = TestRepo::with_config(&still_asking_config(scratch.path(), "bell"));
+    let tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--agent", "asker"]).ok();
+    let window = repo.row("feat")["window"].as_str().unwrap().to_string();
+    wait_until(20, "the question", || {
+        questions_asked(scratch.path()).len() == 1
+    });
+    let asked = questions_asked(scratch.path())[0];
+    seen_in_state(&repo, "waiting", asked, asked + WAITING_WITHIN_MS);
+    // It rang within its quiet period (tmux's activity moved a second or more after it asked).
+    assert!(window_activity(&tmux, &window) * 1000 > asked + 1000);
+    stays_waiting(&repo, &tmux, &window, scratch.path());
+}
+
+#[test]
+fn a_redraw_of_the_same_text_does_not_hold_waiting_back() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut repo = TestRepo::with_config(&still_asking_config(scratch.path(), "redraw"));
+    let tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--agent", "asker"]).ok();
+    let window = repo.row("feat")["window"].as_str().unwrap().to_string();
+    wait_until(20, "the question", || {
+        questions_asked(scratch.path()).len() == 1
+    });
+    let asked = questions_asked(scratch.path())[0];
+    // As a user would wait for it (this timed out while the agent redrew its screen).
+    let timeout = format!(
+        "{}ms",
+        (asked + WAITING_WITHIN_MS).saturating_sub(unix_ms()).max(1)
+    );
+    let out = repo
+        .wtmux(&["wait", "feat", "--until", "waiting", "--timeout", &timeout])
+        .ok();
+    assert_eq!(out.trim(), "waiting");
+    assert!(window_activity(&tmux, &window) * 1000 > asked + 1000);
+    seen_in_state(&repo, "waiting", asked, asked + WAITING_WITHIN_MS);
+    stays_waiting(&repo, &tmux, &window, scratch.path());
+}
+
+#[test]
+fn a_new_line_within_the_quiet_period_restarts_it_while_the_bell_does_not() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut repo = TestRepo::with_config(&still_asking_config(scratch.path(), "bell"));
+    let _tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--agent", "asker"]).ok();
+    wait_until(20, "the question", || {
+        questions_asked(scratch.path()).len() == 1
+    });
+    let asked = questions_asked(scratch.path())[0];
+    // Half way through its quiet period, ringing all along, it prints one more line.
+    wait_until(10, "half the quiet period", || {
+        unix_ms() >= asked + QUIET_MS / 2
+    });
+    std::fs::write(scratch.path().join("more"), "").unwrap();
+    wait_until(10, "the new line", || {
+        questions_asked(scratch.path()).len() == 2
+    });
+    assert_eq!(agent_record(&repo)["last_state"], "working");
+    let printed = questions_asked(scratch.path())[1];
+    seen_in_state(
+        &repo,
+        "waiting",
+        printed + QUIET_MS,
+        printed + WAITING_WITHIN_MS,
+    );
+    // `notify` runs after the turn is recorded.
+    wait_until(10, "the notification", || {
+        !notifications_in(scratch.path()).is_empty()
+    });
+    assert_eq!(
+        notifications_in(scratch.path()),
+        ["wtmux: feat is waiting for you"]
+    );
+}

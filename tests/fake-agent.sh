@@ -42,6 +42,33 @@ if [ "$1" = "--ask-when" ]; then
     [ "$next" = "exit" ] && exit 0
   done
 fi
+if [ "$1" = "--ask-then" ]; then
+  # Asks, then, waiting for an answer that never comes, every "$3" seconds does "$2": rings the
+  # terminal's bell ("bell") or clears the screen and draws the same text again ("redraw").
+  # Neither changes the screen's text. Once the file "$4/more" exists, it prints one new line
+  # and asks again, once. Before each question it appends the time (ns) to "$4/asked".
+  what=$2 period=$3 dir=$4
+  question='Apply the change to src/lib.rs? (y/n) '
+  screen=$question
+  date +%s%N >>"$dir/asked"
+  printf '\033[H\033[2J%s' "$screen"
+  more=0
+  while :; do
+    sleep "$period"
+    if [ $more -eq 0 ] && [ -e "$dir/more" ]; then
+      more=1
+      screen="$screen
+fake-agent: one more thing first
+$question"
+      date +%s%N >>"$dir/asked"
+      printf '\nfake-agent: one more thing first\n%s' "$question"
+    elif [ "$what" = bell ]; then
+      printf '\a'
+    else
+      printf '\033[H\033[2J%s' "$screen"
+    fi
+  done
+fi
 if [ "$1" = "--commit-each" ]; then
   # Commits every instruction it reads: appends the line to work.txt, commits it, says so and
   # finishes its turn.

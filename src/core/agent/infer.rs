@@ -161,6 +161,26 @@ mod tests {
         );
     }
 
+    /// A pane written to (the bell, a redraw) whose screen was not read since: its last output
+    /// is still the last change of its text, and it is not quiet until the read.
+    #[test]
+    fn a_pane_not_read_since_it_was_written_to_is_not_quiet_yet() {
+        let unread = Sight::Alive {
+            output_ms: 100_000,
+            question: None,
+        };
+        assert_eq!(state(&record(None), unread, 200), AgentState::Working);
+        // Nor does it turn a hook's "waiting" into working: no output after the hook.
+        let r = record(Some((AgentState::Waiting, 101_000)));
+        assert_eq!(state(&r, unread, 103), AgentState::Waiting);
+        assert_eq!(
+            state(&r, pane(100, "Proceed? (y/n)"), 103),
+            AgentState::Waiting
+        );
+        // Read, and changed: output after the hook.
+        assert_eq!(state(&r, pane(104, "applying"), 104), AgentState::Working);
+    }
+
     #[test]
     fn questions_are_recognised() {
         for screen in [

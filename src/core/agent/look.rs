@@ -28,21 +28,27 @@ pub(super) fn evaluate_all(
 }
 
 /// The state of each agent from a snapshot whose call also read the screens expected to be
-/// needed (the monitor's: see [`observe::look_at_screens`]).
+/// needed (the monitor's: see [`observe::look_at_screens`]), as of `called_ms`, the time just
+/// before that call: a screen is known to be read after a second ended only if that second had
+/// ended before the call.
 pub(super) fn evaluate_at_screens(
     project: &Project,
     records: &[&AgentRecord],
     panes: &std::collections::HashMap<String, Pane>,
     screens: std::collections::HashMap<String, crate::core::tmux::ScreenRead>,
+    called_ms: u64,
 ) -> Vec<(AgentStatus, observe::Look)> {
-    evaluate_with(project, records, Some(panes), Some(screens))
+    evaluate_with(project, records, Some(panes), Some((screens, called_ms)))
 }
 
 fn evaluate_with(
     project: &Project,
     records: &[&AgentRecord],
     panes: Option<&std::collections::HashMap<String, Pane>>,
-    screens: Option<std::collections::HashMap<String, crate::core::tmux::ScreenRead>>,
+    screens: Option<(
+        std::collections::HashMap<String, crate::core::tmux::ScreenRead>,
+        u64,
+    )>,
 ) -> Vec<(AgentStatus, observe::Look)> {
     let subjects: Vec<Subject> = records
         .iter()
@@ -55,9 +61,10 @@ fn evaluate_with(
             known: record.observed.as_ref(),
         })
         .collect();
-    let now = now_ms();
+    // Before any screen is read (a look reads them after this).
+    let now = screens.as_ref().map_or_else(now_ms, |(_, called)| *called);
     let looks = match (&project.tmux, screens) {
-        (Some(_), Some(screens)) => {
+        (Some(_), Some((screens, _))) => {
             observe::look_at_screens(&subjects, screens, now, project.config.agent_quiet)
         }
         (Some(tmux), None) => observe::look(tmux, &subjects, now, project.config.agent_quiet),

@@ -5,9 +5,10 @@
 //!
 //! 1. Pushed by the agent's own hooks (`wtmux agent-status <state>`; `wtmux setup claude`
 //!    writes them).
-//! 2. Observed: the window's last output time (tmux `window_activity`), whether the pane is
-//!    still alive, and the exit status the wrapper recorded. Output within the last
-//!    `agent_quiet` (default 3 s) is working; quiet after that is waiting when the last line
+//! 2. Observed: what the pane shows, whether it is still alive, and the exit status the wrapper
+//!    recorded. Output is a change of the pane's text (tmux's `window_activity`, which the bell
+//!    or a redraw of the same screen move too, only says which screens to read: see
+//!    [`observe`]). Output within the last `agent_quiet` (default 3 s) is working; quiet after that is waiting when the last line
 //!    reads as a question (`?`, `(y/n)`, `[Y/n]`, "Allow", "Do you want", "Press Enter"), done
 //!    otherwise.
 //!

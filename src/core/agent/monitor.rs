@@ -121,6 +121,7 @@ pub fn run_monitor(project: &Project) -> Result<()> {
             crate::core::testpoint::pause(PAUSE_BEFORE_READ);
         }
         let reading: Vec<&str> = to_read.iter().map(String::as_str).collect();
+        let called_ms = now_ms();
         let mut snapshot = match tmux.snapshot_after(&std::mem::take(&mut untold), &reading) {
             Ok(snapshot) => snapshot,
             Err(_) => return Ok(()), // the server is gone
@@ -137,7 +138,7 @@ pub fn run_monitor(project: &Project) -> Result<()> {
         // have passed, if that is sooner: "waiting" is then told without a period's delay.
         let mut next = tick + period;
         let quiet_ms = project.config.agent_quiet.as_millis() as u64 + 1000;
-        let looks = evaluate_at_screens(project, &watched, &snapshot.panes, screens);
+        let looks = evaluate_at_screens(project, &watched, &snapshot.panes, screens, called_ms);
         for (record, (status, look)) in watched.iter().zip(&looks) {
             if status.state != AgentState::Exited {
                 live += 1;

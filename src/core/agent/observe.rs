@@ -1,18 +1,29 @@
 //! Watching agents' panes: what tmux shows, read consistently and only where something changed.
 //!
-//! tmux keeps, per window, the time of its last output (`window_activity`, whole seconds). A
-//! look at an agent starts from one `list-panes -a` snapshot of every pane. A pane's screen is
-//! read only when the snapshot cannot decide:
+//! An agent's quiet period counts from the last time its screen's text really changed. tmux
+//! keeps, per window, the time of its last output (`window_activity`, whole seconds), but
+//! anything written to the pane moves it: the bell, a redraw of the same screen, a redraw after
+//! a resize or a focus change, the bell wtmux itself rings on a turn. So the activity only says
+//! where to look: a screen is read when the activity moved since the pane was last read, and
+//! only a read whose text (its [`fingerprint`]) differs from the read before is output. A look
+//! at an agent starts from one `list-panes -a` snapshot of every pane and reads a screen only
+//! when:
 //!
-//! - its activity moved since the last observation and has now been quiet for the quiet period
-//!   (to tell waiting from done), or
-//! - its activity moved while the last observation said it was quiet (the bell, a resize, a
-//!   redraw or a focus change move the activity too: only a changed screen is output).
+//! - the pane was never read, or its activity moved since it was last read, and the quiet
+//!   period since its last change has passed (without the read, it would be called quiet), or
+//! - the monitor looks ([`Reading::Following`]): it keeps what it learns and looks again a
+//!   second later, so it reads every pane whose activity moved, and a change undone before the
+//!   quiet period ends (a line printed and then cleared, a spinner) still counts. Other looks
+//!   (`list`, the popup, `wait`) start from what the monitor learned; within the quiet period
+//!   an agent is working whatever its screen says, so they read nothing there.
 //!
 //! Every screen is read together with its activity, read again right after it in the same tmux
 //! call: when the activity moved meanwhile, the pane printed while it was read and the screen
-//! says nothing about a quiet agent. So "waiting" is never concluded before the pane has been
-//! quiet for the quiet period, and an agent that still prints is never waiting.
+//! says nothing. A pane that had to be read and was not (the monitor reads the screens it
+//! foresaw, the others a tick later) is not quiet until it is read, if it may have printed
+//! within its quiet period; what was known of it stands if it was already quiet. So "waiting"
+//! is never concluded before the screen's text has stayed the same for the quiet period, and an
+//! agent that still prints is never waiting.
 //!
 //! What a look learned is an [`Observation`]; the monitor keeps it in the agent's record, so the
 //! next look — the monitor's, `list`'s, the popup's or `wait`'s — starts from it and reads no
@@ -33,8 +44,8 @@ pub struct Observation {
     /// The read came after that second had ended: no later output can hide behind the same
     /// activity value.
     pub settled: bool,
-    /// When the agent last really printed (unix ms): the activity of the last read whose screen
-    /// differed from the one before.
+    /// When the agent last really printed (unix ms): the activity of the first read whose
+    /// screen differed from the read before (of the first read, for a pane read once).
     pub output_ms: u64,
     /// A fingerprint of the screen's text, blind to layout (see [`fingerprint`]).
     pub print: u64,
@@ -72,6 +83,18 @@ pub struct Look {
     pub observation: Option<Observation>,
 }
 
+/// How many screens a look reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// Those its answer needs now (`list`, the popup, `wait`, a hook): a pane within its quiet
+    /// period is working whatever its screen shows.
+    Needed,
+    /// Also every screen whose activity moved since it was last read: the monitor's, which
+    /// keeps what it learns and looks again a second later, so that a change undone before the
+    /// quiet period ends is seen.
+    Following,
+}
+
 /// Quiet for the quiet period, by an activity time in whole seconds: the second itself may have
 /// ended just now, so one more second passes first.
 fn quiet_since(since_ms: u64, now_ms: u64, quiet: Duration) -> bool {
@@ -83,37 +106,66 @@ enum Step {
     Read,
 }
 
-fn step(pane: &Pane, known: Option<&Observation>, now_ms: u64, quiet: Duration) -> Step {
-    let activity_ms = pane.activity * 1000;
-    match known {
-        Some(known) if known.activity == pane.activity => {
-            // A screen read within its second may miss output later in that second: it is read
-            // again before it can decide that the agent went quiet.
-            if known.settled
-                || now_ms / 1000 <= pane.activity
-                || !quiet_since(known.output_ms, now_ms, quiet)
-            {
-                Step::Decided(Look {
-                    sight: Sight::Alive {
-                        output_ms: known.output_ms,
-                        question: Some(known.question),
-                    },
-                    observation: Some(known.clone()),
-                })
-            } else {
-                Step::Read // the second it was read in has ended: read once more
-            }
+fn step(
+    pane: &Pane,
+    known: Option<&Observation>,
+    now_ms: u64,
+    quiet: Duration,
+    reading: Reading,
+) -> Step {
+    let Some(known) = known else {
+        // Never read: what its screen shows is the start of what it printed.
+        return if reading == Reading::Following || quiet_since(pane.activity * 1000, now_ms, quiet)
+        {
+            Step::Read
+        } else {
+            Step::Decided(unread(pane, None, quiet))
+        };
+    };
+    let quiet_by_then = quiet_since(known.output_ms, now_ms, quiet);
+    if known.activity == pane.activity {
+        // Nothing was written since the read. A screen read within its second may miss output
+        // later in that second: it is read again before it can decide that the agent went quiet.
+        if known.settled || now_ms / 1000 <= pane.activity || !quiet_by_then {
+            return Step::Decided(Look {
+                sight: Sight::Alive {
+                    output_ms: known.output_ms,
+                    question: Some(known.question),
+                },
+                observation: Some(known.clone()),
+            });
         }
-        _ if quiet_since(activity_ms, now_ms, quiet) => Step::Read,
-        Some(known) if quiet_since(known.output_ms, now_ms, quiet) => Step::Read,
-        // Printing now: working, whatever the screen says.
-        _ => Step::Decided(Look {
+        return Step::Read; // the second it was read in has ended: read once more
+    }
+    // Written to since the read: the bell, a redraw, or output; only its screen can tell.
+    if quiet_by_then || reading == Reading::Following {
+        Step::Read
+    } else {
+        Step::Decided(unread(pane, Some(known), quiet))
+    }
+}
+
+/// What stands of a pane whose activity moved and whose screen was not read (or was read while
+/// it printed): one written to within its quiet period is not quiet until its screen is read;
+/// one written to after its quiet period had ended stays what it was until its screen shows
+/// otherwise (so the bell does not make a waiting agent working, even for a tick).
+fn unread(pane: &Pane, known: Option<&Observation>, quiet: Duration) -> Look {
+    let Some(known) = known else {
+        return Look {
             sight: Sight::Alive {
-                output_ms: activity_ms,
+                output_ms: pane.activity * 1000,
                 question: None,
             },
-            observation: known.cloned(),
-        }),
+            observation: None,
+        };
+    };
+    let written_when_quiet = quiet_since(known.output_ms, pane.activity * 1000, quiet);
+    Look {
+        sight: Sight::Alive {
+            output_ms: known.output_ms,
+            question: written_when_quiet.then_some(known.question),
+        },
+        observation: Some(known.clone()),
     }
 }
 
@@ -122,39 +174,15 @@ fn conclude(
     known: Option<&Observation>,
     read: Option<&ScreenRead>,
     now_ms: u64,
+    quiet: Duration,
 ) -> Look {
-    let Some(read) = read else {
-        // tmux did not answer for this pane (it went away meanwhile): what was known stands.
-        return Look {
-            sight: match known {
-                Some(k) => Sight::Alive {
-                    output_ms: k.output_ms,
-                    question: Some(k.question),
-                },
-                None => Sight::Alive {
-                    output_ms: pane.activity * 1000,
-                    question: None,
-                },
-            },
-            observation: known.cloned(),
-        };
+    let Some(read) = read.filter(|r| r.activity_after == pane.activity) else {
+        // tmux did not answer for this pane (it went away meanwhile, or the monitor had not
+        // foreseen the read), or it printed while its screen was read: nothing learned.
+        return unread(pane, known, quiet);
     };
-    if read.activity_after != pane.activity {
-        // It printed while its screen was read: working, and known to have printed then (so
-        // the next looks need not read it again until it has been quiet).
-        let output_ms = read.activity_after.max(pane.activity) * 1000;
-        return Look {
-            sight: Sight::Alive {
-                output_ms,
-                question: None,
-            },
-            observation: known.map(|k| Observation {
-                output_ms: k.output_ms.max(output_ms),
-                ..k.clone()
-            }),
-        };
-    }
     let print = fingerprint(&read.screen);
+    // The text changed since the last read: it printed, at the latest when the activity says.
     let output_ms = match known {
         Some(k) if k.print == print => k.output_ms,
         _ => pane.activity * 1000,
@@ -175,43 +203,50 @@ fn conclude(
     }
 }
 
-/// One look at many agents: every screen that must be read is read in a single tmux call.
+/// One look at many agents: every screen its answer needs is read in a single tmux call.
 pub fn look(tmux: &Tmux, subjects: &[Subject], now_ms: u64, quiet: Duration) -> Vec<Look> {
-    look_reading(subjects, now_ms, quiet, |to_read| {
+    look_reading(subjects, now_ms, quiet, Reading::Needed, |to_read| {
         crate::core::testpoint::pause(PAUSE_BEFORE_READ);
         tmux.read_screens(to_read).unwrap_or_default()
     })
 }
 
-/// One look at many agents whose screens were read with their snapshot (the monitor's, see
+/// The monitor's look at many agents, whose screens were read with their snapshot (see
 /// [`crate::core::tmux::Tmux::snapshot_after`]): a screen that must be read and was not is
-/// read with the next snapshot (a tick later), and what was known of its pane stands until
-/// then.
+/// read with the next snapshot (a tick later), and until then the pane is what [`unread`]
+/// says.
 pub fn look_at_screens(
     subjects: &[Subject],
     screens: HashMap<String, ScreenRead>,
     now_ms: u64,
     quiet: Duration,
 ) -> Vec<Look> {
-    look_reading(subjects, now_ms, quiet, move |_| screens)
+    look_reading(subjects, now_ms, quiet, Reading::Following, move |_| {
+        screens
+    })
 }
 
-/// Whether a look at `at_ms` would read this pane's screen, should its activity stay as it is:
-/// the monitor reads those screens with its next snapshot.
+/// Whether the monitor's look at `at_ms` would read this pane's screen, should its activity stay
+/// as it is: the monitor reads those screens with its next snapshot.
 pub fn will_read(pane: &Pane, known: Option<&Observation>, at_ms: u64, quiet: Duration) -> bool {
-    !pane.dead && matches!(step(pane, known, at_ms, quiet), Step::Read)
+    !pane.dead
+        && matches!(
+            step(pane, known, at_ms, quiet, Reading::Following),
+            Step::Read
+        )
 }
 
 fn look_reading(
     subjects: &[Subject],
     now_ms: u64,
     quiet: Duration,
+    reading: Reading,
     read: impl FnOnce(&[&str]) -> HashMap<String, ScreenRead>,
 ) -> Vec<Look> {
     let steps: Vec<Option<Step>> = subjects
         .iter()
         .map(|s| match s.pane {
-            PaneView::Seen(pane) if !pane.dead => Some(step(pane, s.known, now_ms, quiet)),
+            PaneView::Seen(pane) if !pane.dead => Some(step(pane, s.known, now_ms, quiet, reading)),
             _ => None,
         })
         .collect();
@@ -244,6 +279,7 @@ fn look_reading(
                 subject.known,
                 subject.pane_id.and_then(|id| reads.get(id)),
                 now_ms,
+                quiet,
             ),
         })
         .collect()
@@ -328,17 +364,53 @@ mod tests {
         }
     }
 
+    /// The monitor's look at one pane at `now_ms`, its screen read (`Some`: text, activity read
+    /// after it) or not foreseen (`None`).
+    fn monitor_look(
+        pane: &Pane,
+        known: Option<&Observation>,
+        screen: Option<(&str, u64)>,
+        now_ms: u64,
+    ) -> Look {
+        let subject = Subject {
+            pane_id: Some("%1"),
+            pane: PaneView::Seen(pane),
+            known,
+        };
+        let screens = screen
+            .map(|(text, after)| ("%1".to_string(), read(text, after)))
+            .into_iter()
+            .collect();
+        look_at_screens(&[subject], screens, now_ms, Q).remove(0)
+    }
+
+    fn reads(pane: &Pane, known: Option<&Observation>, now_ms: u64, reading: Reading) -> bool {
+        matches!(step(pane, known, now_ms, Q, reading), Step::Read)
+    }
+
+    fn alive(output_ms: u64, question: Option<bool>) -> Sight {
+        Sight::Alive {
+            output_ms,
+            question,
+        }
+    }
+
     #[test]
-    fn a_printing_pane_is_not_read() {
-        assert!(matches!(
-            step(&pane(100), None, 101_000, Q),
-            Step::Decided(_)
-        ));
-        assert!(matches!(
-            step(&pane(100), None, 103_999, Q),
-            Step::Decided(_)
-        ));
-        assert!(matches!(step(&pane(100), None, 104_000, Q), Step::Read));
+    fn a_printing_pane_is_read_by_the_monitor_only() {
+        let printing = pane(100);
+        assert!(!reads(&printing, None, 101_000, Reading::Needed));
+        assert!(!reads(&printing, None, 103_999, Reading::Needed));
+        assert!(reads(&printing, None, 104_000, Reading::Needed));
+        // The monitor reads it at once: what it shows is where its quiet period starts from.
+        assert!(reads(&printing, None, 100_500, Reading::Following));
+        let first = monitor_look(&printing, None, Some(("thinking", 100)), 100_500);
+        assert_eq!(first.sight, alive(100_000, Some(false)));
+        let known = first.observation.unwrap();
+        // It goes on printing: `list` does not read it within its quiet period (working
+        // anyway), the monitor does.
+        assert!(!reads(&pane(102), Some(&known), 102_500, Reading::Needed));
+        assert!(reads(&pane(102), Some(&known), 102_500, Reading::Following));
+        assert!(reads(&pane(102), Some(&known), 104_000, Reading::Needed));
     }
 
     #[test]
@@ -348,15 +420,93 @@ mod tests {
             None,
             Some(&read("Proceed? (y/n)", 105)),
             105_000,
+            Q,
         );
-        assert_eq!(
-            look.sight,
-            Sight::Alive {
-                output_ms: 105_000,
-                question: None
-            }
-        );
+        assert_eq!(look.sight, alive(100_000, None));
         assert_eq!(look.observation, None);
+        // Nor for a pane read before: the bell or output, it is not quiet until read again.
+        let known = monitor_look(&pane(100), None, Some(("step 1", 100)), 101_000)
+            .observation
+            .unwrap();
+        let look = monitor_look(&pane(102), Some(&known), Some(("Proceed?", 103)), 103_000);
+        assert_eq!(look.sight, alive(100_000, None));
+        assert_eq!(look.observation.as_ref(), Some(&known));
+    }
+
+    /// The bell (or a redraw of the same text) during the quiet period moves tmux's activity,
+    /// not the quiet period: waiting comes when the text has been the same for the period.
+    #[test]
+    fn the_bell_within_the_quiet_period_does_not_restart_it() {
+        let question = "x\nProceed? (y/n) ";
+        let first = monitor_look(&pane(100), None, Some((question, 100)), 100_500);
+        let mut known = first.observation.unwrap();
+        for bell in [101, 102, 103] {
+            let at = bell * 1000 + 500;
+            assert!(reads(&pane(bell), Some(&known), at, Reading::Following));
+            // `list` between the monitor's looks: working, the period as it was.
+            assert_eq!(
+                step_sight(&pane(bell), &known, at, Reading::Needed),
+                alive(100_000, None)
+            );
+            let look = monitor_look(&pane(bell), Some(&known), Some((question, bell)), at);
+            assert_eq!(look.sight, alive(100_000, Some(true)), "bell at {bell}");
+            known = look.observation.unwrap();
+        }
+        // The last read came within its second: read again once it ended, then quiet.
+        assert!(reads(&pane(103), Some(&known), 104_000, Reading::Following));
+        let look = monitor_look(&pane(103), Some(&known), Some((question, 103)), 104_000);
+        assert_eq!(look.sight, alive(100_000, Some(true)));
+        assert!(look.observation.unwrap().settled);
+    }
+
+    fn step_sight(pane: &Pane, known: &Observation, now_ms: u64, reading: Reading) -> Sight {
+        match step(pane, Some(known), now_ms, Q, reading) {
+            Step::Decided(look) => look.sight,
+            Step::Read => panic!("a read"),
+        }
+    }
+
+    /// A pane whose activity moved and whose screen was not read yet (the monitor had not
+    /// foreseen it): not quiet while it may have printed within its quiet period; a pane that
+    /// was quiet stays so (the bell does not make a waiting agent working, even for a tick).
+    #[test]
+    fn a_pane_not_read_since_it_moved() {
+        let known = monitor_look(&pane(100), None, Some(("Proceed? (y/n)", 100)), 101_000)
+            .observation
+            .unwrap();
+        assert!(known.settled);
+        let within = monitor_look(&pane(103), Some(&known), None, 103_500);
+        assert_eq!(within.sight, alive(100_000, None));
+        let after = monitor_look(&pane(104), Some(&known), None, 104_500);
+        assert_eq!(after.sight, alive(100_000, Some(true)));
+        assert_eq!(after.observation.as_ref(), Some(&known));
+    }
+
+    /// Output that is undone before the quiet period ends (a line printed and cleared, a
+    /// spinner's frames) is output: the period counts from the last read that saw the text
+    /// differ from the read before.
+    #[test]
+    fn a_change_undone_within_the_quiet_period_still_restarts_it() {
+        let first = monitor_look(&pane(100), None, Some(("> ", 100)), 101_000);
+        let known = first.observation.unwrap();
+        let changed = monitor_look(&pane(102), Some(&known), Some(("> ls", 102)), 102_500);
+        assert_eq!(changed.sight, alive(102_000, Some(false)));
+        let back = changed.observation.unwrap();
+        let undone = monitor_look(&pane(103), Some(&back), Some(("> ", 103)), 103_500);
+        assert_eq!(undone.sight, alive(103_000, Some(false)));
+        // A spinner drawn in place: every read differs, working all along.
+        let mut known = undone.observation.unwrap();
+        for (i, frame) in ["|", "/", "-", "\\", "|"].iter().enumerate() {
+            let second = 104 + i as u64;
+            let look = monitor_look(
+                &pane(second),
+                Some(&known),
+                Some((&format!("working {frame}"), second)),
+                second * 1000 + 500,
+            );
+            assert_eq!(look.sight, alive(second * 1000, Some(false)));
+            known = look.observation.unwrap();
+        }
     }
 
     #[test]
@@ -366,52 +516,39 @@ mod tests {
             None,
             Some(&read("Proceed? (y/n)", 100)),
             110_000,
+            Q,
         );
         let known = first.observation.unwrap();
         assert!(known.question && known.settled);
         // The bell moved the activity; the screen is the same (a redraw at another width too).
-        assert!(matches!(
-            step(&pane(111), Some(&known), 111_500, Q),
-            Step::Read
-        ));
+        assert!(reads(&pane(111), Some(&known), 111_500, Reading::Needed));
         let after_bell = conclude(
             &pane(111),
             Some(&known),
             Some(&read("Proceed?   (y/n)\n", 111)),
             111_500,
+            Q,
         );
-        assert_eq!(
-            after_bell.sight,
-            Sight::Alive {
-                output_ms: 100_000,
-                question: Some(true)
-            }
-        );
+        assert_eq!(after_bell.sight, alive(100_000, Some(true)));
         // Read within its second: read again once the second is over, then trusted.
         let known = after_bell.observation.unwrap();
         assert!(!known.settled);
-        assert!(matches!(
-            step(&pane(111), Some(&known), 111_900, Q),
-            Step::Decided(_)
+        assert!(!reads(
+            &pane(111),
+            Some(&known),
+            111_900,
+            Reading::Following
         ));
-        assert!(matches!(
-            step(&pane(111), Some(&known), 112_100, Q),
-            Step::Read
-        ));
+        assert!(reads(&pane(111), Some(&known), 112_100, Reading::Needed));
         // Real output changes the screen.
         let printed = conclude(
             &pane(120),
             Some(&known),
             Some(&read("y\napplying", 120)),
             120_500,
+            Q,
         );
-        assert_eq!(
-            printed.sight,
-            Sight::Alive {
-                output_ms: 120_000,
-                question: Some(false)
-            }
-        );
+        assert_eq!(printed.sight, alive(120_000, Some(false)));
     }
 
     #[test]

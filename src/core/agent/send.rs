@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::ensure::ensure_monitor;
 use super::look::evaluate;
 use super::record::read_record;
 use super::start::type_into;
@@ -49,6 +50,11 @@ pub fn wait(
     loop {
         let record = read_record(project, &worktree.path)?
             .ok_or_else(|| Refused::NoAgent(worktree.label()))?;
+        // The monitor follows the pane between these looks (what changed on its screen, not
+        // merely that tmux saw it written to): one that died comes back.
+        if !record.exited {
+            let _ = ensure_monitor(project);
+        }
         let panes = project.tmux.as_ref().and_then(|t| t.panes().ok());
         let status = evaluate(project, &record, panes.as_ref());
         if status.state == until {
