@@ -69,6 +69,17 @@ $question"
     fi
   done
 fi
+if [ "$1" = "--spin" ]; then
+  # Works for ever, showing only a spinner drawn in place that turns once a second: read a
+  # second apart, its screen may look the same every time.
+  echo "fake-agent: thinking"
+  while :; do
+    for frame in '|' '/' '-' '+'; do
+      printf '\r%s' "$frame"
+      sleep 0.25
+    done
+  done
+fi
 if [ "$1" = "--commit-each" ]; then
   # Commits every instruction it reads: appends the line to work.txt, commits it, says so and
   # finishes its turn.

@@ -136,7 +136,7 @@ pub fn run_monitor(project: &Project) -> Result<()> {
         let mut changed_at = None;
         // The next look comes a period later, or when a working agent's quiet period will
         // have passed, if that is sooner: "waiting" is then told without a period's delay.
-        let mut next = tick + period;
+        let mut next = tick + jittered(period);
         let quiet_ms = project.config.agent_quiet.as_millis() as u64 + 1000;
         let looks = evaluate_at_screens(project, &watched, &snapshot.panes, screens, called_ms);
         for (record, (status, look)) in watched.iter().zip(&looks) {
@@ -229,6 +229,17 @@ pub fn run_monitor(project: &Project) -> Result<()> {
         }
         std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
     }
+}
+
+/// About `period`, off by up to 150 ms either way: so that the looks do not keep step with an
+/// agent that writes to its pane in a rhythm of its own (they would find a spinner turning
+/// once a second on the same frame every time, or always miss the pause between two bells).
+fn jittered(period: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let offset = Duration::from_micros(u64::from(nanos / 1000 % 300_000));
+    period.saturating_sub(Duration::from_millis(150)) + offset
 }
 
 /// What the configuration files looked like: their modification times (the user's file, the

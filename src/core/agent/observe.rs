@@ -5,7 +5,10 @@
 //! anything written to the pane moves it: the bell, a redraw of the same screen, a redraw after
 //! a resize or a focus change, the bell wtmux itself rings on a turn. So the activity only says
 //! where to look: a screen is read when the activity moved since the pane was last read, and
-//! only a read whose text (its [`fingerprint`]) differs from the read before is output. A look
+//! only a read whose text (its [`fingerprint`]) differs from the read before is output. Reads a
+//! second apart may find a spinner drawn in place on the same frame every time, so a pane is
+//! quiet only once a look has also seen it silent for a while since its text last changed
+//! ([`Observation::paused`]): one written to without a pause is working. A look
 //! at an agent starts from one `list-panes -a` snapshot of every pane and reads a screen only
 //! when:
 //!
@@ -51,6 +54,23 @@ pub struct Observation {
     pub print: u64,
     /// The screen reads as a question.
     pub question: bool,
+    /// Since its text last changed, a look found the pane silent for a while (nothing written
+    /// from half a second into the second after its last write). A pane written to without a pause — a spinner drawn in place, whose
+    /// frames two reads a second apart may find the same — is not quiet, whatever its text.
+    /// (Records from before were read only once quiet: paused.)
+    #[serde(default = "paused_before")]
+    pub paused: bool,
+}
+
+fn paused_before() -> bool {
+    true
+}
+
+/// Whether a pane is seen silent at `now_ms`: nothing written since half a second into the
+/// second after its last write (tmux's activity has whole seconds). A pane written to twice a
+/// second or more never is.
+fn silent_at(pane: &Pane, now_ms: u64) -> bool {
+    now_ms >= pane.activity * 1000 + 1500
 }
 
 /// What observation says of an agent, before its hooks are weighed in.
@@ -127,12 +147,16 @@ fn step(
         // Nothing was written since the read. A screen read within its second may miss output
         // later in that second: it is read again before it can decide that the agent went quiet.
         if known.settled || now_ms / 1000 <= pane.activity || !quiet_by_then {
+            let paused = known.paused || silent_at(pane, now_ms);
             return Step::Decided(Look {
                 sight: Sight::Alive {
                     output_ms: known.output_ms,
-                    question: Some(known.question),
+                    question: paused.then_some(known.question),
                 },
-                observation: Some(known.clone()),
+                observation: Some(Observation {
+                    paused,
+                    ..known.clone()
+                }),
             });
         }
         return Step::Read; // the second it was read in has ended: read once more
@@ -163,7 +187,7 @@ fn unread(pane: &Pane, known: Option<&Observation>, quiet: Duration) -> Look {
     Look {
         sight: Sight::Alive {
             output_ms: known.output_ms,
-            question: written_when_quiet.then_some(known.question),
+            question: (written_when_quiet && known.paused).then_some(known.question),
         },
         observation: Some(known.clone()),
     }
@@ -183,15 +207,15 @@ fn conclude(
     };
     let print = fingerprint(&read.screen);
     // The text changed since the last read: it printed, at the latest when the activity says.
-    let output_ms = match known {
-        Some(k) if k.print == print => k.output_ms,
-        _ => pane.activity * 1000,
+    let (output_ms, paused) = match known {
+        Some(k) if k.print == print => (k.output_ms, k.paused || silent_at(pane, now_ms)),
+        _ => (pane.activity * 1000, silent_at(pane, now_ms)),
     };
     let question = looks_like_question(&read.screen);
     Look {
         sight: Sight::Alive {
             output_ms,
-            question: Some(question),
+            question: paused.then_some(question),
         },
         observation: Some(Observation {
             activity: pane.activity,
@@ -199,6 +223,7 @@ fn conclude(
             output_ms,
             print,
             question,
+            paused,
         }),
     }
 }
@@ -404,7 +429,7 @@ mod tests {
         // The monitor reads it at once: what it shows is where its quiet period starts from.
         assert!(reads(&printing, None, 100_500, Reading::Following));
         let first = monitor_look(&printing, None, Some(("thinking", 100)), 100_500);
-        assert_eq!(first.sight, alive(100_000, Some(false)));
+        assert_eq!(first.sight, alive(100_000, None), "not seen silent yet");
         let known = first.observation.unwrap();
         // It goes on printing: `list` does not read it within its quiet period (working
         // anyway), the monitor does.
@@ -440,18 +465,31 @@ mod tests {
         let question = "x\nProceed? (y/n) ";
         let first = monitor_look(&pane(100), None, Some((question, 100)), 100_500);
         let mut known = first.observation.unwrap();
-        for bell in [101, 102, 103] {
-            let at = bell * 1000 + 500;
-            assert!(reads(&pane(bell), Some(&known), at, Reading::Following));
+        // The bell every second and a half: at 101.5, 103.0.
+        let looks = [(101, 101_600), (101, 102_600), (103, 103_300)];
+        for (activity, at) in looks {
             // `list` between the monitor's looks: working, the period as it was.
-            assert_eq!(
-                step_sight(&pane(bell), &known, at, Reading::Needed),
-                alive(100_000, None)
+            if activity != known.activity {
+                assert!(reads(&pane(activity), Some(&known), at, Reading::Following));
+                assert_eq!(
+                    step_sight(&pane(activity), &known, at, Reading::Needed),
+                    alive(100_000, None)
+                );
+            }
+            let look = monitor_look(
+                &pane(activity),
+                Some(&known),
+                Some((question, activity)),
+                at,
             );
-            let look = monitor_look(&pane(bell), Some(&known), Some((question, bell)), at);
-            assert_eq!(look.sight, alive(100_000, Some(true)), "bell at {bell}");
+            let Sight::Alive { output_ms, .. } = look.sight else {
+                panic!("{:?}", look.sight)
+            };
+            assert_eq!(output_ms, 100_000, "look at {at}");
             known = look.observation.unwrap();
         }
+        // Silent from 102.0 to 102.6: seen to pause.
+        assert!(known.paused);
         // The last read came within its second: read again once it ended, then quiet.
         assert!(reads(&pane(103), Some(&known), 104_000, Reading::Following));
         let look = monitor_look(&pane(103), Some(&known), Some((question, 103)), 104_000);
@@ -466,15 +504,35 @@ mod tests {
         }
     }
 
+    /// A spinner that turns once a second may show the same frame at every read a second
+    /// apart: written to in every second, it is never seen silent, so never quiet.
+    #[test]
+    fn a_pane_written_to_every_second_is_not_quiet_whatever_it_shows() {
+        let frame = "thinking |";
+        let mut known = monitor_look(&pane(100), None, Some((frame, 100)), 100_900)
+            .observation
+            .unwrap();
+        for second in 101..=110 {
+            let at = second * 1000 + 900;
+            let look = monitor_look(&pane(second), Some(&known), Some((frame, second)), at);
+            assert_eq!(look.sight, alive(100_000, None), "at {at}");
+            known = look.observation.unwrap();
+        }
+        assert!(!known.paused);
+        // Once it stops, it is quiet: no new text since 100.
+        let look = monitor_look(&pane(110), Some(&known), Some((frame, 110)), 111_600);
+        assert_eq!(look.sight, alive(100_000, Some(false)));
+    }
+
     /// A pane whose activity moved and whose screen was not read yet (the monitor had not
     /// foreseen it): not quiet while it may have printed within its quiet period; a pane that
     /// was quiet stays so (the bell does not make a waiting agent working, even for a tick).
     #[test]
     fn a_pane_not_read_since_it_moved() {
-        let known = monitor_look(&pane(100), None, Some(("Proceed? (y/n)", 100)), 101_000)
+        let known = monitor_look(&pane(100), None, Some(("Proceed? (y/n)", 100)), 101_500)
             .observation
             .unwrap();
-        assert!(known.settled);
+        assert!(known.settled && known.paused);
         let within = monitor_look(&pane(103), Some(&known), None, 103_500);
         assert_eq!(within.sight, alive(100_000, None));
         let after = monitor_look(&pane(104), Some(&known), None, 104_500);
@@ -490,10 +548,10 @@ mod tests {
         let first = monitor_look(&pane(100), None, Some(("> ", 100)), 101_000);
         let known = first.observation.unwrap();
         let changed = monitor_look(&pane(102), Some(&known), Some(("> ls", 102)), 102_500);
-        assert_eq!(changed.sight, alive(102_000, Some(false)));
+        assert_eq!(changed.sight, alive(102_000, None));
         let back = changed.observation.unwrap();
         let undone = monitor_look(&pane(103), Some(&back), Some(("> ", 103)), 103_500);
-        assert_eq!(undone.sight, alive(103_000, Some(false)));
+        assert_eq!(undone.sight, alive(103_000, None));
         // A spinner drawn in place: every read differs, working all along.
         let mut known = undone.observation.unwrap();
         for (i, frame) in ["|", "/", "-", "\\", "|"].iter().enumerate() {
@@ -504,7 +562,7 @@ mod tests {
                 Some((&format!("working {frame}"), second)),
                 second * 1000 + 500,
             );
-            assert_eq!(look.sight, alive(second * 1000, Some(false)));
+            assert_eq!(look.sight, alive(second * 1000, None));
             known = look.observation.unwrap();
         }
     }
@@ -519,7 +577,7 @@ mod tests {
             Q,
         );
         let known = first.observation.unwrap();
-        assert!(known.question && known.settled);
+        assert!(known.question && known.settled && known.paused);
         // The bell moved the activity; the screen is the same (a redraw at another width too).
         assert!(reads(&pane(111), Some(&known), 111_500, Reading::Needed));
         let after_bell = conclude(
@@ -548,7 +606,7 @@ mod tests {
             120_500,
             Q,
         );
-        assert_eq!(printed.sight, alive(120_000, Some(false)));
+        assert_eq!(printed.sight, alive(120_000, None));
     }
 
     #[test]
