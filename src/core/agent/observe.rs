@@ -147,7 +147,9 @@ fn step(
         // Nothing was written since the read. A screen read within its second may miss output
         // later in that second: it is read again before it can decide that the agent went quiet.
         if known.settled || now_ms / 1000 <= pane.activity || !quiet_by_then {
-            let paused = known.paused || silent_at(pane, now_ms);
+            // Silence is the monitor's to witness: it keeps what it sees, so the other looks
+            // agree with it instead of catching a pause of their own now and then.
+            let paused = known.paused || (reading == Reading::Following && silent_at(pane, now_ms));
             return Step::Decided(Look {
                 sight: Sight::Alive {
                     output_ms: known.output_ms,
