@@ -195,3 +195,45 @@ fn a_directory_holding_nothing_git_lists_is_watched() {
         "a file in a directory un-ignored"
     );
 }
+
+/// A directory deleted and made again, or moved away and another moved in at its path, is
+/// watched anew: its old watch is gone with it (or follows it elsewhere), and the monitor took
+/// the path for watched, so edits there went unseen (`rm -rf src && git checkout src`, or a
+/// tool that writes a directory aside and renames it into place).
+#[test]
+fn a_directory_made_again_at_the_same_path_is_watched() {
+    let mut repo = TestRepo::new();
+    let _tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--no-agent"]).ok();
+    let path = repo.worktree("feat");
+    let session = repo.path(".git/wtmux/fsmonitor/session");
+    repo.list(); // starts the daemon
+    wait_until(10, "the monitor to start", || session.exists());
+    repo.list();
+    assert_eq!(changed(&repo, "feat"), 0);
+
+    std::fs::remove_dir_all(path.join("src")).unwrap();
+    write_file(&path.join("src/lib.txt"), "one\ntwo\nthree\n");
+    assert_eq!(changed(&repo, "feat"), 0, "deleted and made again");
+    repo.list(); // marks it clean
+    write_file(&path.join("src/lib.txt"), "edited\n");
+    assert_eq!(
+        changed(&repo, "feat"),
+        1,
+        "an edit in the directory made again"
+    );
+    write_file(&path.join("src/lib.txt"), "one\ntwo\nthree\n");
+    assert_eq!(changed(&repo, "feat"), 0);
+
+    std::fs::rename(path.join("src"), path.join("old-src")).unwrap();
+    write_file(&path.join("aside/lib.txt"), "one\ntwo\nthree\n");
+    std::fs::rename(path.join("aside"), path.join("src")).unwrap();
+    assert_eq!(changed(&repo, "feat"), 1, "old-src/ is untracked");
+    repo.list();
+    write_file(&path.join("src/lib.txt"), "edited\n");
+    assert_eq!(
+        changed(&repo, "feat"),
+        2,
+        "an edit in the directory moved in"
+    );
+}

@@ -376,6 +376,24 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                         || *path == project.common_dir.join("info/exclude");
                 }
             }
+            // A directory of a worktree deleted or moved away: its watch (and those below it)
+            // is gone or follows it elsewhere, so one made again at that path, or moved there,
+            // must be watched anew (it was taken for watched, and went unseen).
+            if change.kind == Kind::Removed
+                && owner.is_some()
+                && (change.is_dir || owners.contains_key(path.as_path()))
+            {
+                let below: Vec<PathBuf> = watched
+                    .iter()
+                    .filter(|w| w.starts_with(path))
+                    .cloned()
+                    .collect();
+                for gone in below {
+                    watcher.unwatch(&gone);
+                    watched.remove(&gone);
+                    owners.remove(&gone);
+                }
+            }
             // A new directory: watch it (and what it holds) too.
             if change.kind == Kind::Created && change.is_dir {
                 add_tree(&mut owners, path, owner);
