@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::ensure::{MONITOR_STATUS, MonitorStatus, ensure_monitor};
 use super::look::{evaluate_all, evaluate_at_screens};
 use super::notify::{Telling, announce};
-use super::observe::{PAUSE_BEFORE_READ, Sight, will_read};
+use super::observe::{PAUSE_BEFORE_READ, Sight, awaits_pause, will_read};
 use super::record::{AgentRecord, now_ms, read_record, read_record_at};
 use super::{AgentState, AgentStatus};
 use crate::core::error::Result;
@@ -134,11 +134,19 @@ pub fn run_monitor(project: &Project) -> Result<()> {
         let mut live = 0;
         let mut telling = Telling::default();
         let mut changed_at = None;
-        // The next look comes a period later, or when a working agent's quiet period will
-        // have passed, if that is sooner: "waiting" is then told without a period's delay.
-        let mut next = tick + jittered(period);
         let quiet_ms = project.config.agent_quiet.as_millis() as u64 + 1000;
         let looks = evaluate_at_screens(project, &watched, &snapshot.panes, screens, called_ms);
+        // The next look comes a period later, or when a working agent's quiet period will
+        // have passed, if that is sooner: "waiting" is then told without a period's delay.
+        // While a pane quiet by its text waits to be seen silent, the period is jittered (see
+        // [`jittered`]); otherwise not, so that the looks stay on the whole seconds where
+        // quiet periods end and those wake-ups are no extra tmux calls.
+        let jitter = looks.iter().any(|(_, look)| {
+            look.observation
+                .as_ref()
+                .is_some_and(|o| awaits_pause(o, called_ms, project.config.agent_quiet))
+        });
+        let mut next = tick + if jitter { jittered(period) } else { period };
         for (record, (status, look)) in watched.iter().zip(&looks) {
             if status.state != AgentState::Exited {
                 live += 1;

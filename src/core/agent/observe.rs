@@ -66,6 +66,13 @@ fn paused_before() -> bool {
     true
 }
 
+/// Whether a pane would be quiet by its text, but has not been seen silent since it last
+/// changed (it may be written to without a pause: the monitor's looks then must not keep step
+/// with its rhythm).
+pub fn awaits_pause(known: &Observation, now_ms: u64, quiet: Duration) -> bool {
+    !known.paused && quiet_since(known.output_ms, now_ms, quiet)
+}
+
 /// Whether a pane is seen silent at `now_ms`: nothing written since half a second into the
 /// second after its last write (tmux's activity has whole seconds). A pane written to twice a
 /// second or more never is.
