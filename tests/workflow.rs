@@ -1045,3 +1045,47 @@ fn merge_with_an_empty_commit_message_changes_nothing() {
         assert_eq!(repo.git(&["rev-parse", "main"]), base);
     }
 }
+
+/// `merge --commit` whose commit git refuses after `git add -A` staged everything — a
+/// `pre-commit` hook failing, or a message git's `commit.cleanup = strip` empties (comments
+/// only) — is refused with the worktree's staging as it was: partial staging kept, untracked
+/// files untracked (found by a hostile review: both were left staged).
+#[test]
+fn merge_whose_commit_git_refuses_leaves_the_staging_as_it_was() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "x", "--no-window"]).ok();
+    let wt = repo.worktree("x");
+    write_file(&wt.join("src/lib.txt"), "staged\n");
+    repo.git_in(&wt, &["add", "src/lib.txt"]);
+    write_file(&wt.join("src/lib.txt"), "staged, then edited\n");
+    write_file(&wt.join("u.txt"), "untracked\n");
+    let before = repo.git_in(&wt, &["status", "--porcelain"]);
+    let staged_before = repo.git_in(&wt, &["diff", "--cached"]);
+    let base = repo.git(&["rev-parse", "main"]);
+    let tip = repo.git(&["rev-parse", "x"]);
+
+    repo.git(&["config", "commit.cleanup", "strip"]);
+    let err = repo
+        .wtmux(&["merge", "x", "--commit", "# only a comment"])
+        .refused();
+    assert!(err.contains("empty commit message"), "{err}");
+    assert_eq!(repo.git_in(&wt, &["status", "--porcelain"]), before);
+    assert_eq!(repo.git_in(&wt, &["diff", "--cached"]), staged_before);
+    repo.git(&["config", "--unset", "commit.cleanup"]);
+
+    let hook = repo.path(".git/hooks/pre-commit");
+    write_file(&hook, "#!/bin/sh\necho 'lint failed' >&2\nexit 1\n");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let err = repo.wtmux(&["merge", "x", "--commit", "finish"]).refused();
+    assert!(err.contains("lint failed"), "{err}");
+    assert_eq!(repo.git_in(&wt, &["status", "--porcelain"]), before);
+    assert_eq!(repo.git_in(&wt, &["diff", "--cached"]), staged_before);
+    assert_eq!(repo.git(&["rev-parse", "main"]), base);
+    assert_eq!(repo.git(&["rev-parse", "x"]), tip);
+
+    // With the hook passing, the same merge commits everything and goes through.
+    std::fs::remove_file(&hook).unwrap();
+    repo.wtmux(&["merge", "x", "--commit", "finish"]).ok();
+    assert!(repo.git(&["log", "--format=%s"]).contains("finish"));
+}

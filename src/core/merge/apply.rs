@@ -200,6 +200,44 @@ pub(super) fn execute(
     })
 }
 
+/// `git add -A` + `git commit -m <message>` in the branch worktree, its index put back as it
+/// was when git refuses the commit after staging (a `pre-commit` or `commit-msg` hook, a
+/// message that `commit.cleanup` empties): a refused merge leaves partial staging partial and
+/// untracked files untracked.
+fn commit_everything(worktree: &Path, message: &str) -> Result<()> {
+    let index = PathBuf::from(
+        Git::new(worktree)
+            .args(["rev-parse", "--path-format=absolute", "--git-path", "index"])
+            .run()?
+            .trim(),
+    );
+    // Beside the index, so that putting it back is one rename.
+    let saved = index.with_file_name("wtmux-index-before-commit");
+    let had_index = match std::fs::copy(&index, &saved) {
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(Error::io(&index, e)),
+    };
+    let committed = Git::new(worktree)
+        .args(["add", "-A", "--sparse"])
+        .run()
+        .and_then(|_| Git::new(worktree).args(["commit", "-m", message]).run());
+    match committed {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&saved);
+            Ok(())
+        }
+        Err(refused) => {
+            let _ = if had_index {
+                std::fs::rename(&saved, &index)
+            } else {
+                std::fs::remove_file(&index)
+            };
+            Err(refused)
+        }
+    }
+}
+
 struct Prepared {
     built: build::Built,
     committed: Option<Oid>,
@@ -217,8 +255,7 @@ fn prepare(
     if !plan.dirty.is_empty()
         && let (Some(message), Some(w)) = (&plan.options.commit_message, &plan.branch_worktree)
     {
-        Git::new(&w.path).args(["add", "-A", "--sparse"]).run()?;
-        Git::new(&w.path).args(["commit", "-m", message]).run()?;
+        commit_everything(&w.path, message)?;
         let wt_repo = Repository::open(&w.path)?;
         tip = git::head_commit(&wt_repo).ok_or(NotMerged::CommitFailed)?;
         committed = Some(tip);
