@@ -269,6 +269,28 @@ fn a_hook_outside_a_worktree_wtmux_manages_records_nothing_and_exits_quietly() {
     assert_eq!(agent_state(&repo, "feat")["state"], "waiting");
 }
 
+/// A hook in a repository whose configuration does not load (an agent editing `.wtmux.toml`
+/// mid-way, a typo in the user's file) is no business of the agent's: exit 0, nothing said
+/// (it exited 1 with the configuration error on stderr, found by a hostile review).
+#[test]
+fn a_hook_where_the_configuration_is_broken_exits_quietly() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "feat", "--no-window"]).ok();
+    let feat = repo.worktree("feat");
+    repo.write(".wtmux.toml", "bogus_key = 1\n");
+    for dir in [&feat, &repo.root] {
+        quiet_hook(&repo, dir, "done", None);
+        quiet_hook(&repo, dir, "working", Some(&feat));
+    }
+    std::fs::remove_file(repo.path(".wtmux.toml")).unwrap();
+    repo.user_config("agent_quiet = \"0s\"\n");
+    quiet_hook(&repo, &feat, "waiting", None);
+    repo.user_config("");
+    // Once it loads again, hooks record as before.
+    quiet_hook(&repo, &feat, "waiting", None);
+    assert_eq!(agent_state(&repo, "feat")["state"], "waiting");
+}
+
 #[test]
 fn setup_claude_merges_into_existing_settings() {
     let repo = TestRepo::new();

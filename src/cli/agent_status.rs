@@ -21,18 +21,25 @@ pub enum PushedArg {
 
 /// Records the state, printing nothing: hooks' stdout belongs to the agent (Gemini parses it as
 /// JSON). Hooks run wherever the agent's tool runs, so outside a repository or a worktree wtmux
-/// manages this does nothing and exits 0, quietly: a hook must never break the agent.
+/// manages this does nothing and exits 0, quietly: a hook must never break the agent. Nor does
+/// anything that keeps it from recording (a `.wtmux.toml` the agent is half way through
+/// editing, a typo in the user's file): that is for the next command a person runs to say.
 pub fn run(args: Args) -> Result<ExitCode> {
     let state = match args.state {
         PushedArg::Working => AgentState::Working,
         PushedArg::Waiting => AgentState::Waiting,
         PushedArg::Done => AgentState::Done,
     };
+    let _recorded = record(state);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn record(state: AgentState) -> Result<()> {
     let Some(project) = hook_project()? else {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     };
     match agent::push(&project, state)? {
-        agent::Pushed::Recorded(_) | agent::Pushed::NotManaged => Ok(ExitCode::SUCCESS),
+        agent::Pushed::Recorded(_) | agent::Pushed::NotManaged => Ok(()),
     }
 }
 
