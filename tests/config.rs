@@ -162,6 +162,31 @@ fn copy_and_symlink_globs_outside_the_main_worktree_are_refused() {
     assert!(!repo.worktree("feat").exists());
 }
 
+/// A pattern written from `./` (or with a `.` or an empty component inside) names the same
+/// files as without it: `./.env` copied nothing, silently (found by a hostile review).
+#[test]
+fn copy_patterns_written_from_dot_slash_match_as_without_it() {
+    let repo = TestRepo::with_config("copy = [\"./.env\", \"conf/./local//*.toml\"]\n");
+    repo.write(".gitignore", ".env\nconf/local/\n");
+    repo.commit_all("ignores");
+    repo.write(".env", "S=1\n");
+    repo.write("conf/local/a.toml", "a = 1\n");
+    repo.wtmux(&["add", "feat", "--no-window"]).ok();
+    let worktree = repo.worktree("feat");
+    assert_eq!(
+        std::fs::read_to_string(worktree.join(".env")).unwrap(),
+        "S=1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("conf/local/a.toml")).unwrap(),
+        "a = 1\n"
+    );
+    // `.` alone names the worktree itself, no file in it: a config error.
+    let repo = TestRepo::with_untrusted_config("copy = [\"./\"]\n");
+    let err = repo.wtmux(&["add", "feat", "--no-window"]).refused();
+    assert!(err.contains("key `copy`"), "{err}");
+}
+
 #[test]
 fn recursive_globs_do_not_follow_committed_symlink_loops() {
     // Two committed links to the repository root: a walk that followed them would branch

@@ -230,6 +230,52 @@ fn declared_scopes_are_respected_and_violated() {
     );
 }
 
+/// A scope written from `./` (or with a `.` or an empty component inside) is the scope
+/// without it: `--scope ./src/**` flagged every file as outside its scope (found by a hostile
+/// review). `.` alone names no path in the worktree: a usage error.
+#[test]
+fn scopes_written_from_dot_slash_match_as_without_them() {
+    let repo = repo();
+    branch(
+        &repo,
+        "themes",
+        &["./modules/themes/**", "docs/.//*.md"],
+        &[
+            ("modules/themes/dark.css", b"dark\n"),
+            ("docs/themes.md", b"themes\n"),
+        ],
+    );
+    branch(
+        &repo,
+        "core",
+        &["src/**"],
+        &[("modules/themes/light.css", b"light\n")],
+    );
+    let report = report(&repo);
+    let find = |name: &str| {
+        report["worktrees"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["branch"] == name)
+            .unwrap()
+            .clone()
+    };
+    let themes = find("themes");
+    assert!(
+        themes["outside_scope"].as_array().unwrap().is_empty(),
+        "{themes}"
+    );
+    assert_eq!(find("core")["in_others_scope"][0][0], "themes");
+    let before = repo.snapshot();
+    for scope in [".", "./", "./."] {
+        let run = repo.wtmux(&["add", "bad", "--scope", scope]);
+        assert_eq!(run.code(), 2, "{scope:?}: {}", run.stderr());
+        assert_eq!(run.stderr().trim_end().lines().count(), 1);
+        assert_eq!(repo.snapshot(), before, "{scope:?}");
+    }
+}
+
 #[test]
 fn all_green_merges_in_a_clean_order_and_stops_before_a_conflict() {
     let repo = TestRepo::with_config("[[check]]\nname = \"ok\"\nrun = \"true\"\n");

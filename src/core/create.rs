@@ -355,7 +355,7 @@ fn provision(project: &Project, branch_name: &str, path: &Path) -> Result<()> {
 /// naming a directory that is a symlink leading out is refused); a matched symlink is handled
 /// as the link it is.
 fn matches(root: &Path, worktree_dir: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
-    let compiled = glob::Pattern::new(pattern)
+    let compiled = glob::Pattern::new(&crate::core::config::glob_as_matched(pattern))
         .map_err(|e| Error::Config(format!("copy/symlink pattern {pattern:?}: {e}")))?;
     let options = glob::MatchOptions {
         require_literal_separator: true,

@@ -74,7 +74,8 @@ pub(super) fn matches_any(globs: &[String], file: &str) -> bool {
         require_literal_separator: true,
         require_literal_leading_dot: false,
     };
-    globs
-        .iter()
-        .any(|g| glob::Pattern::new(g).is_ok_and(|p| p.matches_with(file, options)))
+    globs.iter().any(|g| {
+        glob::Pattern::new(&crate::core::config::glob_as_matched(g))
+            .is_ok_and(|p| p.matches_with(file, options))
+    })
 }

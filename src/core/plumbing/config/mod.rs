@@ -71,11 +71,14 @@ pub fn check_days(days: u64) -> std::result::Result<u64, String> {
 }
 
 /// Why a glob naming files of a worktree (`copy`/`symlink` patterns, declared scopes) cannot be
-/// one: empty, absolute, or leaving the worktree with `..`. `None` when it stays inside.
+/// one: empty, naming the worktree itself (`.`), absolute, or leaving the worktree with `..`.
+/// `None` when it stays inside.
 pub fn glob_outside_problem(pattern: &str) -> Option<&'static str> {
     let path = Path::new(pattern);
     if pattern.trim().is_empty() {
         Some("is empty")
+    } else if glob_as_matched(pattern).is_empty() {
+        Some("names the worktree itself, not paths in it (`**` is every path)")
     } else if path.is_absolute() {
         Some("is absolute")
     } else if path
@@ -86,6 +89,21 @@ pub fn glob_outside_problem(pattern: &str) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// A worktree glob as it is matched against paths relative to the worktree (`src/a.rs`):
+/// without `.` and empty components, so `./src/**` and `src//*.rs` name what they read as
+/// (matched as written, they matched nothing). A trailing `/` stays.
+pub fn glob_as_matched(pattern: &str) -> String {
+    let mut matched = pattern
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect::<Vec<_>>()
+        .join("/");
+    if pattern.ends_with('/') && !matched.is_empty() {
+        matched.push('/');
+    }
+    matched
 }
 
 /// The reason `dir` cannot hold worktrees, judged from the text alone (the repository's view —
