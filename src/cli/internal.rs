@@ -22,8 +22,28 @@ pub fn run_checks(key: &str) -> Result<ExitCode> {
 /// With `display_racy_ms`, also what the display cache answers (asked first, so a stale
 /// answer cannot hide behind a fresh computation) and where its answer came from, and the
 /// changed paths as display asks git for them (of wtmux's refreshed copy of the index).
-pub fn content(path: &std::path::Path, display_racy_ms: Option<u64>) -> Result<ExitCode> {
+/// With `monitored`, also what display makes of it with the file-system monitor (asked first):
+/// its changed paths and fingerprint, and whether the monitor was running.
+pub fn content(
+    path: &std::path::Path,
+    display_racy_ms: Option<u64>,
+    monitored: bool,
+) -> Result<ExitCode> {
     let project = super::project()?;
+    let monitored = if monitored {
+        use crate::core::fsmonitor;
+        let session = fsmonitor::sync(&project);
+        let repo = git2::Repository::open(path)?;
+        let changes = fsmonitor::changes_for_display(&project, &repo, path, session.as_deref())?;
+        let content = fsmonitor::content_for_display(&project, path, session.as_deref(), &changes)?;
+        serde_json::json!({
+            "running": session.is_some(),
+            "paths": changes.paths(),
+            "tree": content.tree.to_string(),
+        })
+    } else {
+        serde_json::Value::Null
+    };
     let changes = crate::core::status::exact_changes(path)?;
     let display = match display_racy_ms {
         Some(ms) => {
@@ -55,6 +75,7 @@ pub fn content(path: &std::path::Path, display_racy_ms: Option<u64>) -> Result<E
         "key": content.key,
         "display": display,
         "listed": listed,
+        "monitored": monitored,
     });
     writeln!(Stdout, "{json}").ok();
     Ok(ExitCode::SUCCESS)

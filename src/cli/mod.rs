@@ -102,6 +102,9 @@ pub enum Command {
         /// Also the display cache's answer (computed first), trusting entries this old.
         #[arg(long)]
         display_racy_ms: Option<u64>,
+        /// Also what display makes of it with the file-system monitor (asked first).
+        #[arg(long)]
+        monitored: bool,
     },
     #[command(name = crate::core::merge::POST_MERGE_COMMAND, hide = true)]
     PostMerge { key: String },
@@ -254,7 +257,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Content {
             path,
             display_racy_ms,
-        } => internal::content(&path, display_racy_ms),
+            monitored,
+        } => internal::content(&path, display_racy_ms, monitored),
         Command::PostMerge { key } => internal::post_merge(&key),
         Command::AgentWrapper { key } => internal::agent_wrapper(&key),
         Command::AgentMonitor => internal::agent_monitor(),

@@ -159,17 +159,21 @@ fn untracked_dirs(stored: &Path, worktrees: &HashMap<String, PathBuf>) -> Vec<(S
 
 /// Plans every untracked directory of the worktree at `root` (with all below it), those `git
 /// status` does not list included: empty, or holding only ignored files (see
-/// `status::untracked_directories`). Whether any was new.
-fn watch_untracked_directories(owners: &mut Owners, key: &str, root: &Path) -> bool {
-    let mut fresh = false;
-    for dir in status::untracked_directories(root) {
-        let dir = root.join(dir);
-        if !owners.contains_key(&dir) {
-            add_tree(owners, &dir, Some(key.to_string()));
-            fresh = true;
-        }
+/// `status::untracked_directories`).
+fn watch_untracked_directories(owners: &mut Owners, key: &str, root: &Path) {
+    for dir in unplanned_untracked_directories(owners, root) {
+        add_tree(owners, &dir, Some(key.to_string()));
     }
-    fresh
+}
+
+/// The untracked directories of the worktree at `root` (as [`watch_untracked_directories`])
+/// not planned yet.
+fn unplanned_untracked_directories(owners: &Owners, root: &Path) -> Vec<PathBuf> {
+    status::untracked_directories(root)
+        .into_iter()
+        .map(|dir| root.join(dir))
+        .filter(|dir| !owners.contains_key(dir))
+        .collect()
 }
 
 /// `dir` and every directory below it. A directory already planned keeps its owner: a new
@@ -188,6 +192,44 @@ fn add_tree(owners: &mut Owners, dir: &Path, owner: Option<String>) {
         }
         owners.entry(dir).or_insert_with(|| owner.clone());
     }
+}
+
+/// Watches `dir` and every directory below it, each before listing it: a directory made in one
+/// meanwhile is then either listed or told by an event (listed first, one made between the
+/// listing and the watch would go unwatched for good). Owners as in [`add_tree`]. Whether every
+/// directory that exists is watched.
+fn watch_tree(
+    watcher: &crate::core::watch::DirWatcher,
+    owners: &mut Owners,
+    watched: &mut HashSet<PathBuf>,
+    dir: &Path,
+    owner: Option<String>,
+) -> bool {
+    let mut complete = true;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        if !watched.contains(&dir) {
+            match watcher.watch(&dir) {
+                Ok(()) => {
+                    watched.insert(dir.clone());
+                }
+                Err(_) => {
+                    complete &= !dir.exists();
+                    continue;
+                }
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            stack.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
+        owners.entry(dir).or_insert_with(|| owner.clone());
+    }
+    complete
 }
 
 /// Runs the daemon until the repository is gone. One per repository: a second one exits.
@@ -327,19 +369,17 @@ pub fn run_daemon(project: &Project) -> Result<()> {
             if path.parent() == Some(stored_dir.as_path()) {
                 // A reader stored a scan: watch the untracked directories it found. A marker
                 // set before the watch existed is not trusted.
-                let mut fresh = false;
                 for (key, dir) in untracked_dirs(path, &roots) {
                     if !owners.contains_key(&dir) {
-                        add_tree(&mut owners, &dir, Some(key.clone()));
-                        fresh = true;
+                        if !watch_tree(&watcher, &mut owners, &mut watched, &dir, Some(key.clone()))
+                        {
+                            give_up(&watched, &owners);
+                            return Ok(());
+                        }
                         if marked.remove(&key) {
                             let _ = std::fs::remove_file(clean.join(&key));
                         }
                     }
-                }
-                if fresh && !watch_all(&watcher, &owners, &mut watched) {
-                    give_up(&watched, &owners);
-                    return Ok(());
                 }
                 continue;
             }
@@ -361,11 +401,19 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                     // reader (synced after this event) can look.
                     if path.file_name().is_some_and(|n| n == ".gitignore")
                         && let Some(root) = roots.get(key)
-                        && watch_untracked_directories(&mut owners, key, root)
-                        && !watch_all(&watcher, &owners, &mut watched)
                     {
-                        give_up(&watched, &owners);
-                        return Ok(());
+                        for dir in unplanned_untracked_directories(&owners, root) {
+                            if !watch_tree(&watcher, &mut owners, &mut watched, &dir, owner.clone())
+                            {
+                                give_up(&watched, &owners);
+                                return Ok(());
+                            }
+                        }
+                        // Once watched, what the un-ignored directories hold is new to readers:
+                        // one that scanned since this event began is not trusted.
+                        if marked.remove(key) {
+                            let _ = std::fs::remove_file(clean.join(key));
+                        }
                     }
                 }
                 None => {
@@ -379,10 +427,10 @@ pub fn run_daemon(project: &Project) -> Result<()> {
             // A directory of a worktree deleted or moved away: its watch (and those below it)
             // is gone or follows it elsewhere, so one made again at that path, or moved there,
             // must be watched anew (it was taken for watched, and went unseen).
-            if change.kind == Kind::Removed
+            let unwatched = change.kind == Kind::Removed
                 && owner.is_some()
-                && (change.is_dir || owners.contains_key(path.as_path()))
-            {
+                && (change.is_dir || owners.contains_key(path.as_path()));
+            if unwatched {
                 let below: Vec<PathBuf> = watched
                     .iter()
                     .filter(|w| w.starts_with(path))
@@ -394,12 +442,23 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                     owners.remove(&gone);
                 }
             }
-            // A new directory: watch it (and what it holds) too.
-            if change.kind == Kind::Created && change.is_dir {
-                add_tree(&mut owners, path, owner);
-                if !watch_all(&watcher, &owners, &mut watched) {
+            // A new directory (made, or moved in from elsewhere with all it holds): watch it and
+            // everything below it. So is a directory at a path whose watch was just dropped: the
+            // event told of the one that was there when it happened (events are named when read,
+            // and a self event can come after another directory took that path), not of the one
+            // there now.
+            let is_dir_now = || std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
+            if (change.kind == Kind::Created && change.is_dir) || (unwatched && is_dir_now()) {
+                if !watch_tree(&watcher, &mut owners, &mut watched, path, owner.clone()) {
                     give_up(&watched, &owners);
                     return Ok(());
+                }
+                // What was made in it before its watch was in place was told by no event: a
+                // reader that scanned since the directory's own event must not be trusted.
+                if let Some(key) = &owner
+                    && marked.remove(key)
+                {
+                    let _ = std::fs::remove_file(clean.join(key));
                 }
             }
         }
