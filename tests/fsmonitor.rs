@@ -237,3 +237,32 @@ fn a_directory_made_again_at_the_same_path_is_watched() {
         "an edit in the directory moved in"
     );
 }
+
+/// The global excludes file (git's default `$XDG_CONFIG_HOME/git/ignore` here) is watched like
+/// `.gitignore` and `info/exclude`: a directory an edit there un-ignores is watched from then on,
+/// so a file put in it later is seen.
+#[test]
+fn a_directory_the_global_excludes_file_un_ignores_is_watched() {
+    let mut repo = TestRepo::new();
+    let excludes = repo.home.join(".config/git/ignore");
+    write_file(&excludes, "build/\n");
+    let _tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--no-agent"]).ok();
+    let path = repo.worktree("feat");
+    write_file(&path.join("build/out/a.o"), "ignored");
+    let session = repo.path(".git/wtmux/fsmonitor/session");
+    repo.list(); // starts the daemon
+    wait_until(10, "the monitor to start", || session.exists());
+    repo.list();
+    repo.list(); // marks the worktree clean
+    assert_eq!(changed(&repo, "feat"), 0);
+    // Un-ignored: build/ holds only a file still ignored, so nothing shows yet.
+    write_file(&excludes, "*.o\n");
+    assert_eq!(changed(&repo, "feat"), 0, "the excludes file edited");
+    write_file(&path.join("build/out/b.txt"), "new");
+    assert_eq!(
+        changed(&repo, "feat"),
+        1,
+        "a file in a directory the global excludes file un-ignored"
+    );
+}

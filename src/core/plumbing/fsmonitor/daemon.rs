@@ -232,6 +232,25 @@ fn watch_tree(
     complete
 }
 
+/// The global excludes file: `core.excludesFile`, or git's default `$XDG_CONFIG_HOME/git/ignore`
+/// (`~/.config/git/ignore`). An edit there changes what is ignored in every worktree.
+fn global_excludes(project: &Project) -> Option<PathBuf> {
+    let configured = crate::core::git::Git::new(&project.main_worktree)
+        .args(["config", "--path", "--get", "core.excludesFile"])
+        .run()
+        .ok()
+        .map(|out| out.trim_end_matches('\n').to_string())
+        .filter(|out| !out.is_empty());
+    if let Some(path) = configured {
+        return Some(project.main_worktree.join(path));
+    }
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(config.join("git/ignore"))
+}
+
 /// Runs the daemon until the repository is gone. One per repository: a second one exits.
 pub fn run_daemon(project: &Project) -> Result<()> {
     use crate::core::watch::{Batch, DirWatcher, Kind};
@@ -306,6 +325,13 @@ pub fn run_daemon(project: &Project) -> Result<()> {
         give_up(&watched, &owners);
         return Ok(());
     }
+    // The global excludes file's directory (only that file's events count there).
+    let watch_excludes = |watcher: &DirWatcher| -> Option<PathBuf> {
+        let file = global_excludes(project)?;
+        let _ = watcher.watch(file.parent()?);
+        Some(file)
+    };
+    let mut excludes = watch_excludes(&watcher);
     // Readers trust markers only once every watch is in place.
     std::fs::write(root.join("session"), &session).map_err(|e| Error::io(&root, e))?;
     let mut status = DaemonStatus {
@@ -383,6 +409,14 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                 }
                 continue;
             }
+            if excludes.as_ref() == Some(path) {
+                // What is ignored changed in every worktree: plan anew.
+                forget_all(&mut marked);
+                everything = true;
+                replan = true;
+                seen_change = true;
+                continue;
+            }
             let dir = path.parent().unwrap_or(path);
             let Some(owner) = owners
                 .get(dir)
@@ -419,9 +453,11 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                 None => {
                     forget_all(&mut marked);
                     everything = true;
-                    // A worktree came or went, or info/exclude changed what is ignored.
+                    // A worktree came or went, info/exclude changed what is ignored, or the
+                    // config may name another global excludes file.
                     replan |= path.starts_with(project.common_dir.join("worktrees"))
-                        || *path == project.common_dir.join("info/exclude");
+                        || *path == project.common_dir.join("info/exclude")
+                        || *path == project.common_dir.join("config");
                 }
             }
             // A directory of a worktree deleted or moved away: its watch (and those below it)
@@ -483,6 +519,7 @@ pub fn run_daemon(project: &Project) -> Result<()> {
             // these watches: not trusted.
             owners = plan_watches(project)?;
             roots = worktree_roots();
+            excludes = watch_excludes(&watcher);
             if !watch_all(&watcher, &owners, &mut watched) {
                 give_up(&watched, &owners);
                 return Ok(());
