@@ -296,3 +296,28 @@ fn the_display_status_keeps_its_copy_while_nothing_changes() {
     assert_eq!(listed_changes(&repo), 1);
     assert_eq!(git_changes(&repo), 1);
 }
+
+/// `git status` hides what is written below a skip-worktree entry (here a file turned into a
+/// directory), while `git add -A` takes it: a key built from the listed paths cannot see it,
+/// so such an index is never cached (found by a longer walk: seed 20261206, step 559).
+#[test]
+fn what_is_written_below_a_skip_worktree_entry_is_never_answered_from_the_cache() {
+    let repo = TestRepo::new();
+    write_file(&repo.root.join("d/y.up"), "tracked\n");
+    repo.git(&["add", "d/y.up"]);
+    repo.git(&["commit", "-qm", "y"]);
+    write_file(&repo.root.join("a.txt"), "dirty\n");
+    repo.git(&["update-index", "--skip-worktree", "d/y.up"]);
+    std::fs::remove_file(repo.root.join("d/y.up")).unwrap();
+    let_settle();
+    let before = ask(&repo);
+    assert_eq!(before.cached, before.exact);
+    write_file(&repo.root.join("d/y.up/inner.txt"), "below the entry\n");
+    let_settle();
+    let after = ask(&repo);
+    assert_ne!(
+        after.exact, before.exact,
+        "git takes the file below the entry"
+    );
+    assert_eq!(after.cached, after.exact, "source: {}", after.source);
+}

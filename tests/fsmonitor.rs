@@ -88,8 +88,9 @@ fn list_says_how_much_is_watched_when_the_system_refuses_more_watches() {
     repo.wtmux(&["add", "feat", "--no-agent"]).ok();
     // The daemon (started by tmux, with its global environment) may watch 3 directories.
     tmux.run(&["set-environment", "-g", "WTMUX_TEST_MAX_WATCHES", "3"]);
-    let listing = repo.list(); // starts the daemon, which gives up
-    assert!(listing["coverage"].is_null(), "{listing}");
+    // Starts the daemon, which gives up. Whether this first listing already says so depends
+    // on which of the two is faster, so only the listings after it are asserted.
+    repo.list();
     let gave_up = repo.path(".git/wtmux/fsmonitor/unavailable");
     wait_until(10, "the monitor to give up", || gave_up.exists());
 

@@ -20,9 +20,10 @@
 //! only if every path where its tree differs from HEAD's is one of the changed paths.
 //!
 //! A submodule whose commit moved is keyed by that commit. Not cached (always computed by
-//! git): dirty submodules, nested repositories, more than [`MAX_ENTRIES`] entries below
-//! untracked directories. Decisions (the check runner, the merge gate, the trash) never use this: they
-//! call [`ContentStore::content`] directly.
+//! git): an index of version 3 or 4 (it may hold skip-worktree entries), dirty submodules,
+//! nested repositories, more than [`MAX_ENTRIES`] entries below untracked directories.
+//! Decisions (the check runner, the merge gate, the trash) never use this: they call
+//! [`ContentStore::content`] directly.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -124,6 +125,12 @@ fn snapshot(common_dir: &Path, path: &Path, changes: &Changes, racy: Duration) -
     let now = SystemTime::now();
     let mut text = String::new();
     let index = status::real_index(path).ok()?;
+    // Only version 2 holds no skip-worktree or intent-to-add entry, and `git status` hides
+    // what is written below a skip-worktree entry (a file turned into a directory) while
+    // `git add -A` takes it: a key built from the listed paths would miss it.
+    if index.exists() && status::index_version(&index) != Some(2) {
+        return None;
+    }
     let _ = writeln!(text, "index {}", status::index_identity(&index));
     let _ = writeln!(text, "head {}", status::head_tree(path).ok()?);
     let home = std::env::var_os("HOME").map(PathBuf::from);

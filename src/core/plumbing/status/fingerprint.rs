@@ -458,7 +458,7 @@ fn size_below(path: &Path, bytes: &mut u64, entries: &mut usize) -> bool {
 }
 
 /// The version in the header of the index file at `path` (`None`: no index, or unreadable).
-fn index_version(path: &Path) -> Option<u32> {
+pub(in crate::core::plumbing) fn index_version(path: &Path) -> Option<u32> {
     use std::io::Read;
     let mut header = [0u8; 8];
     std::fs::File::open(path)

@@ -24,7 +24,9 @@ use super::git::Git;
 mod display;
 mod fingerprint;
 pub use fingerprint::{Content, ContentStore};
-pub(in crate::core::plumbing) use fingerprint::{head_tree, index_identity, real_index};
+pub(in crate::core::plumbing) use fingerprint::{
+    head_tree, index_identity, index_version, real_index,
+};
 
 /// The paths of a worktree that differ from HEAD, as `git status` lists them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
