@@ -161,10 +161,14 @@ impl DirWatcher {
             .unwrap_or_else(|e| e.into_inner())
             .remove(dir);
         if let Some(wd) = wd {
-            self.dirs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&wd);
+            let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
+            // An inode has one watch per inotify: a directory moved and watched again at its new
+            // path got the same descriptor back, and that watch stays.
+            if dirs.get(&wd).is_some_and(|now| now != dir) {
+                return;
+            }
+            dirs.remove(&wd);
+            drop(dirs);
             let _ = self
                 .watches
                 .lock()
