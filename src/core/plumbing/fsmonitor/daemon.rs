@@ -182,16 +182,19 @@ fn unplanned_untracked_directories(owners: &Owners, root: &Path) -> Vec<PathBuf>
 fn add_tree(owners: &mut Owners, dir: &Path, owner: Option<String>) {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            stack.extend(
-                entries
-                    .flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| e.path()),
-            );
-        }
+        stack.extend(subdirectories(&dir));
         owners.entry(dir).or_insert_with(|| owner.clone());
     }
+}
+
+/// The directories directly inside `dir` (none when it cannot be read: gone meanwhile).
+fn subdirectories(dir: &Path) -> impl Iterator<Item = PathBuf> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
 }
 
 /// Watches `dir` and every directory below it, each before listing it: a directory made in one
@@ -219,14 +222,7 @@ fn watch_tree(
                 }
             }
         }
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            stack.extend(
-                entries
-                    .flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| e.path()),
-            );
-        }
+        stack.extend(subdirectories(&dir));
         owners.entry(dir).or_insert_with(|| owner.clone());
     }
     complete

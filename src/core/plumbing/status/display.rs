@@ -81,13 +81,8 @@ impl ContentStore {
                 "core.checkStat=default",
                 "-c",
                 "core.splitIndex=false",
-                "status",
-                "--porcelain=v2",
-                "-z",
-                "--no-renames",
-                "--untracked-files=normal",
-                "--ignore-submodules=none",
             ])
+            .args(super::STATUS_ARGS)
             .run_bytes();
         let keep = out.is_ok()
             && (index_identity(&copy) == before

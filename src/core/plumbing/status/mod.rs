@@ -62,20 +62,24 @@ impl Changes {
     }
 }
 
+/// The `git status` both the exact and the display status ask: the same question, so the
+/// same answer (display only changes which index git reads and may refresh).
+pub(in crate::core::plumbing) const STATUS_ARGS: [&str; 6] = [
+    "status",
+    "--porcelain=v2",
+    "-z",
+    "--no-renames",
+    "--untracked-files=normal",
+    "--ignore-submodules=none",
+];
+
 /// What differs from HEAD in the worktree at `path`: git's own exact answer (`git status`,
 /// without refreshing its index). What decides something asks this; display may take
 /// `fsmonitor::changes_for_display`, which reuses an answer while nothing changed.
 pub fn exact_changes(path: &Path) -> Result<Changes> {
     let out = Git::new(path)
-        .args([
-            "--no-optional-locks",
-            "status",
-            "--porcelain=v2",
-            "-z",
-            "--no-renames",
-            "--untracked-files=normal",
-            "--ignore-submodules=none",
-        ])
+        .args(["--no-optional-locks"])
+        .args(STATUS_ARGS)
         .run_bytes()?;
     parse_porcelain_v2(&out)
 }
