@@ -678,6 +678,56 @@ fn post_merge_runs_in_the_main_worktree() {
     );
 }
 
+/// post_merge is told which merge it deploys, in environment values only: a branch made with
+/// plain git whose name is shell and tmux syntax reaches it byte for byte and runs nothing, and
+/// the values of the process that ran `wtmux merge` (an agent's pane has its own) do not leak in.
+#[test]
+fn post_merge_gets_its_merge_in_its_environment() {
+    let repo = TestRepo::with_config(concat!(
+        r#"post_merge = 'printf "%s\n" "$WTMUX_BRANCH" "$WTMUX_BASE" "$WTMUX_MERGE_COMMIT" "#,
+        r#""$WTMUX_PREVIOUS_COMMIT" "$WTMUX_STRATEGY" "$WTMUX_WORKTREE" "$WTMUX_KEPT" "#,
+        r#""$WTMUX_MAIN_WORKTREE" >"$HOME/deploy-env"'"#,
+        "\n"
+    ));
+    let branch = "x$(touch${IFS}pwned)#{pane_id}`id`";
+    repo.git(&["branch", branch]);
+    let path = repo.path(".worktrees/hostile");
+    repo.git(&["worktree", "add", "-q", path.to_str().unwrap(), branch]);
+    write_file(&path.join("h.txt"), "h");
+    repo.git_in(&path, &["add", "-A"]);
+    repo.git_in(&path, &["commit", "-q", "-m", "hostile"]);
+    let before = repo.git(&["rev-parse", "main"]);
+    repo.wtmux_env(
+        &["merge", branch, "--keep", "--strategy", "squash"],
+        &[
+            ("WTMUX_BRANCH", "not-this"),
+            ("WTMUX_WORKTREE", "/not/this"),
+        ],
+    )
+    .ok();
+    let after = repo.git(&["rev-parse", "main"]);
+    assert_ne!(before, after);
+    let told = std::fs::read_to_string(repo.home.join("deploy-env")).unwrap();
+    assert_eq!(
+        told,
+        format!(
+            "{branch}\nmain\n{after}\n{before}\nsquash\n{}\n1\n{}\n",
+            path.display(),
+            repo.root.display()
+        )
+    );
+    assert!(!repo.path("pwned").exists() && !repo.home.join("pwned").exists());
+
+    // Without --keep, it says so.
+    feature_with_commit(&repo, "plain", "p.txt", "p");
+    repo.wtmux(&["merge", "plain"]).ok();
+    let told = std::fs::read_to_string(repo.home.join("deploy-env")).unwrap();
+    assert!(
+        told.starts_with("plain\nmain\n") && told.lines().nth(6) == Some("0"),
+        "{told}"
+    );
+}
+
 /// post_merge runs in one `post-merge` window, reused: it closes after a success, stays after a
 /// failure until Enter is pressed, and a merge while it runs (or waits) queues its post_merge
 /// there — every deploy once, in order.
@@ -686,6 +736,7 @@ fn post_merge_runs_in_one_reusable_window_that_stays_only_after_a_failure() {
     let mut repo = TestRepo::with_config(concat!(
         r#"post_merge = 'while [ -e "$HOME/hold" ]; do sleep 0.05; done; "#,
         r#"s=$(git log -1 --format=%s); echo "deployed $s" >>"$HOME/deploys"; "#,
+        r#"echo "$WTMUX_BRANCH $WTMUX_MERGE_COMMIT" >>"$HOME/merges"; "#,
         r#"echo "deployed $s"; test ! -e "$HOME/fail"'"#,
         "\n"
     ));
@@ -711,7 +762,12 @@ fn post_merge_runs_in_one_reusable_window_that_stays_only_after_a_failure() {
         feature_with_commit(&repo, branch, &format!("{branch}.txt"), branch);
     }
 
+    let mut merges = Vec::new();
+    let mut merged = |branch: &str| {
+        merges.push(format!("{branch} {}", repo.git(&["rev-parse", "main"])));
+    };
     let out = repo.wtmux(&["merge", "a"]).ok();
+    merged("a");
     assert!(out.contains("running in window"), "{out}");
     wait_until(10, "a's deploy, then its window to close", || {
         deploys() == ["a"] && post_merge_windows().is_empty()
@@ -719,6 +775,7 @@ fn post_merge_runs_in_one_reusable_window_that_stays_only_after_a_failure() {
 
     write_file(&repo.home.join("fail"), "");
     repo.wtmux(&["merge", "b"]).ok();
+    merged("b");
     wait_until(10, "b's failure to stay on screen", || {
         post_merge_windows().len() == 1
             && tmux
@@ -731,7 +788,9 @@ fn post_merge_runs_in_one_reusable_window_that_stays_only_after_a_failure() {
     std::fs::remove_file(repo.home.join("fail")).unwrap();
     write_file(&repo.home.join("hold"), "");
     repo.wtmux(&["merge", "c"]).ok();
+    merged("c");
     let out = repo.wtmux(&["merge", "d"]).ok();
+    merged("d");
     assert!(
         out.contains(&format!("running in window {window}")),
         "{out}"
@@ -763,6 +822,14 @@ fn post_merge_runs_in_one_reusable_window_that_stays_only_after_a_failure() {
             "Merge branch 'd'"
         ],
         "each once, in order"
+    );
+    // But each was told its own merge.
+    assert_eq!(
+        std::fs::read_to_string(repo.home.join("merges"))
+            .unwrap()
+            .lines()
+            .collect::<Vec<_>>(),
+        merges
     );
     assert_eq!(post_merge_windows(), std::slice::from_ref(&window));
 

@@ -26,7 +26,7 @@ use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
 
 use super::build::{self, NotBuilt};
-use super::post::{self, PostMerge};
+use super::post::{self, MergeFacts, PostMerge};
 use super::{MergePlan, Merged, NotMerged};
 use crate::core::check;
 use crate::core::config::{Gate, MergeStrategy};
@@ -181,7 +181,7 @@ pub(super) fn execute(
         project,
         lock,
         &intent,
-        built.branch,
+        &built,
         &done,
         &mut |step| journal.step(step),
         post_merge_output,
@@ -380,7 +380,7 @@ fn after_swap(
     project: &Project,
     lock: &OpLock,
     intent: &Intent,
-    rebased: Option<Oid>,
+    built: &build::Built,
     done: &dyn Fn(&str) -> bool,
     record_step: &mut dyn FnMut(&str) -> Result<()>,
     post_merge_output: &mut dyn Write,
@@ -391,7 +391,7 @@ fn after_swap(
         error: None,
     };
     let mut errors = Vec::new();
-    if let Some(new_tip) = rebased
+    if let Some(new_tip) = built.branch
         && !done("branch-moved")
     {
         match move_branch(project, intent, new_tip) {
@@ -406,9 +406,18 @@ fn after_swap(
     if let Some(command) = &project.config.post_merge
         && !done("post-merge")
     {
+        let facts = MergeFacts {
+            branch: intent.branch.clone(),
+            base: intent.base.clone(),
+            commit: built.base.to_string(),
+            previous: intent.old_base.clone(),
+            strategy: intent.strategy.to_string(),
+            worktree: intent.branch_worktree.clone(),
+            kept: intent.keep,
+        };
         // Recorded first: post_merge (the deploy) runs once at most.
         match record_step("post-merge")
-            .and_then(|()| post::run_post_merge(project, command, post_merge_output))
+            .and_then(|()| post::run_post_merge(project, command, facts, post_merge_output))
         {
             Ok(job) => after.post_merge = Some(job),
             Err(e) => errors.push(format!("post_merge: {e}")),
@@ -533,7 +542,10 @@ pub fn recover(project: &Project, lock: &OpLock, record: &Record) -> Result<Stri
         project,
         lock,
         &intent,
-        rebased,
+        &build::Built {
+            base: new_base,
+            branch: rebased,
+        },
         &done,
         &mut |step| record.record_step(step),
         &mut sink,

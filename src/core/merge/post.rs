@@ -1,7 +1,8 @@
 //! post_merge, the deploy step: run once in the main worktree after base really moved.
 
+use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -39,6 +40,48 @@ pub struct PostMerge {
     /// Queued for a runner that died (its window was killed): never run late.
     #[serde(default)]
     pub abandoned: bool,
+    /// The merge it deploys, handed to the command as environment values (none in records
+    /// written before there was one).
+    #[serde(default)]
+    pub merge: Option<MergeFacts>,
+}
+
+/// The merge a post_merge run deploys. The command gets these as environment values only,
+/// never in its text: branch names come from outside.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeFacts {
+    pub branch: String,
+    pub base: String,
+    /// Base's new tip: the merge (or the rebased or squashed commit).
+    pub commit: String,
+    /// Base's tip before the merge.
+    pub previous: String,
+    pub strategy: String,
+    /// The merged branch's worktree, if it had one.
+    pub worktree: Option<PathBuf>,
+    /// Worktree, branch and window stay (`--keep`); otherwise they are removed right after
+    /// post_merge starts.
+    pub kept: bool,
+}
+
+impl MergeFacts {
+    /// The environment of the post_merge command (documented in the README, where post_merge
+    /// is described).
+    pub fn env(&self, main_worktree: &Path) -> Vec<(&'static str, OsString)> {
+        vec![
+            ("WTMUX_BRANCH", self.branch.clone().into()),
+            ("WTMUX_BASE", self.base.clone().into()),
+            ("WTMUX_MERGE_COMMIT", self.commit.clone().into()),
+            ("WTMUX_PREVIOUS_COMMIT", self.previous.clone().into()),
+            ("WTMUX_STRATEGY", self.strategy.clone().into()),
+            (
+                "WTMUX_WORKTREE",
+                self.worktree.clone().unwrap_or_default().into_os_string(),
+            ),
+            ("WTMUX_KEPT", if self.kept { "1" } else { "0" }.into()),
+            ("WTMUX_MAIN_WORKTREE", main_worktree.as_os_str().to_owned()),
+        ]
+    }
 }
 
 /// The hidden subcommand of the post_merge window: `wtmux __post-merge <job key>` runs that job
@@ -66,6 +109,7 @@ fn now_ns() -> u128 {
 pub(super) fn run_post_merge(
     project: &Project,
     command: &str,
+    merge: MergeFacts,
     output: &mut dyn Write,
 ) -> Result<PostMerge> {
     let key =
@@ -80,6 +124,7 @@ pub(super) fn run_post_merge(
         queued_at: now_ns(),
         started: false,
         abandoned: false,
+        merge: Some(merge),
     };
     let Some(tmux) = &project.tmux else {
         job.started = true;
@@ -287,9 +332,12 @@ fn execute_post_merge(project: &Project, job: &PostMerge, output: &mut dyn Write
     use std::os::unix::process::ExitStatusExt;
     let log = std::fs::File::create(&job.log).map_err(|e| Error::io(&job.log, e))?;
     let err = log.try_clone().map_err(|e| Error::io(&job.log, e))?;
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(&job.command)
+    let mut command = Command::new("sh");
+    command.arg("-c").arg(&job.command);
+    if let Some(merge) = &job.merge {
+        command.envs(merge.env(&project.main_worktree));
+    }
+    let mut child = command
         .current_dir(&project.main_worktree)
         .stdin(Stdio::null())
         .stdout(log)
