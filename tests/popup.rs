@@ -345,6 +345,18 @@ fn keys_new_worktree_validates_as_you_type() {
         "a bad glob is refused"
     );
     press(&mut model, "\x08\x08\x08\x08\x08\x08");
+    // As the CLI refuses it: a glob that names no path git could list.
+    for never in ["~/x", ".git/**", "src/"] {
+        assert!(
+            press(&mut model, &format!("{never}\n")).is_empty(),
+            "{never}"
+        );
+        let Mode::NewBranch(form) = &model.mode else {
+            panic!("{never}: the form stays");
+        };
+        assert!(form.error().is_some(), "{never}: says why");
+        press(&mut model, &"\x08".repeat(never.len()));
+    }
     let effects = press(&mut model, "src/** docs/*.md\n");
     assert_eq!(
         effects,

@@ -276,6 +276,58 @@ fn scopes_written_from_dot_slash_match_as_without_them() {
     }
 }
 
+/// A scope that names no path git could list is refused when it is declared, not found out
+/// later as every file flagged outside it: a quoted `~/x` (not expanded), paths in `.git` (any
+/// case, any depth), a trailing `/` (no file's path has one). The core refuses it, so the popup
+/// does too (tests/popup.rs). `./~/x` still names a directory called `~`.
+#[test]
+fn scopes_that_can_never_match_are_refused_when_declared() {
+    let repo = repo();
+    let before = repo.snapshot();
+    for (scope, says) in [
+        ("~/x", "`~`"),
+        ("~", "`~`"),
+        (".git/**", "`.git`"),
+        ("./.git", "`.git`"),
+        ("sub/.GIT/hooks/*", "`.git`"),
+        ("src/", "ends with `/`"),
+        ("src/**/", "ends with `/`"),
+    ] {
+        let run = repo.wtmux(&["add", "bad", "--scope", "src/**", "--scope", scope]);
+        assert_eq!(run.code(), 2, "{scope:?}: {}", run.stderr());
+        let stderr = run.stderr();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(says), "{scope:?}: {stderr}");
+        assert_eq!(repo.snapshot(), before, "{scope:?}");
+    }
+    // Shell and argv cannot carry a NUL byte; the core refuses it for whoever else asks.
+    let error = wtmux::core::scope::check_glob("src/\0/*").unwrap_err();
+    assert!(error.reason.contains("NUL"), "{error}");
+
+    branch(
+        &repo,
+        "tilde",
+        &["./~/x", ".gitignore", "docs/.github/*"],
+        &[
+            ("~/x", b"x\n"),
+            (".gitignore", b"*.o\n"),
+            ("docs/.github/a", b"a\n"),
+        ],
+    );
+    let report = report(&repo);
+    let tilde = report["worktrees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["branch"] == "tilde")
+        .unwrap();
+    assert_eq!(strings(&tilde["files"]).len(), 3, "{tilde}");
+    assert!(
+        tilde["outside_scope"].as_array().unwrap().is_empty(),
+        "{tilde}"
+    );
+}
+
 #[test]
 fn all_green_merges_in_a_clean_order_and_stops_before_a_conflict() {
     let repo = TestRepo::with_config("[[check]]\nname = \"ok\"\nrun = \"true\"\n");

@@ -14,7 +14,8 @@ fn scope_path(project: &Project, worktree: &Path) -> Result<PathBuf> {
 }
 
 /// A scope that cannot be one: not a glob, or not naming files inside the worktree (empty,
-/// absolute, or with `..`), by the rule `copy`/`symlink` patterns follow too.
+/// absolute, or with `..`, by the rule `copy`/`symlink` patterns follow too), or naming none
+/// that git could list (`~/…`, under `.git`, a NUL byte, a trailing `/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidScope {
     pub glob: String,
@@ -41,8 +42,34 @@ pub fn check_glob(glob: &str) -> std::result::Result<(), InvalidScope> {
             "{problem} (a glob of paths inside the worktree: relative, no `..`)"
         )));
     }
+    if let Some(problem) = never_matches(glob) {
+        return Err(invalid(problem.to_string()));
+    }
     glob::Pattern::new(glob).map_err(|e| invalid(format!("is not a valid glob: {e}")))?;
     Ok(())
+}
+
+/// Why a glob inside the worktree still names no path git could list there: it would flag
+/// every change as outside the scope and say nothing of why.
+fn never_matches(glob: &str) -> Option<&'static str> {
+    let matched = crate::core::config::glob_as_matched(glob);
+    if glob.contains('\0') {
+        Some("contains a NUL byte, which no path has")
+    } else if glob.starts_with('~') {
+        // A quoted `~/x` reaches wtmux unexpanded; `./~/x` still names a directory called `~`.
+        Some(
+            "starts with `~`, which is not expanded here (a glob of paths inside the worktree; `./~/…` for a directory named `~`)",
+        )
+    } else if matched
+        .split('/')
+        .any(|component| component.eq_ignore_ascii_case(".git"))
+    {
+        Some("names paths in `.git`, which git never tracks")
+    } else if matched.ends_with('/') {
+        Some("ends with `/`, which no file's path does (`dir/**` is every file under dir)")
+    } else {
+        None
+    }
 }
 
 /// Checks scope globs before anything is created.
