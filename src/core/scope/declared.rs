@@ -58,7 +58,8 @@ fn never_matches(glob: &str) -> Option<&'static str> {
     } else if glob.starts_with('~') {
         // A quoted `~/x` reaches wtmux unexpanded; `./~/x` still names a directory called `~`.
         Some(
-            "starts with `~`, which is not expanded here (a glob of paths inside the worktree; `./~/…` for a directory named `~`)",
+            "starts with a tilde, which is not expanded here (a glob of paths inside the worktree; \
+             `./~/…` names a directory called so)",
         )
     } else if matched
         .split('/')
@@ -66,7 +67,7 @@ fn never_matches(glob: &str) -> Option<&'static str> {
     {
         Some("names paths in `.git`, which git never tracks")
     } else if matched.ends_with('/') {
-        Some("ends with `/`, which no file's path does (`dir/**` is every file under dir)")
+        Some("ends with a slash, which no file's path does (`dir/**` is every file under dir)")
     } else {
         None
     }
