@@ -357,16 +357,37 @@ fn keys_new_worktree_validates_as_you_type() {
         assert!(form.error().is_some(), "{never}: says why");
         press(&mut model, &"\x08".repeat(never.len()));
     }
-    let effects = press(&mut model, "src/** docs/*.md\n");
+    // One glob per line, as `--scope` takes one per flag: a space is part of the glob (a
+    // legal file name); Backspace on an empty line takes the last one back to edit.
+    assert!(press(&mut model, "src/**\ndocs/my notes.md\n").is_empty());
+    assert!(press(&mut model, "docs/x\n\x08\x08").is_empty());
+    let effects = press(&mut model, "*.md\n\n");
     assert_eq!(
         effects,
         vec![Effect::Add {
             branch: "feat/ok".into(),
             prompt: None,
-            scope: vec!["src/**".into(), "docs/*.md".into()],
+            scope: vec![
+                "src/**".into(),
+                "docs/my notes.md".into(),
+                "docs/*.md".into()
+            ],
         }]
     );
     assert_eq!(model.mode, Mode::Normal);
+}
+
+/// The scope step says how to enter globs (one per line, spaces included) and shows those
+/// entered, each on its own line.
+#[test]
+fn frame_new_worktree_scope_one_glob_per_line() {
+    let mut model = model();
+    press(&mut model, "nfeat/ok\n");
+    insta::assert_snapshot!("frame_new_worktree_scope_first", render(&model, 80, 20));
+    press(&mut model, "src/**\ndocs/my notes.md\nassets/a b");
+    insta::assert_snapshot!("frame_new_worktree_scope_typing", render(&model, 80, 20));
+    press(&mut model, "\n");
+    insta::assert_snapshot!("frame_new_worktree_scope_entered", render(&model, 80, 20));
 }
 
 #[test]

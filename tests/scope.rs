@@ -219,7 +219,8 @@ fn declared_scopes_are_respected_and_violated() {
     // The popup's n checks the same rule as you type.
     let form = wtmux::tui::app::NewWorktree {
         branch: "bad".into(),
-        scope: "modules/** /etc/**".into(),
+        scopes: vec!["modules/**".into()],
+        scope: "/etc/**".into(),
         step: wtmux::tui::app::NewStep::Scope,
         ..Default::default()
     };

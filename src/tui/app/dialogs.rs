@@ -35,8 +35,11 @@ pub struct NewWorktree {
     pub branch: String,
     /// The agent's task (asked only when an agent is configured).
     pub task: String,
-    /// Scope globs, separated by spaces.
+    /// The scope glob being typed: one glob per entry, as `--scope` takes one per flag, so a
+    /// space is part of it (a legal file name).
     pub scope: String,
+    /// The scope globs entered so far (`Enter` adds the one typed).
+    pub scopes: Vec<String>,
     pub step: NewStep,
 }
 
@@ -54,14 +57,21 @@ impl NewWorktree {
         match self.step {
             NewStep::Branch => Model::branch_error(&self.branch),
             NewStep::Task => None,
-            NewStep::Scope => crate::core::scope::validate_globs(&self.scope_globs())
+            // Nothing typed: the globs entered were checked one by one.
+            NewStep::Scope if self.scope.is_empty() => None,
+            NewStep::Scope => crate::core::scope::validate_globs(std::slice::from_ref(&self.scope))
                 .err()
                 .map(|e| error_text(&e)),
         }
     }
 
-    pub fn scope_globs(&self) -> Vec<String> {
-        self.scope.split_whitespace().map(str::to_string).collect()
+    /// The text being edited.
+    fn field(&mut self) -> &mut String {
+        match self.step {
+            NewStep::Branch => &mut self.branch,
+            NewStep::Task => &mut self.task,
+            NewStep::Scope => &mut self.scope,
+        }
     }
 }
 
@@ -126,15 +136,14 @@ impl Model {
                 _ => (Mode::Filter, Vec::new()),
             },
             Mode::NewBranch(mut form) => {
-                let field = match form.step {
-                    NewStep::Branch => &mut form.branch,
-                    NewStep::Task => &mut form.task,
-                    NewStep::Scope => &mut form.scope,
-                };
                 match action {
-                    Action::Char(c) => field.push(c),
+                    Action::Char(c) => form.field().push(c),
+                    // On an empty scope line: the last glob entered comes back to be edited.
+                    Action::Backspace if form.step == NewStep::Scope && form.scope.is_empty() => {
+                        form.scope = form.scopes.pop().unwrap_or_default();
+                    }
                     Action::Backspace => {
-                        field.pop();
+                        form.field().pop();
                     }
                     Action::Cancel => return (Mode::Normal, Vec::new()),
                     // A rejected field stays, with its reason shown.
@@ -148,13 +157,16 @@ impl Model {
                         };
                     }
                     Action::Confirm if form.step == NewStep::Task => form.step = NewStep::Scope,
+                    Action::Confirm if !form.scope.is_empty() => {
+                        form.scopes.push(std::mem::take(&mut form.scope));
+                    }
                     Action::Confirm => {
                         self.busy = Some(format!("creating {}", form.branch));
                         let prompt = Some(form.task.clone()).filter(|t| !t.trim().is_empty());
                         return (
                             Mode::Normal,
                             vec![Effect::Add {
-                                scope: form.scope_globs(),
+                                scope: form.scopes,
                                 branch: form.branch,
                                 prompt,
                             }],

@@ -38,13 +38,17 @@ pub(super) fn render_new_branch(
     area: Rect,
 ) {
     use crate::tui::app::NewStep;
-    let inner = dialog(frame, area, 64, 9, "new worktree");
+    // The scope globs entered, one per line as they were typed; the last few only.
+    const SCOPES_SHOWN: usize = 3;
+    let scopes_shown = form.scopes.len().min(SCOPES_SHOWN);
+    let more = form.scopes.len() - scopes_shown;
+    let height = 9 + scopes_shown as u16 + u16::from(more > 0);
+    let inner = dialog(frame, area, 64, height, "new worktree");
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let mut fields = vec![("branch", &form.branch, NewStep::Branch)];
     if has_agent {
         fields.push(("task", &form.task, NewStep::Task));
     }
-    fields.push(("scope", &form.scope, NewStep::Scope));
     let mut lines: Vec<Line> = fields
         .iter()
         .filter(|(_, _, step)| *step as u8 <= form.step as u8)
@@ -56,6 +60,27 @@ pub(super) fn render_new_branch(
             ])
         })
         .collect();
+    if form.step == NewStep::Scope {
+        let mut label = "scope";
+        if more > 0 {
+            lines.push(Line::styled(
+                format!("{label:<7} … {more} more"),
+                theme.fg(Color::DarkGray),
+            ));
+            label = "";
+        }
+        for glob in &form.scopes[more..] {
+            lines.push(Line::from(vec![
+                Span::raw(format!("{label:<7} ")),
+                Span::styled(glob.as_str(), bold),
+            ]));
+            label = "";
+        }
+        lines.push(Line::from(vec![
+            Span::raw(format!("{label:<7} ")),
+            Span::styled(format!("{}▏", form.scope), bold),
+        ]));
+    }
     let hint = match (form.error(), form.step) {
         (Some(reason), _) => Line::styled(format!("✘ {reason}"), theme.fg(Color::Red)),
         (None, NewStep::Branch) if form.branch.is_empty() => Line::styled(
@@ -67,8 +92,22 @@ pub(super) fn render_new_branch(
             "the agent's task (empty: none)   ⏎ next",
             theme.fg(Color::Green),
         ),
+        (None, NewStep::Scope) if !form.scope.is_empty() => Line::styled(
+            "one glob per line, spaces included   ⏎ add it",
+            theme.fg(Color::Green),
+        ),
+        (None, NewStep::Scope) if form.scopes.is_empty() => {
+            lines.push(Line::styled(
+                "files it may change: one glob per line, spaces included",
+                theme.fg(Color::DarkGray),
+            ));
+            Line::styled(
+                "none: anywhere   ⏎ create and switch",
+                theme.fg(Color::Green),
+            )
+        }
         (None, NewStep::Scope) => Line::styled(
-            "files it may change, as globs (empty: anywhere)   ⏎ create and switch",
+            "another glob, or   ⏎ create and switch   ⌫ edit the last one",
             theme.fg(Color::Green),
         ),
     };
