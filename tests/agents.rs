@@ -211,6 +211,62 @@ fn quiet_hook(repo: &TestRepo, dir: &std::path::Path, state: &str, env: Option<&
     );
 }
 
+/// A hook that cannot record (here: the agent is half way through editing `.wtmux.toml`) still
+/// exits 0 and says nothing, but its error goes, one line each, to the repository's hook error
+/// log, and `wtmux doctor` mentions it. Where wtmux has no state (outside a repository, a
+/// repository it never ran in), nothing is written.
+#[test]
+fn a_hook_that_cannot_record_logs_why_and_doctor_says_so() {
+    let repo = TestRepo::new();
+    repo.wtmux(&["add", "feat", "--no-window"]).ok();
+    let path = repo.worktree("feat");
+    let doctor = repo.wtmux(&["doctor"]).ok();
+    assert!(!doctor.contains("agent hooks"), "{doctor}");
+    let log = repo.path(".git/wtmux/hook-errors.log");
+
+    repo.write(".wtmux.toml", "agnet = \"claude\"\n");
+    quiet_hook(&repo, &path, "waiting", None);
+    let outside = repo.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&outside).unwrap();
+    // From elsewhere, told its worktree by $WTMUX_WORKTREE.
+    quiet_hook(&repo, &outside, "done", Some(&path));
+    let lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for (line, state) in lines.iter().zip(["waiting", "done"]) {
+        let said = format!("agent-status {state} (in {}): ", path.display());
+        assert!(
+            line.contains(&said) && line.contains("agnet") && line.contains(".wtmux.toml"),
+            "{line}"
+        );
+    }
+
+    // A repository wtmux never ran in, with the same broken user file: no log started there.
+    let other = repo.dir.path().join("other");
+    repo.git(&["init", "-q", other.to_str().unwrap()]);
+    repo.user_config("agnet = \"claude\"\n");
+    quiet_hook(&repo, &other, "waiting", None);
+    assert!(!other.join(".git/wtmux").exists());
+    repo.user_config("");
+
+    std::fs::remove_file(repo.path(".wtmux.toml")).unwrap();
+    let doctor = repo.wtmux(&["doctor"]).ok();
+    let line = doctor
+        .lines()
+        .find(|l| l.starts_with("agent hooks: "))
+        .unwrap_or_else(|| panic!("{doctor}"));
+    assert!(
+        line.starts_with("agent hooks: 2 errors in the last day (log: ")
+            && line.contains("; the last, ")
+            && line.contains("agent-status done (in ")
+            && line.contains("agnet"),
+        "{line}"
+    );
+}
+
 #[test]
 fn a_hook_outside_a_worktree_wtmux_manages_records_nothing_and_exits_quietly() {
     let mut repo = TestRepo::new();

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use super::output::{shown, shown_path};
 use crate::core::Result;
 use crate::core::error::plural;
 
@@ -21,6 +22,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         crate::core::doctor::report(&project)?
     };
     print_doctor(&report, args.restart);
+    if let Some(last) = report.hook_errors.last() {
+        let now = crate::core::now_unix();
+        say!(
+            "agent hooks: {} error{} in the last day (log: {}); the last, {} ago: {}",
+            report.hook_errors.len(),
+            plural(report.hook_errors.len()),
+            shown_path(&crate::core::agent::hook_errors_log(&project)),
+            humantime::format_duration(std::time::Duration::from_secs(now.saturating_sub(last.at))),
+            shown(&last.text)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -20,7 +20,13 @@ pub struct Report {
     pub files_gave_up: Option<std::time::SystemTime>,
     /// Agents whose record says they have not exited.
     pub live_agents: usize,
+    /// What `agent-status` could not record (it exits 0 and says nothing), in the last day,
+    /// oldest first.
+    pub hook_errors: Vec<agent::HookError>,
 }
+
+/// How far back `doctor` looks at the errors hooks swallowed (a day).
+pub const HOOK_ERRORS_SHOWN_FOR: Duration = Duration::from_secs(24 * 60 * 60);
 
 pub fn report(project: &Project) -> Result<Report> {
     let dir = project.state.dir("agents")?;
@@ -36,6 +42,10 @@ pub fn report(project: &Project) -> Result<Report> {
         files: fsmonitor::daemon_status(project)?,
         files_gave_up: fsmonitor::gave_up_at(project),
         live_agents,
+        hook_errors: agent::hook_errors_since(
+            project,
+            super::now_unix().saturating_sub(HOOK_ERRORS_SHOWN_FOR.as_secs()),
+        ),
     })
 }
 

@@ -28,11 +28,13 @@
 //! The files, lowest first: `observe` (looking at panes), `record` (the record store), `infer`
 //! (state inference, pure), `look` (records plus a look), `ensure` (starting the monitor),
 //! `notify` (telling about a change), `start` (starting and pasting), `send` (send and wait),
-//! `wrapper` (the agent's process), `hook` (the hook entry), `monitor` (the monitor loop),
+//! `wrapper` (the agent's process), `hook` (the hook entry), `hook_errors` (what a hook could
+//! not record), `monitor` (the monitor loop),
 //! `setup` (the settings installer). This file holds the states they share.
 
 mod ensure;
 mod hook;
+mod hook_errors;
 mod infer;
 mod look;
 mod monitor;
@@ -48,6 +50,9 @@ use serde::{Deserialize, Serialize};
 
 pub use ensure::{MONITOR_COMMAND, MONITOR_STATUS, MonitorStatus, ensure_monitor, monitor_status};
 pub use hook::{Pushed, push};
+pub use hook_errors::{
+    HookError, hook_errors_log, hook_errors_since, log_hook_error, state_root_of,
+};
 pub use infer::effective;
 pub use monitor::{recorded_statuses, run_monitor, statuses};
 pub use observe::{PaneView, looks_like_question};
