@@ -628,6 +628,38 @@ fn merge_order_holds_against_git_and_only_a_changed_group_is_simulated_again() {
             .map(|b| b[0].as_str().unwrap().to_string())
             .collect();
         assert_eq!(order.len() + blocked.len(), names.len(), "{first}");
+        // Every pair's verdict (asked of git in batches) is git's own for that pair alone.
+        for pair in first["pairs"].as_array().unwrap() {
+            let (a, b) = (pair["a"].as_str().unwrap(), pair["b"].as_str().unwrap());
+            let alone = std::process::Command::new("git")
+                .current_dir(repo.path(""))
+                .args([
+                    "merge-tree",
+                    "--write-tree",
+                    "--name-only",
+                    "--no-messages",
+                    a,
+                    b,
+                ])
+                .output()
+                .unwrap();
+            let mut conflicts: Vec<String> = String::from_utf8_lossy(&alone.stdout)
+                .lines()
+                .skip(1)
+                .map(str::to_string)
+                .collect();
+            conflicts.dedup();
+            assert_eq!(
+                alone.status.code() == Some(1),
+                !conflicts.is_empty(),
+                "round {round}: {a} ~ {b}"
+            );
+            assert_eq!(
+                strings(&pair["conflicts"]),
+                conflicts,
+                "round {round}: {a} ~ {b}"
+            );
+        }
 
         let mut simulated = repo.git(&["rev-parse", "main"]);
         for branch in &order {
@@ -710,9 +742,10 @@ fn after_one_worktree_changed_no_unchanged_pair_is_merged_again() {
     write_file(
         &bin.path().join("git"),
         &format!(
-            "#!/bin/sh\ncase \" $* \" in *\" merge-tree \"*) echo \"$*\" >> '{}' ;; esac\nexec '{}' \"$@\"\n",
-            log.display(),
-            real_git.trim()
+            // One line per merge: its arguments, or each merge of a `--stdin` batch.
+            "#!/bin/sh\ncase \" $* \" in\n*\" merge-tree \"*\"--stdin \"*) input=$(cat); printf '%s\\n' \"$input\" >> '{log}'; printf '%s\\n' \"$input\" | exec '{git}' \"$@\" ;;\n*\" merge-tree \"*) echo \"$*\" >> '{log}' ;;\nesac\nexec '{git}' \"$@\"\n",
+            log = log.display(),
+            git = real_git.trim()
         ),
     );
     std::fs::set_permissions(

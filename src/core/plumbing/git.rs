@@ -89,6 +89,29 @@ impl Git {
         })
     }
 
+    /// [`Git::output`], with `input` on its standard input (written while git runs, so a long
+    /// answer cannot block it).
+    pub fn output_with_input(mut self, input: Vec<u8>) -> Result<Output> {
+        let shown = self.display();
+        let failed = |e: std::io::Error| Error::CommandFailed {
+            command: shown.clone(),
+            detail: e.to_string(),
+        };
+        let mut child = self
+            .command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(failed)?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
+        let output = child.wait_with_output().map_err(failed)?;
+        // git stopping early (an error it reports) closes the pipe: its exit status says why.
+        let _ = writer.join();
+        Ok(output)
+    }
+
     /// Runs and returns stdout; a non-zero exit is an error carrying git's own message.
     pub fn run(self) -> Result<String> {
         self.run_bytes()
@@ -189,10 +212,13 @@ pub enum MergePrediction {
 }
 
 /// A throwaway object directory layered over the repository's (and over the fingerprint
-/// store's, where the trees of uncommitted content are): what `merge-tree` and `commit-tree`
-/// write there vanishes with it, so predictions leave the repository as it was.
+/// store's, where the trees of uncommitted content are): what `merge-tree` and `commit` write
+/// there vanishes with it, so predictions leave the repository as it was.
 pub struct ScratchObjects {
+    /// Its object directory is where everything is written; made a bare repository (for
+    /// libgit2 to write into) only once something is written in this process.
     dir: tempfile::TempDir,
+    initialised: std::sync::OnceLock<()>,
     common_dir: std::path::PathBuf,
     alternates: OsString,
 }
@@ -204,11 +230,19 @@ impl ScratchObjects {
         let mut alternates = common_dir.join("objects").into_os_string();
         alternates.push(":");
         alternates.push(content_objects);
+        let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        let objects = dir.path().join("objects");
+        std::fs::create_dir(&objects).map_err(|e| Error::io(&objects, e))?;
         Ok(ScratchObjects {
-            dir: tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?,
+            dir,
+            initialised: std::sync::OnceLock::new(),
             common_dir: common_dir.to_path_buf(),
             alternates,
         })
+    }
+
+    fn objects(&self) -> std::path::PathBuf {
+        self.dir.path().join("objects")
     }
 
     /// The repository with these scratch objects (and the fingerprint store's) readable too.
@@ -219,15 +253,94 @@ impl ScratchObjects {
             for dir in std::env::split_paths(&self.alternates).skip(1) {
                 odb.add_disk_alternate(&dir.to_string_lossy())?;
             }
-            odb.add_disk_alternate(&self.dir.path().to_string_lossy())?;
+            odb.add_disk_alternate(&self.objects().to_string_lossy())?;
+        }
+        Ok(repo)
+    }
+
+    /// The scratch repository itself, with the repository's and the fingerprint store's
+    /// objects readable: what it writes goes into the scratch objects only.
+    fn writable(&self) -> Result<Repository> {
+        if self.initialised.get().is_none() {
+            // Without git's template (sample hooks): only the objects matter here.
+            Repository::init_opts(
+                self.dir.path(),
+                git2::RepositoryInitOptions::new()
+                    .bare(true)
+                    .external_template(false),
+            )?;
+            let _ = self.initialised.set(());
+        }
+        let repo = Repository::open_bare(self.dir.path())?;
+        {
+            let odb = repo.odb()?;
+            for dir in std::env::split_paths(&self.alternates) {
+                odb.add_disk_alternate(&dir.to_string_lossy())?;
+            }
         }
         Ok(repo)
     }
 
     fn git(&self) -> Git {
         Git::new(&self.common_dir)
-            .env("GIT_OBJECT_DIRECTORY", self.dir.path())
+            .env("GIT_OBJECT_DIRECTORY", self.objects())
             .env("GIT_ALTERNATE_OBJECT_DIRECTORIES", &self.alternates)
+    }
+
+    /// [`ScratchObjects::merge`] of every pair, in one `git merge-tree --stdin` (git ≥ 2.40):
+    /// one process for many merges, instead of a process (and a fresh look at the object
+    /// store) each. Results keep the pairs' order.
+    pub fn merge_many(&self, pairs: &[(Oid, Oid)]) -> Result<Vec<MergePrediction>> {
+        if pairs.len() < 2 {
+            return pairs.iter().map(|(a, b)| self.merge(*a, *b)).collect();
+        }
+        let input: String = pairs.iter().map(|(a, b)| format!("{a} {b}\n")).collect();
+        let output = self
+            .git()
+            .args([
+                "merge-tree",
+                "--stdin",
+                "--write-tree",
+                "--name-only",
+                "-z",
+                "--no-messages",
+            ])
+            .output_with_input(input.into_bytes())?;
+        let failed = |detail: String| Error::CommandFailed {
+            command: "git merge-tree --stdin".into(),
+            detail,
+        };
+        if !output.status.success() {
+            return Err(failed(failure_detail(&output)));
+        }
+        // Per merge: its status (1 clean, 0 conflicted), its tree, the conflicted paths, and
+        // an empty field.
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let mut fields = stdout.split('\0');
+        let mut predictions = Vec::with_capacity(pairs.len());
+        for _ in pairs {
+            let (Some(status), Some(tree)) = (fields.next(), fields.next()) else {
+                return Err(failed(format!(
+                    "{} answers for {} merges",
+                    predictions.len(),
+                    pairs.len()
+                )));
+            };
+            let mut paths: Vec<String> = fields
+                .by_ref()
+                .take_while(|f| !f.is_empty())
+                .map(str::to_string)
+                .collect();
+            paths.dedup();
+            predictions.push(match status {
+                "1" if paths.is_empty() => MergePrediction::Clean {
+                    tree: Oid::from_str(tree)?,
+                },
+                "0" => MergePrediction::Conflicts { paths },
+                other => return Err(failed(format!("unexpected merge status {other:?}"))),
+            });
+        }
+        Ok(predictions)
     }
 
     /// `git merge-tree --write-tree ours theirs`.
@@ -271,19 +384,106 @@ impl ScratchObjects {
     /// fixed, so the same tree on the same parents is the same commit, and what is cached per
     /// commit (merge verdicts) stays valid from one look to the next.
     pub fn commit(&self, tree: Oid, parents: &[Oid]) -> Result<Oid> {
-        let mut git = self
-            .git()
+        // In this process (no `git commit-tree`): the same bytes git writes for
+        // `commit-tree -m` with this identity and time, so the same id.
+        let repo = self.writable()?;
+        let tree = repo.find_tree(tree)?;
+        let parents = parents
+            .iter()
+            .map(|p| repo.find_commit(*p))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let parents: Vec<&git2::Commit> = parents.iter().collect();
+        let wtmux = git2::Signature::new("wtmux", "wtmux@localhost", &git2::Time::new(0, 0))?;
+        Ok(repo.commit(
+            None,
+            &wtmux,
+            &wtmux,
+            "wtmux: worktree content\n",
+            &tree,
+            &parents,
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        Git::new(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_AUTHOR_NAME", "wtmux")
             .env("GIT_AUTHOR_EMAIL", "wtmux@localhost")
             .env("GIT_AUTHOR_DATE", "@0 +0000")
             .env("GIT_COMMITTER_NAME", "wtmux")
             .env("GIT_COMMITTER_EMAIL", "wtmux@localhost")
             .env("GIT_COMMITTER_DATE", "@0 +0000")
-            .args(["commit-tree", "-m", "wtmux: worktree content"])
-            .arg(tree.to_string());
-        for parent in parents {
-            git = git.arg("-p").arg(parent.to_string());
-        }
-        Ok(Oid::from_str(git.run()?.trim())?)
+            .args(args)
+            .run()
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// A scratch commit is the commit `git commit-tree -m` writes with the same identity and
+    /// time (so the ids cached by earlier versions, which ran git for it, stay valid), and it
+    /// lands in the scratch objects only.
+    #[test]
+    fn a_scratch_commit_is_gits_commit_tree_and_stays_out_of_the_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path();
+        git(repo, &["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join("a.txt"), "a\n").unwrap();
+        git(repo, &["add", "a.txt"]);
+        git(repo, &["commit", "-q", "-m", "first"]);
+        let head = Oid::from_str(&git(repo, &["rev-parse", "HEAD"])).unwrap();
+        let tree = Oid::from_str(&git(repo, &["rev-parse", "HEAD^{tree}"])).unwrap();
+        let content = tempfile::tempdir().unwrap();
+        let scratch = ScratchObjects::new(&repo.join(".git"), content.path()).unwrap();
+
+        let one_parent = scratch.commit(tree, &[head]).unwrap();
+        let merge = scratch.commit(tree, &[head, one_parent]).unwrap();
+        let expected = |parents: &[Oid]| {
+            let mut args = vec![
+                "commit-tree".to_string(),
+                "-m".into(),
+                "wtmux: worktree content".into(),
+                tree.to_string(),
+            ];
+            for p in parents {
+                args.extend(["-p".to_string(), p.to_string()]);
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            // Into another throwaway object directory: the repository stays as it was.
+            let elsewhere = tempfile::tempdir().unwrap();
+            let out = Git::new(repo)
+                .env("GIT_OBJECT_DIRECTORY", elsewhere.path())
+                .env(
+                    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+                    std::env::join_paths([repo.join(".git/objects"), scratch.objects()]).unwrap(),
+                )
+                .env("GIT_AUTHOR_NAME", "wtmux")
+                .env("GIT_AUTHOR_EMAIL", "wtmux@localhost")
+                .env("GIT_AUTHOR_DATE", "@0 +0000")
+                .env("GIT_COMMITTER_NAME", "wtmux")
+                .env("GIT_COMMITTER_EMAIL", "wtmux@localhost")
+                .env("GIT_COMMITTER_DATE", "@0 +0000")
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .args(&args)
+                .run()
+                .unwrap();
+            Oid::from_str(out.trim()).unwrap()
+        };
+        assert_eq!(one_parent, expected(&[head]));
+        assert_eq!(merge, expected(&[head, one_parent]));
+        // Readable through the scratch objects, absent from the repository's own.
+        assert!(scratch.repository().unwrap().find_commit(merge).is_ok());
+        assert!(
+            Repository::open(repo)
+                .unwrap()
+                .find_commit(one_parent)
+                .is_err()
+        );
     }
 }

@@ -17,32 +17,62 @@ use crate::core::state::{key_of, read_json, write_json};
 use crate::core::worktree::{self, Worktree};
 use crate::core::{Project, fsmonitor, parallel_map, status};
 
-/// A merge verdict, cached by the pair of commits merged.
-fn cached_merge(
+/// Merge verdicts (the conflicted files; empty: clean), each cached by the pair of commits
+/// merged. What the cache lacks is merged by git, in one `merge-tree --stdin` per core.
+fn cached_merges(
     project: &Project,
     scratch: &ScratchObjects,
-    ours: Oid,
-    theirs: Oid,
-) -> Result<Vec<String>> {
+    merges: &[(Oid, Oid)],
+) -> Result<Vec<Vec<String>>> {
+    let dir = project.state.dir("conflicts")?;
     // A three-way merge's conflicts do not depend on which side is "ours".
-    let (first, second) = if ours <= theirs {
-        (ours, theirs)
-    } else {
-        (theirs, ours)
+    let ordered = |(ours, theirs): (Oid, Oid)| {
+        if ours <= theirs {
+            (ours, theirs)
+        } else {
+            (theirs, ours)
+        }
     };
-    let path = project.state.dir("conflicts")?.join(format!(
-        "{}.json",
-        key_of(format!("v1 {first} {second}").as_bytes())
-    ));
-    if let Some(conflicts) = read_json::<Vec<String>>(&path) {
-        return Ok(conflicts);
+    let cache_path = |(first, second): (Oid, Oid)| {
+        dir.join(format!(
+            "{}.json",
+            key_of(format!("v1 {first} {second}").as_bytes())
+        ))
+    };
+    let mut verdicts: Vec<Option<Vec<String>>> = parallel_map(merges, |m| {
+        read_json::<Vec<String>>(&cache_path(ordered(*m)))
+    });
+    let mut missing: Vec<(Oid, Oid)> = Vec::new();
+    for (i, m) in merges.iter().enumerate() {
+        let m = ordered(*m);
+        if verdicts[i].is_none() && !missing.contains(&m) {
+            missing.push(m);
+        }
     }
-    let conflicts = match scratch.merge(first, second)? {
-        MergePrediction::Clean { .. } => Vec::new(),
-        MergePrediction::Conflicts { paths } => paths,
-    };
-    write_json(&path, &conflicts)?;
-    Ok(conflicts)
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let chunk = missing.len().div_ceil(cores).max(1);
+    let chunks: Vec<&[(Oid, Oid)]> = missing.chunks(chunk).collect();
+    let answered = parallel_map(&chunks, |chunk| scratch.merge_many(chunk))
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    for (m, prediction) in missing.iter().zip(answered.into_iter().flatten()) {
+        let conflicts = match prediction {
+            MergePrediction::Clean { .. } => Vec::new(),
+            MergePrediction::Conflicts { paths } => paths,
+        };
+        write_json(&cache_path(*m), &conflicts)?;
+        for (i, asked) in merges.iter().enumerate() {
+            if ordered(*asked) == *m {
+                verdicts[i] = Some(conflicts.clone());
+            }
+        }
+    }
+    Ok(verdicts
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect())
 }
 
 /// The files that differ between two commits' trees. Subtrees with the same id are skipped
@@ -210,7 +240,7 @@ fn analyze_with(project: &Project, use_monitor: bool) -> Result<Report> {
         None
     };
 
-    let changed: Vec<Changed> = parallel_map(&active, |w| -> Result<Option<Changed>> {
+    let changed = parallel_map(&active, |w| -> Result<Option<(bool, Changed)>> {
         let Some(held) = held(project, &scratch, w, monitor.as_deref())? else {
             return Ok(None);
         };
@@ -221,29 +251,29 @@ fn analyze_with(project: &Project, use_monitor: bool) -> Result<Report> {
         let files = tree_files(&repo, merge_base, content_commit)?;
         // Base moved since this branched: only then can merging into it conflict.
         let base_moved = tree_files(&repo, merge_base, base_commit)?;
-        let base_conflicts = if files.is_disjoint(&base_moved) {
-            Vec::new()
-        } else {
-            cached_merge(project, &scratch, base_commit, content_commit)?
-        };
+        let may_conflict_with_base = !files.is_disjoint(&base_moved);
         let not_green = not_green(project, &repo, w, &held, base_commit)?;
-        Ok(Some(Changed {
-            branch: w.branch.clone().unwrap_or_default(),
-            path: w.path.clone(),
-            files,
-            scope: declared(project, &w.path)?,
-            outside_scope: Vec::new(),
-            in_others_scope: Vec::new(),
-            base_conflicts,
-            green: not_green.is_none(),
-            not_green,
-            content_commit: Some(content_commit),
-        }))
+        Ok(Some((
+            may_conflict_with_base,
+            Changed {
+                branch: w.branch.clone().unwrap_or_default(),
+                path: w.path.clone(),
+                files,
+                scope: declared(project, &w.path)?,
+                outside_scope: Vec::new(),
+                in_others_scope: Vec::new(),
+                base_conflicts: Vec::new(),
+                green: not_green.is_none(),
+                not_green,
+                content_commit: Some(content_commit),
+            },
+        )))
     })
     .into_iter()
     .filter_map(|r| r.transpose())
-    .collect::<Result<_>>()?;
-    let mut changed = changed;
+    .collect::<Result<Vec<_>>>()?;
+    let (may_conflict_with_base, mut changed): (Vec<bool>, Vec<Changed>) =
+        changed.into_iter().unzip();
 
     // Declared scopes.
     let scopes: Vec<(String, Vec<String>)> = changed
@@ -279,27 +309,42 @@ fn analyze_with(project: &Project, use_monitor: bool) -> Result<Report> {
     // Pairs: only overlapping ones can conflict.
     let mut candidates = Vec::new();
     for (i, a) in changed.iter().enumerate() {
-        for b in &changed[i + 1..] {
+        for (j, b) in changed.iter().enumerate().skip(i + 1) {
             let overlap: Vec<String> = a.files.intersection(&b.files).cloned().collect();
             if !overlap.is_empty() {
-                candidates.push((a, b, overlap));
+                candidates.push((i, j, overlap));
             }
         }
     }
-    let pairs = parallel_map(&candidates, |(a, b, overlap)| -> Result<Pair> {
-        let conflicts = match (a.content_commit, b.content_commit) {
-            (Some(x), Some(y)) => cached_merge(project, &scratch, x, y)?,
-            _ => Vec::new(),
-        };
-        Ok(Pair {
-            a: a.branch.clone(),
-            b: b.branch.clone(),
-            overlap: overlap.clone(),
+    // Every merge asked at once (into base where base moved under a worktree's files, and
+    // each overlapping pair): git answers the uncached ones in a batch.
+    let content = |c: &Changed| c.content_commit.expect("set above");
+    let into_base: Vec<usize> = (0..changed.len())
+        .filter(|i| may_conflict_with_base[*i])
+        .collect();
+    let merges: Vec<(Oid, Oid)> = into_base
+        .iter()
+        .map(|i| (base_commit, content(&changed[*i])))
+        .chain(
+            candidates
+                .iter()
+                .map(|(i, j, _)| (content(&changed[*i]), content(&changed[*j]))),
+        )
+        .collect();
+    let mut verdicts = cached_merges(project, &scratch, &merges)?.into_iter();
+    for i in into_base {
+        changed[i].base_conflicts = verdicts.next().unwrap_or_default();
+    }
+    let pairs: Vec<Pair> = candidates
+        .into_iter()
+        .zip(verdicts)
+        .map(|((i, j, overlap), conflicts)| Pair {
+            a: changed[i].branch.clone(),
+            b: changed[j].branch.clone(),
+            overlap,
             conflicts,
         })
-    })
-    .into_iter()
-    .collect::<Result<Vec<_>>>()?;
+        .collect();
 
     let mut report = Report {
         base: project.base.clone(),
