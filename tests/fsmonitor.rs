@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestRepo, wait_until, write_file};
+use common::{KillOnDrop, Pause, TestRepo, wait_until, write_file};
 
 fn changed(repo: &TestRepo, branch: &str) -> u64 {
     repo.row(branch)["changed"].as_u64().unwrap()
@@ -265,5 +265,43 @@ fn a_directory_the_global_excludes_file_un_ignores_is_watched() {
         changed(&repo, "feat"),
         1,
         "a file in a directory the global excludes file un-ignored"
+    );
+}
+
+/// The monitor lists the directories to watch, then watches them. A directory made between
+/// the two (here, while the monitor is paused there) was in neither the listing nor, its
+/// parent's watch coming after it, any event: it stayed unwatched, and a file put in it later
+/// went unseen (`list` showed the worktree clean). Once every listed directory is watched, the
+/// monitor lists again. The directory is empty, so no reader's `git status` names it either.
+#[test]
+fn a_directory_made_while_the_monitor_plans_its_watches_is_watched() {
+    let mut repo = TestRepo::new();
+    let _tmux = repo.start_tmux();
+    repo.wtmux_env(
+        &["add", "feat", "--no-agent"],
+        &[("WTMUX_FSMONITOR", "off")],
+    )
+    .ok();
+    let path = repo.worktree("feat");
+    let pause = Pause::new(&repo, "plan");
+    let at = pause.at("fsmonitor-planned");
+    let mut daemon = KillOnDrop::new(repo.spawn_wtmux_with(
+        &repo.root,
+        &["__fsmonitor"],
+        &[("WTMUX_TEST_PAUSE", std::path::Path::new(&at))],
+    ));
+    assert_eq!(pause.reached(daemon.child()), "fsmonitor-planned");
+    std::fs::create_dir_all(path.join("made-meanwhile/deeper")).unwrap();
+    pause.release();
+    let session = repo.path(".git/wtmux/fsmonitor/session");
+    wait_until(10, "the monitor to start", || session.exists());
+    repo.list();
+    repo.list(); // marks the worktree clean
+    assert_eq!(changed(&repo, "feat"), 0);
+    write_file(&path.join("made-meanwhile/deeper/a.txt"), "new");
+    assert_eq!(
+        changed(&repo, "feat"),
+        1,
+        "a file in the directory made while the monitor planned"
     );
 }

@@ -271,7 +271,7 @@ pub fn run_daemon(project: &Project) -> Result<()> {
     let watcher =
         DirWatcher::new(move |batch| tx.send(batch).is_ok()).map_err(|e| Error::io(&root, e))?;
     let stored_dir = dir(project, "changes")?;
-    let mut owners = plan_watches(project)?;
+    let owners = plan_watches(project)?;
     let worktree_roots = || -> HashMap<String, PathBuf> {
         worktree::worktrees(project)
             .unwrap_or_default()
@@ -317,10 +317,31 @@ pub fn run_daemon(project: &Project) -> Result<()> {
             }
         }
     };
-    if !watch_all(&watcher, &owners, &mut watched) {
-        give_up(&watched, &owners);
+    // Listing comes before watching: a directory made in between is in neither (its parent's
+    // watch came after it). So, once everything listed is watched, list again and watch what
+    // is new: whatever is made after that is seen being made.
+    let plan_then_watch =
+        |first: Owners, watched: &mut HashSet<PathBuf>| -> Result<Option<Owners>> {
+            let mut owners = first;
+            crate::core::testpoint::pause("fsmonitor-planned");
+            if !watch_all(&watcher, &owners, watched) {
+                give_up(watched, &owners);
+                return Ok(None);
+            }
+            let again = plan_watches(project)?;
+            let before = owners.len();
+            for (dir, owner) in again {
+                owners.entry(dir).or_insert(owner);
+            }
+            if owners.len() > before && !watch_all(&watcher, &owners, watched) {
+                give_up(watched, &owners);
+                return Ok(None);
+            }
+            Ok(Some(owners))
+        };
+    let Some(mut owners) = plan_then_watch(owners, &mut watched)? else {
         return Ok(());
-    }
+    };
     // The global excludes file's directory (only that file's events count there).
     let watch_excludes = |watcher: &DirWatcher| -> Option<PathBuf> {
         let file = global_excludes(project)?;
@@ -513,13 +534,12 @@ pub fn run_daemon(project: &Project) -> Result<()> {
             // A worktree came or went, or what is ignored changed: watch anew. A reader may have
             // marked a worktree clean since this batch's first event, with a scan made before
             // these watches: not trusted.
-            owners = plan_watches(project)?;
+            let Some(planned) = plan_then_watch(plan_watches(project)?, &mut watched)? else {
+                return Ok(());
+            };
+            owners = planned;
             roots = worktree_roots();
             excludes = watch_excludes(&watcher);
-            if !watch_all(&watcher, &owners, &mut watched) {
-                give_up(&watched, &owners);
-                return Ok(());
-            }
             forget_all(&mut marked);
         }
     }
