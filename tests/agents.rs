@@ -224,7 +224,8 @@ fn a_hook_that_cannot_record_logs_why_and_doctor_says_so() {
     assert!(!doctor.contains("agent hooks"), "{doctor}");
     let log = repo.path(".git/wtmux/hook-errors.log");
 
-    repo.write(".wtmux.toml", "agnet = \"claude\"\n");
+    // A key with an escape sequence: the log is shown on terminals (`cat`, doctor), escaped.
+    repo.write(".wtmux.toml", "\"agnet\\u001b[2J\" = \"claude\"\n");
     quiet_hook(&repo, &path, "waiting", None);
     let outside = repo.dir.path().join("elsewhere");
     std::fs::create_dir_all(&outside).unwrap();
@@ -239,9 +240,10 @@ fn a_hook_that_cannot_record_logs_why_and_doctor_says_so() {
     for (line, state) in lines.iter().zip(["waiting", "done"]) {
         let said = format!("agent-status {state} (in {}): ", path.display());
         assert!(
-            line.contains(&said) && line.contains("agnet") && line.contains(".wtmux.toml"),
+            line.contains(&said) && line.contains("agnet\\e[2J") && line.contains(".wtmux.toml"),
             "{line}"
         );
+        assert!(!line.contains('\x1b'), "{line}");
     }
 
     // A repository wtmux never ran in, with the same broken user file: no log started there.

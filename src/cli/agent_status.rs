@@ -46,6 +46,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if let Some(root) =
             state_root.or_else(|| hook_dirs().find_map(|d| agent::state_root_of(&d)))
         {
+            // Escaped: a path or a value in the error must not act on the terminal that shows
+            // the log (`cat`, `tail`).
+            let text = crate::printable::printable(&text);
             let _ = agent::log_hook_error(&root, crate::core::now_unix(), &text);
         }
     }
