@@ -808,3 +808,67 @@ fn after_one_worktree_changed_no_unchanged_pair_is_merged_again() {
     assert_eq!(merged, 4);
     assert_eq!(warm["pairs"], cold["pairs"]);
 }
+
+/// A worktree on a branch that shares no history with base (`git worktree add --orphan`, a
+/// branch made by plain git): the scope guard, the popup's conflict marks and the merge queue
+/// failed whole on it ("git: no merge base found"), so one such worktree stopped every merge.
+/// Now its changes are all its files, its pairs are git's merge from an empty tree (as
+/// `--allow-unrelated-histories` would merge them), it is not green because it shares no
+/// history with base, and `merge` refuses it in one line.
+#[test]
+fn a_branch_without_history_in_common_with_base_is_left_alone_and_the_rest_merges() {
+    let repo = TestRepo::with_config("[[check]]\nname = \"ok\"\nrun = \"true\"\n");
+    repo.write("shared.txt", LINES);
+    repo.commit_all("shared");
+    branch(&repo, "related", &[], &[("shared.txt", b"related\n")]);
+    let orphan = repo.path(".worktrees/orphan");
+    repo.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "--orphan",
+        "-b",
+        "orphan",
+        orphan.to_str().unwrap(),
+    ]);
+    write_file(&orphan.join("shared.txt"), "from nowhere\n");
+    write_file(&orphan.join("own.txt"), "own\n");
+    repo.git_in(&orphan, &["add", "-A"]);
+    repo.git_in(&orphan, &["commit", "-q", "-m", "a history of its own"]);
+    repo.wtmux(&["check", "--all", "--wait"]).ok();
+
+    let report = report(&repo);
+    let row = changed(&report, "orphan");
+    assert_eq!(
+        strings(&row["files"]),
+        ["own.txt", "shared.txt"],
+        "{report}"
+    );
+    assert_eq!(row["not_green"]["reason"], "unrelated_history", "{report}");
+    assert_eq!(changed(&report, "related")["green"], true, "{report}");
+    let both = pair(&report, "orphan", "related").expect("they overlap");
+    assert_eq!(
+        strings(&both["conflicts"]),
+        ["shared.txt"],
+        "add/add: {report}"
+    );
+
+    let before = repo.snapshot();
+    let err = repo.wtmux(&["merge", "orphan", "--force"]).refused();
+    assert!(err.contains("shares no history with base"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(repo.snapshot(), before, "nothing changed");
+
+    let run = repo.wtmux(&["merge", "--all-green"]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    assert!(
+        left_out_line(&run.stderr(), "orphan").contains("shares no history with base"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.path("shared.txt")).unwrap(),
+        "related\n"
+    );
+    assert!(orphan.exists(), "left alone");
+}

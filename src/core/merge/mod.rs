@@ -313,14 +313,26 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
         blockers.push(Blocker::ChecksNotPassed { state: check, name });
     }
 
-    if let MergePrediction::Conflicts { paths } = scratch.merge(base_commit, content_commit)? {
-        blockers.push(Blocker::Conflicts { files: paths });
-    }
-
     let scratch_repo = scratch.repository()?;
-    let fork = scratch_repo.merge_base(base_commit, content_commit)?;
-    let diffstat = Diffstat::between(&scratch_repo, fork, content_commit)?;
-    let base_moved = git::commits_between(&scratch_repo, fork, base_commit)?.len();
+    let fork = git::merge_base(&scratch_repo, base_commit, content_commit)?;
+    let (diffstat, base_moved) = match fork {
+        Some(fork) => {
+            if let MergePrediction::Conflicts { paths } =
+                scratch.merge(base_commit, content_commit)?
+            {
+                blockers.push(Blocker::Conflicts { files: paths });
+            }
+            (
+                Diffstat::between(&scratch_repo, fork, content_commit)?,
+                git::commits_between(&scratch_repo, fork, base_commit)?.len(),
+            )
+        }
+        // An orphan branch: git would refuse the merge itself.
+        None => {
+            blockers.push(Blocker::UnrelatedHistory);
+            (Diffstat::default(), 0)
+        }
+    };
     let mut warnings = Vec::new();
     if let Ok(report) = super::scope::analyze_for_display(project) {
         warnings.extend(super::scope::merge_warnings(&report, &branch));

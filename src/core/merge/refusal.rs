@@ -40,6 +40,9 @@ pub enum Blocker {
     /// The message to commit the branch worktree's changes with is empty (or blank): git would
     /// refuse it only after everything was staged.
     EmptyCommitMessage,
+    /// The branch shares no commit with base (an orphan branch): git refuses to merge
+    /// unrelated histories.
+    UnrelatedHistory,
 }
 
 impl Blocker {
@@ -96,6 +99,10 @@ impl fmt::Display for Blocker {
                 "in the worktree of {branch}, {operation}: finish or abort it there first"
             ),
             Blocker::EmptyCommitMessage => write!(f, "the commit message is empty"),
+            Blocker::UnrelatedHistory => write!(
+                f,
+                "it shares no history with base (git refuses to merge unrelated histories)"
+            ),
         }
     }
 }

@@ -183,6 +183,16 @@ pub fn wtmux_signature() -> Result<git2::Signature<'static>> {
     Ok(git2::Signature::now("wtmux", "wtmux@localhost")?)
 }
 
+/// The best common ancestor of two commits; `None` when they share no history (an orphan
+/// branch's commits and base's).
+pub fn merge_base(repo: &Repository, one: Oid, two: Oid) -> Result<Option<Oid>> {
+    match repo.merge_base(one, two) {
+        Ok(base) => Ok(Some(base)),
+        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Short form of a commit id.
 pub fn short(oid: Oid) -> String {
     oid.to_string()[..7].to_string()
@@ -289,10 +299,11 @@ impl ScratchObjects {
 
     /// [`ScratchObjects::merge`] of every pair, in one `git merge-tree --stdin` (git ≥ 2.40):
     /// one process for many merges, instead of a process (and a fresh look at the object
-    /// store) each. Results keep the pairs' order.
+    /// store) each. Results keep the pairs' order. Unlike `merge`, a pair of unrelated
+    /// histories is merged (from an empty tree), not refused.
     pub fn merge_many(&self, pairs: &[(Oid, Oid)]) -> Result<Vec<MergePrediction>> {
-        if pairs.len() < 2 {
-            return pairs.iter().map(|(a, b)| self.merge(*a, *b)).collect();
+        if pairs.is_empty() {
+            return Ok(Vec::new());
         }
         let input: String = pairs.iter().map(|(a, b)| format!("{a} {b}\n")).collect();
         let output = self
@@ -301,6 +312,10 @@ impl ScratchObjects {
                 "merge-tree",
                 "--stdin",
                 "--write-tree",
+                // Two commits without a common ancestor (an orphan branch's) merge as `git merge
+                // --allow-unrelated-histories` would, from an empty tree: without it, git stops
+                // the whole batch. (A merge into base is asked only where there is a merge base.)
+                "--allow-unrelated-histories",
                 "--name-only",
                 "-z",
                 "--no-messages",

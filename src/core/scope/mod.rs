@@ -65,6 +65,8 @@ pub enum NotGreen {
     Uncommitted { files: usize },
     /// Its branch has no commit base lacks (for instance an agent that has just started).
     NothingToMerge,
+    /// Its branch shares no commit with base (an orphan branch): git refuses to merge it.
+    UnrelatedHistory,
     /// Its checks are running.
     ChecksRunning,
     /// Its checks have not run on its current content.
@@ -83,6 +85,7 @@ impl fmt::Display for NotGreen {
                 if *files == 1 { "" } else { "s" }
             ),
             NotGreen::NothingToMerge => write!(f, "it has no commit that base lacks"),
+            NotGreen::UnrelatedHistory => write!(f, "it shares no history with base"),
             NotGreen::ChecksRunning => write!(f, "its checks are still running"),
             NotGreen::Unchecked => write!(f, "its checks have not run on its current content"),
             NotGreen::ChecksFailed { check: Some(check) } => {

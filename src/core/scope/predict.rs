@@ -75,14 +75,17 @@ fn cached_merges(
         .collect())
 }
 
-/// The files that differ between two commits' trees. Subtrees with the same id are skipped
-/// whole, so the cost follows the size of the change, not of the repository (libgit2's
-/// tree-to-tree diff walks every entry of both trees).
-fn tree_files(repo: &Repository, from: Oid, to: Oid) -> Result<BTreeSet<String>> {
-    let from = repo.find_commit(from)?.tree_id();
+/// The files that differ between two commits' trees (`from` `None`: an empty tree, every file
+/// of `to`). Subtrees with the same id are skipped whole, so the cost follows the size of the
+/// change, not of the repository (libgit2's tree-to-tree diff walks every entry of both trees).
+fn tree_files(repo: &Repository, from: Option<Oid>, to: Oid) -> Result<BTreeSet<String>> {
+    let from = match from {
+        Some(from) => Some(repo.find_commit(from)?.tree_id()),
+        None => None,
+    };
     let to = repo.find_commit(to)?.tree_id();
     let mut files = BTreeSet::new();
-    diff_trees(repo, Some(from), Some(to), "", &mut files)?;
+    diff_trees(repo, from, Some(to), "", &mut files)?;
     Ok(files)
 }
 
@@ -188,6 +191,7 @@ fn not_green(
     worktree: &Worktree,
     held: &Held,
     base_commit: Oid,
+    shares_history: bool,
 ) -> Result<Option<NotGreen>> {
     if let Some(operation) = &held.operation {
         return Ok(Some(NotGreen::OperationInProgress {
@@ -198,6 +202,9 @@ fn not_green(
         return Ok(Some(NotGreen::Uncommitted {
             files: held.uncommitted,
         }));
+    }
+    if !shares_history {
+        return Ok(Some(NotGreen::UnrelatedHistory));
     }
     if held.head == base_commit || repo.graph_descendant_of(base_commit, held.head)? {
         return Ok(Some(NotGreen::NothingToMerge));
@@ -247,12 +254,14 @@ fn analyze_with(project: &Project, use_monitor: bool) -> Result<Report> {
         let content_commit = held.content_commit;
         // Content commits live in the scratch objects: read them through it.
         let repo = scratch.repository()?;
-        let merge_base = repo.merge_base(content_commit, base_commit)?;
+        // `None`: a branch with no commit in common with base (an orphan branch). Its changes
+        // are all its files; it overlaps whoever touches them, and cannot merge into base.
+        let merge_base = git::merge_base(&repo, content_commit, base_commit)?;
         let files = tree_files(&repo, merge_base, content_commit)?;
         // Base moved since this branched: only then can merging into it conflict.
         let base_moved = tree_files(&repo, merge_base, base_commit)?;
-        let may_conflict_with_base = !files.is_disjoint(&base_moved);
-        let not_green = not_green(project, &repo, w, &held, base_commit)?;
+        let may_conflict_with_base = merge_base.is_some() && !files.is_disjoint(&base_moved);
+        let not_green = not_green(project, &repo, w, &held, base_commit, merge_base.is_some())?;
         Ok(Some((
             may_conflict_with_base,
             Changed {
