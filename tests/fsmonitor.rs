@@ -305,3 +305,59 @@ fn a_directory_made_while_the_monitor_plans_its_watches_is_watched() {
         "a file in the directory made while the monitor planned"
     );
 }
+
+/// The global excludes file kept elsewhere (a dotfiles directory) behind a symbolic link: an
+/// edit goes to the file the link leads to, in a directory the monitor did not watch, so a
+/// directory it un-ignored stayed unwatched and a file put there went unseen.
+#[test]
+fn an_edit_of_the_global_excludes_file_behind_a_symbolic_link_is_seen() {
+    let mut repo = TestRepo::new();
+    let dotfiles = repo.home.join("dotfiles/git-ignore");
+    write_file(&dotfiles, "build/\n");
+    let link = repo.home.join(".config/git/ignore");
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&dotfiles, &link).unwrap();
+    let _tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--no-agent"]).ok();
+    let path = repo.worktree("feat");
+    write_file(&path.join("build/out/a.o"), "ignored");
+    let session = repo.path(".git/wtmux/fsmonitor/session");
+    repo.list(); // starts the daemon
+    wait_until(10, "the monitor to start", || session.exists());
+    repo.list();
+    repo.list(); // marks the worktree clean
+    assert_eq!(changed(&repo, "feat"), 0);
+    write_file(&dotfiles, "*.o\n");
+    assert_eq!(changed(&repo, "feat"), 0, "the file behind the link edited");
+    write_file(&path.join("build/out/b.txt"), "new");
+    assert_eq!(
+        changed(&repo, "feat"),
+        1,
+        "a file in a directory the linked excludes file un-ignored"
+    );
+}
+
+/// The global excludes file made while the monitor runs, in a directory that did not exist
+/// when it started (`~/.config/git/`): what it ignores is no change any more.
+#[test]
+fn a_global_excludes_file_made_in_a_new_directory_is_seen() {
+    let mut repo = TestRepo::new();
+    let git_config = repo.home.join(".config/git");
+    assert!(!git_config.exists());
+    let _tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--no-agent"]).ok();
+    let path = repo.worktree("feat");
+    write_file(&path.join("junk.o"), "not ignored yet");
+    let session = repo.path(".git/wtmux/fsmonitor/session");
+    repo.list(); // starts the daemon
+    wait_until(10, "the monitor to start", || session.exists());
+    repo.list();
+    repo.list(); // marks the worktree clean
+    assert_eq!(changed(&repo, "feat"), 1);
+    write_file(&git_config.join("ignore"), "*.o\n");
+    assert_eq!(
+        changed(&repo, "feat"),
+        0,
+        "ignored by the new global excludes file"
+    );
+}

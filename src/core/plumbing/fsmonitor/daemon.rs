@@ -342,11 +342,31 @@ pub fn run_daemon(project: &Project) -> Result<()> {
     let Some(mut owners) = plan_then_watch(owners, &mut watched)? else {
         return Ok(());
     };
-    // The global excludes file's directory (only that file's events count there).
-    let watch_excludes = |watcher: &DirWatcher| -> Option<PathBuf> {
-        let file = global_excludes(project)?;
-        let _ = watcher.watch(file.parent()?);
-        Some(file)
+    // The global excludes file, as named and, when that is a symbolic link (dotfiles kept
+    // elsewhere), the file it leads to: an edit of either changes what is ignored. Each is
+    // watched in its directory, or, where that does not exist yet, in the nearest directory
+    // above that does, so that making the missing directories is seen too (only events on
+    // these paths, or on directories leading to them, count there).
+    let watch_excludes = |watcher: &DirWatcher| -> Vec<PathBuf> {
+        let Some(file) = global_excludes(project) else {
+            return Vec::new();
+        };
+        let mut files = vec![file.clone()];
+        if let Ok(target) = std::fs::canonicalize(&file)
+            && target != file
+        {
+            files.push(target);
+        }
+        for file in &files {
+            let mut dir = file.parent();
+            while let Some(at) = dir {
+                if watcher.watch(at).is_ok() {
+                    break;
+                }
+                dir = at.parent();
+            }
+        }
+        files
     };
     let mut excludes = watch_excludes(&watcher);
     // Readers trust markers only once every watch is in place.
@@ -426,7 +446,7 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                 }
                 continue;
             }
-            if excludes.as_ref() == Some(path) {
+            if excludes.iter().any(|file| file.starts_with(path)) {
                 // What is ignored changed in every worktree: plan anew.
                 forget_all(&mut marked);
                 everything = true;
