@@ -361,3 +361,28 @@ fn a_global_excludes_file_made_in_a_new_directory_is_seen() {
         "ignored by the new global excludes file"
     );
 }
+
+/// `doctor`'s "last event" follows the last change of a burst. The monitor writes its status at
+/// most every 5 s, and a change within 5 s of the last write (here: of its start) was held back
+/// until the next change, so after one edit `doctor` said "none yet" for good.
+#[test]
+fn doctor_shows_the_last_change_of_a_burst() {
+    let mut repo = TestRepo::new();
+    let _tmux = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--no-agent"]).ok();
+    let session = repo.path(".git/wtmux/fsmonitor/session");
+    repo.list(); // starts the daemon
+    wait_until(10, "the monitor to start", || session.exists());
+    let line = || {
+        let doctor = repo.wtmux(&["doctor"]).ok();
+        doctor
+            .lines()
+            .find(|l| l.starts_with("file-system monitor: pid "))
+            .map(str::to_string)
+    };
+    // (Within 5 s of its start unless the machine is very slow, when the test proves less.)
+    write_file(&repo.worktree("feat").join("edit.txt"), "x");
+    wait_until(15, "doctor to show the edit", || {
+        line().is_some_and(|l| !l.ends_with("last event none yet"))
+    });
+}

@@ -380,6 +380,8 @@ pub fn run_daemon(project: &Project) -> Result<()> {
     };
     write_json(&root.join(STATUS), &status)?;
     let mut status_written = std::time::Instant::now();
+    // A change to it held back by the 5 s limit, written once things go quiet.
+    let mut status_held = false;
 
     let mut marked: HashSet<String> = HashSet::new();
     let forget_all = |marked: &mut HashSet<String>| {
@@ -388,9 +390,19 @@ pub fn run_daemon(project: &Project) -> Result<()> {
         }
     };
     loop {
-        let batch = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        let wait = if status_held {
+            std::time::Duration::from_secs(5).saturating_sub(status_written.elapsed())
+        } else {
+            std::time::Duration::from_secs(60)
+        };
+        let batch = match rx.recv_timeout(wait) {
             Ok(batch) => batch,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if status_held {
+                    let _ = write_json(&root.join(STATUS), &status);
+                    status_written = std::time::Instant::now();
+                    status_held = false;
+                }
                 if !project.common_dir.exists() {
                     return Ok(());
                 }
@@ -535,13 +547,14 @@ pub fn run_daemon(project: &Project) -> Result<()> {
                 }
             }
         }
-        // What `doctor` shows, written at most every 5 s.
+        // What `doctor` shows, written at most every 5 s (the last change of a burst too).
         if seen_change || watched.len() != status.watched {
             status.watched = watched.len();
             if seen_change {
                 status.last_event = Some(now_unix());
             }
-            if status_written.elapsed() >= std::time::Duration::from_secs(5) {
+            status_held = status_written.elapsed() < std::time::Duration::from_secs(5);
+            if !status_held {
                 let _ = write_json(&root.join(STATUS), &status);
                 status_written = std::time::Instant::now();
             }
