@@ -297,10 +297,11 @@ impl ScratchObjects {
             .env("GIT_ALTERNATE_OBJECT_DIRECTORIES", &self.alternates)
     }
 
-    /// [`ScratchObjects::merge`] of every pair, in one `git merge-tree --stdin` (git ≥ 2.40):
-    /// one process for many merges, instead of a process (and a fresh look at the object
-    /// store) each. Results keep the pairs' order. Unlike `merge`, a pair of unrelated
-    /// histories is merged (from an empty tree), not refused.
+    /// `git merge-tree --write-tree` of every pair, in one `git merge-tree --stdin` (git ≥
+    /// 2.40): one process for many merges, instead of a process (and a fresh look at the object
+    /// store) each. Results keep the pairs' order. A pair of unrelated histories is merged
+    /// from an empty tree, not refused: whoever asks about merging into base checks for a merge
+    /// base first, as `git merge` refuses unrelated histories.
     pub fn merge_many(&self, pairs: &[(Oid, Oid)]) -> Result<Vec<MergePrediction>> {
         if pairs.is_empty() {
             return Ok(Vec::new());
@@ -358,40 +359,10 @@ impl ScratchObjects {
         Ok(predictions)
     }
 
-    /// `git merge-tree --write-tree ours theirs`.
+    /// `git merge-tree --write-tree ours theirs` (see [`ScratchObjects::merge_many`]).
     pub fn merge(&self, ours: Oid, theirs: Oid) -> Result<MergePrediction> {
-        let output = self
-            .git()
-            .args([
-                "merge-tree",
-                "--write-tree",
-                "--name-only",
-                "-z",
-                "--no-messages",
-            ])
-            .arg(ours.to_string())
-            .arg(theirs.to_string())
-            .output()?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let mut fields = stdout.split('\0');
-        let tree = fields.next().unwrap_or("").trim();
-        match output.status.code() {
-            Some(0) => Ok(MergePrediction::Clean {
-                tree: Oid::from_str(tree)?,
-            }),
-            Some(1) => {
-                let mut paths: Vec<String> = fields
-                    .take_while(|f| !f.is_empty())
-                    .map(str::to_string)
-                    .collect();
-                paths.dedup();
-                Ok(MergePrediction::Conflicts { paths })
-            }
-            _ => Err(Error::CommandFailed {
-                command: "git merge-tree".into(),
-                detail: failure_detail(&output),
-            }),
-        }
+        let mut predictions = self.merge_many(&[(ours, theirs)])?;
+        Ok(predictions.pop().expect("one answer per merge"))
     }
 
     /// A commit of `tree` on `parents`, written here only: a worktree's uncommitted content on

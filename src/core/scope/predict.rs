@@ -42,13 +42,14 @@ fn cached_merges(
     let mut verdicts: Vec<Option<Vec<String>>> = parallel_map(merges, |m| {
         read_json::<Vec<String>>(&cache_path(ordered(*m)))
     });
-    let mut missing: Vec<(Oid, Oid)> = Vec::new();
-    for (i, m) in merges.iter().enumerate() {
-        let m = ordered(*m);
-        if verdicts[i].is_none() && !missing.contains(&m) {
-            missing.push(m);
-        }
-    }
+    let missing: Vec<(Oid, Oid)> = merges
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, verdict)| verdict.is_none())
+        .map(|(m, _)| ordered(*m))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -57,16 +58,18 @@ fn cached_merges(
     let answered = parallel_map(&chunks, |chunk| scratch.merge_many(chunk))
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
+    let mut answers: std::collections::HashMap<(Oid, Oid), Vec<String>> = Default::default();
     for (m, prediction) in missing.iter().zip(answered.into_iter().flatten()) {
         let conflicts = match prediction {
             MergePrediction::Clean { .. } => Vec::new(),
             MergePrediction::Conflicts { paths } => paths,
         };
         write_json(&cache_path(*m), &conflicts)?;
-        for (i, asked) in merges.iter().enumerate() {
-            if ordered(*asked) == *m {
-                verdicts[i] = Some(conflicts.clone());
-            }
+        answers.insert(*m, conflicts);
+    }
+    for (verdict, asked) in verdicts.iter_mut().zip(merges) {
+        if verdict.is_none() {
+            *verdict = answers.get(&ordered(*asked)).cloned();
         }
     }
     Ok(verdicts
