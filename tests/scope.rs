@@ -872,3 +872,117 @@ fn a_branch_without_history_in_common_with_base_is_left_alone_and_the_rest_merge
     );
     assert!(orphan.exists(), "left alone");
 }
+
+/// A merge takes the branch as it was planned; an agent that commits or writes in the worktree
+/// meanwhile (here while the result is built, paused there) must not see that work removed
+/// with the worktree: the merge stands, and worktree and branch stay, with what the merge did
+/// not take, and the queue says so. Without the guard, the cleanup put the new commit and the
+/// new file in the trash, deleted the branch, and said nothing.
+#[test]
+fn a_worktree_that_changes_while_it_is_merged_is_kept_with_what_the_merge_did_not_take() {
+    let repo = repo();
+    branch(&repo, "busy", &[], &[("busy.txt", b"first\n")]);
+    branch(&repo, "calm", &[], &[("calm.txt", b"calm\n")]);
+    let busy = repo.worktree("busy");
+    let merged_tip = repo.git(&["rev-parse", "busy"]);
+    let pause = common::Pause::new(&repo, "queue");
+    let mut queue = common::spawn_with(
+        &repo,
+        &repo.root,
+        &[("WTMUX_TEST_PAUSE", &pause.at("merge.built"))],
+        &["merge", "--all-green"],
+    );
+    // busy merges first (first by name among equals): paused at its build.
+    assert_eq!(pause.reached(&mut queue), "merge.built");
+    write_file(&busy.join("next.txt"), "the agent's next commit\n");
+    repo.git_in(&busy, &["add", "-A"]);
+    repo.git_in(&busy, &["commit", "-q", "-m", "next step"]);
+    write_file(&busy.join("wip.txt"), "still writing\n");
+    let new_tip = repo.git(&["rev-parse", "busy"]);
+    pause.release();
+    // Then at calm's.
+    assert_eq!(pause.reached(&mut queue), "merge.built");
+    pause.release();
+    let out = common::finish(queue, 120);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("merged busy into main"), "{stdout}");
+    assert!(
+        repo.git(&["merge-base", "--is-ancestor", &merged_tip, "main"])
+            .is_empty(),
+        "the planned tip is in base"
+    );
+    assert!(!repo.path("next.txt").exists(), "the new commit is not");
+    assert!(
+        stderr.contains("kept busy (worktree, branch and window): it changed while it was merged (1 new commit (")
+            && stderr.contains("next step")
+            && stderr.contains("1 uncommitted file (wip.txt)"),
+        "{stderr}"
+    );
+    assert!(busy.join("wip.txt").exists(), "the worktree stays");
+    assert_eq!(
+        repo.git(&["rev-parse", "busy"]),
+        new_tip,
+        "the branch stays"
+    );
+    assert!(
+        !repo.worktree("calm").exists(),
+        "an unchanged one is removed"
+    );
+    assert!(
+        repo.wtmux(&["trash"])
+            .ok()
+            .lines()
+            .all(|l| !l.contains("busy")),
+        "nothing of busy went to the trash"
+    );
+}
+
+/// The queue says what each merge did after base moved, as `merge` does: a worktree it could
+/// not clean up (made by plain git outside worktree_dir), the removals; and exits 1 when a
+/// cleanup failed (it exited 0 and said nothing).
+#[test]
+fn all_green_reports_each_merges_cleanup() {
+    let repo = repo();
+    branch(&repo, "managed", &[], &[("m.txt", b"m\n")]);
+    let outside = repo.dir.path().join("by-hand");
+    repo.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "by-hand",
+        outside.to_str().unwrap(),
+    ]);
+    write_file(&outside.join("h.txt"), "h\n");
+    repo.git_in(&outside, &["add", "-A"]);
+    repo.git_in(&outside, &["commit", "-q", "-m", "by hand"]);
+    let run = repo.wtmux(&["merge", "--all-green"]);
+    assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
+    assert!(
+        run.stdout().contains("merged by-hand into main"),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stdout().contains("merged managed into main"),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stdout().contains("removed worktree") && run.stdout().contains("managed"),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stderr().contains("merged, but cleanup failed")
+            && run.stderr().contains("outside .worktrees"),
+        "{}",
+        run.stderr()
+    );
+    assert!(repo.path("m.txt").exists() && repo.path("h.txt").exists());
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+}

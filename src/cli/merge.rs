@@ -110,6 +110,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(commit) = &merged.committed {
         say!("committed {} on {}", &commit[..7], shown(&merged.branch));
     }
+    Ok(if print_merged(&merged) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// What a merge did after base moved: the merge line, post_merge, the cleanup. `false` when
+/// post_merge or the cleanup failed (the merge stands).
+fn print_merged(merged: &merge::Merged) -> bool {
     say!(
         "merged {} into {} ({}), now at {}",
         shown(&merged.branch),
@@ -117,7 +127,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         merged.strategy,
         &merged.commit[..merged.commit.len().min(7)]
     );
-    let mut code = ExitCode::SUCCESS;
+    let mut fine = true;
     if let Some(post) = &merged.post_merge {
         match (post.exit_code, &post.window) {
             (Some(0), _) => say!("post_merge `{}` succeeded", shown(&post.command)),
@@ -127,7 +137,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     shown(&post.command),
                     shown_path(&post.log)
                 );
-                code = ExitCode::FAILURE;
+                fine = false;
             }
             (None, Some(window)) => say!(
                 "post_merge `{}` running in window {window} (log: {})",
@@ -140,11 +150,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(removed) = &merged.removed {
         super::remove::print_removed(removed);
     }
+    if let Some(kept) = &merged.kept_changed {
+        warn!(
+            "{}: merge it again, or `wtmux remove {}`",
+            shown(&kept.to_string()),
+            shown(&kept.branch)
+        );
+    }
     if let Some(error) = &merged.cleanup_error {
         warn!("merged, but cleanup failed: {}", shown(&error.to_string()));
-        code = ExitCode::FAILURE;
+        fine = false;
     }
-    Ok(code)
+    fine
 }
 
 /// `merge --all-green [--verify]`: exit 0 when every branch that was green and mergeable merged.
@@ -154,7 +171,10 @@ fn merge_all_green(
     options: &MergeOptions,
     verify: bool,
 ) -> Result<ExitCode> {
-    struct Progress;
+    /// `fine` turns false when a post_merge or a cleanup after a merge failed.
+    struct Progress {
+        fine: bool,
+    }
     impl merge::QueueProgress for Progress {
         fn verifying(&mut self, branches: &[String]) {
             say!(
@@ -163,16 +183,12 @@ fn merge_all_green(
             );
         }
         fn merged(&mut self, merged: &merge::Merged) {
-            say!(
-                "merged {} into {}, now at {}",
-                shown(&merged.branch),
-                shown(&merged.base),
-                &merged.commit[..merged.commit.len().min(7)]
-            );
+            self.fine &= print_merged(merged);
         }
     }
+    let mut progress = Progress { fine: true };
     let mut escaped = EscapingLines::new(Stdout);
-    let queue = merge::merge_all_green(project, lock, options, verify, &mut escaped, &mut Progress);
+    let queue = merge::merge_all_green(project, lock, options, verify, &mut escaped, &mut progress);
     escaped.finish().ok();
     let queue = queue?;
     if queue.merged.is_empty() {
@@ -181,7 +197,7 @@ fn merge_all_green(
     for (branch, why) in &queue.left_out {
         warn!("not merging {}: {}", shown(branch), shown(&why.to_string()));
     }
-    Ok(if queue.all_merged() {
+    Ok(if queue.all_merged() && progress.fine {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::build::{self, NotBuilt};
 use super::post::{self, MergeFacts, PostMerge};
-use super::{MergePlan, Merged, NotMerged};
+use super::{ChangedWhileMerging, MergePlan, Merged, NotMerged};
 use crate::core::check;
 use crate::core::config::{Gate, MergeStrategy};
 use crate::core::error::{Error, Result};
@@ -128,6 +128,7 @@ pub(super) fn execute(
         }
     };
     let Prepared { built, committed } = prepared;
+    let merged_tip = committed.unwrap_or(plan.tip);
 
     // The commit point.
     let old_base = plan.base_commit;
@@ -181,6 +182,7 @@ pub(super) fn execute(
         project,
         lock,
         &intent,
+        merged_tip,
         &built,
         &done,
         &mut |step| journal.step(step),
@@ -196,6 +198,7 @@ pub(super) fn execute(
         forced_past_checks: plan.forced_past_checks(),
         post_merge: after.post_merge,
         removed: after.removed,
+        kept_changed: after.kept_changed,
         cleanup_error: after.error,
     })
 }
@@ -371,15 +374,19 @@ fn roll_back(project: &Project, record: &Record) {
 struct After {
     post_merge: Option<PostMerge>,
     removed: Option<Removed>,
+    kept_changed: Option<ChangedWhileMerging>,
     error: Option<String>,
 }
 
 /// Steps 6 to 8, after base moved and its worktree followed: the merge stands whatever
-/// happens here; failures are reported. Steps `done` says were done are skipped.
+/// happens here; failures are reported. Steps `done` says were done are skipped. `merged_tip`
+/// is the branch tip the merge took (`built.branch`, the rebased tip, for a rebase).
+#[allow(clippy::too_many_arguments)]
 fn after_swap(
     project: &Project,
     lock: &OpLock,
     intent: &Intent,
+    merged_tip: Oid,
     built: &build::Built,
     done: &dyn Fn(&str) -> bool,
     record_step: &mut dyn FnMut(&str) -> Result<()>,
@@ -388,6 +395,7 @@ fn after_swap(
     let mut after = After {
         post_merge: None,
         removed: None,
+        kept_changed: None,
         error: None,
     };
     let mut errors = Vec::new();
@@ -424,9 +432,12 @@ fn after_swap(
         }
     }
     if !intent.keep && !done("cleaned") {
-        match cleanup(project, lock, intent) {
-            Ok(removed) => {
-                after.removed = removed;
+        match cleanup(project, lock, intent, built.branch.unwrap_or(merged_tip)) {
+            Ok(cleaned) => {
+                match cleaned {
+                    Cleaned::Removed(removed) => after.removed = removed.map(|r| *r),
+                    Cleaned::Kept(changed) => after.kept_changed = Some(changed),
+                }
                 if let Err(e) = record_step("cleaned") {
                     errors.push(e.to_string());
                 }
@@ -468,20 +479,66 @@ fn move_branch(project: &Project, intent: &Intent, new_tip: Oid) -> Result<()> {
     Ok(())
 }
 
-fn cleanup(project: &Project, lock: &OpLock, intent: &Intent) -> Result<Option<Removed>> {
+enum Cleaned {
+    Removed(Option<Box<Removed>>),
+    /// Kept: the branch or its worktree changed since the merge took it.
+    Kept(ChangedWhileMerging),
+}
+
+/// What the branch and its worktree hold that the merge did not take (`merged`: the tip it
+/// took); `None` when nothing.
+fn changed_while_merging(
+    project: &Project,
+    intent: &Intent,
+    merged: Oid,
+    uncommitted: Vec<String>,
+) -> Result<Option<ChangedWhileMerging>> {
+    let tip = ref_target(project, &heads(&intent.branch))?;
+    let new_commits = match tip {
+        Some(tip) if tip != merged => git::commits_between(&project.repo()?, merged, tip)?
+            .into_iter()
+            .map(|(id, subject)| format!("{} {subject}", git::short(id)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let moved = tip.is_some_and(|tip| tip != merged);
+    if !moved && uncommitted.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(ChangedWhileMerging {
+        branch: intent.branch.clone(),
+        tip: tip.filter(|_| moved).map(git::short),
+        new_commits,
+        uncommitted,
+    }))
+}
+
+/// Removes worktree, branch and window after a merge, unless they changed since the merge took
+/// the branch (its agent went on committing or writing while the merge was planned, gated or
+/// confirmed): the merge stands, and what it did not take stays where it is, not in the trash.
+fn cleanup(project: &Project, lock: &OpLock, intent: &Intent, merged: Oid) -> Result<Cleaned> {
     let remove = RemoveOptions {
         force: true, // everything is saved to the trash first; squashed commits look unmerged
         keep_branch: false,
     };
     match worktree::find(project, &intent.branch) {
-        Ok(w) if w.is_main => Ok(None),
+        Ok(w) if w.is_main => Ok(Cleaned::Removed(None)),
         Ok(_) => {
             let removal = remove::plan_remove(project, &intent.branch)?;
-            remove::execute_remove(project, lock, &removal, &remove).map(Some)
+            if let Some(changed) =
+                changed_while_merging(project, intent, merged, removal.dirty.clone())?
+            {
+                return Ok(Cleaned::Kept(changed));
+            }
+            remove::execute_remove(project, lock, &removal, &remove)
+                .map(|removed| Cleaned::Removed(Some(Box::new(removed))))
         }
         Err(_) => {
             if ref_target(project, &heads(&intent.branch))?.is_none() {
-                return Ok(None); // removed already
+                return Ok(Cleaned::Removed(None)); // removed already
+            }
+            if let Some(changed) = changed_while_merging(project, intent, merged, Vec::new())? {
+                return Ok(Cleaned::Kept(changed));
             }
             let detached = Worktree {
                 branch: Some(intent.branch.clone()),
@@ -494,7 +551,7 @@ fn cleanup(project: &Project, lock: &OpLock, intent: &Intent) -> Result<Option<R
             Git::new(&project.main_worktree)
                 .args(["branch", "-D", &intent.branch])
                 .run()?;
-            Ok(None)
+            Ok(Cleaned::Removed(None))
         }
     }
 }
@@ -534,6 +591,10 @@ pub fn recover(project: &Project, lock: &OpLock, record: &Record) -> Result<Stri
         }
     }
     let rebased = built.and_then(|b| b.branch).map(|b| oid(&b)).transpose()?;
+    let merged_tip = match record.data::<String>("committed") {
+        Some(committed) => oid(&committed)?,
+        None => oid(&intent.old_tip)?,
+    };
     let done = |step: &str| record.done(step);
     let interrupted_post_merge = record.done("post-merge") && project.config.post_merge.is_some();
     let mut sink = Vec::new();
@@ -542,6 +603,7 @@ pub fn recover(project: &Project, lock: &OpLock, record: &Record) -> Result<Stri
         project,
         lock,
         &intent,
+        merged_tip,
         &build::Built {
             base: new_base,
             branch: rebased,
@@ -554,6 +616,9 @@ pub fn recover(project: &Project, lock: &OpLock, record: &Record) -> Result<Stri
         notes.push("post_merge was interrupted (it may not have run; it never runs twice)".into());
     } else if let Some(job) = &after.post_merge {
         notes.push(format!("post_merge ran (log: {})", job.log.display()));
+    }
+    if let Some(changed) = &after.kept_changed {
+        notes.push(changed.to_string());
     }
     if let Some(error) = after.error {
         notes.push(error);

@@ -410,8 +410,57 @@ pub struct Merged {
     pub forced_past_checks: bool,
     pub post_merge: Option<PostMerge>,
     pub removed: Option<Removed>,
+    /// The branch or its worktree changed while it was merged, so worktree, branch and
+    /// window were kept (instead of removed) with what the merge did not take.
+    pub kept_changed: Option<ChangedWhileMerging>,
     /// Cleanup failed after a successful merge (the merge stands).
     pub cleanup_error: Option<String>,
+}
+
+/// The branch or its worktree changed between the moment a merge took the branch and its
+/// cleanup (an agent committing or writing while the merge was planned, gated, confirmed):
+/// the cleanup kept worktree, branch and window rather than put that work in the trash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangedWhileMerging {
+    pub branch: String,
+    /// The branch's tip now (short id), when it is not the tip that was merged.
+    pub tip: Option<String>,
+    /// Its commits the merge did not take: "<short id> <subject>", newest first.
+    pub new_commits: Vec<String>,
+    /// Uncommitted paths in its worktree, as `git status` lists them.
+    pub uncommitted: Vec<String>,
+}
+
+/// "kept feat/x (worktree, branch and window): it changed while it was merged (1 new commit
+/// (abc1234 msg), 2 uncommitted files (a, b)), which is not in the merge".
+impl std::fmt::Display for ChangedWhileMerging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use super::error::{list_for_message, plural};
+        let mut parts = Vec::new();
+        match (&self.tip, self.new_commits.len()) {
+            (Some(tip), 0) => parts.push(format!("its branch moved to {tip}")),
+            (None, 0) => {}
+            (_, n) => parts.push(format!(
+                "{n} new commit{} ({})",
+                plural(n),
+                list_for_message(&self.new_commits, 3)
+            )),
+        }
+        if !self.uncommitted.is_empty() {
+            parts.push(format!(
+                "{} uncommitted file{} ({})",
+                self.uncommitted.len(),
+                plural(self.uncommitted.len()),
+                list_for_message(&self.uncommitted, 5)
+            ));
+        }
+        write!(
+            f,
+            "kept {} (worktree, branch and window): it changed while it was merged ({}), which is not in the merge",
+            self.branch,
+            parts.join(", ")
+        )
+    }
 }
 
 /// Carries out a plan; the plan must have been made with `lock` held (base is compared and

@@ -235,6 +235,9 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
             if merged.removed.is_some() {
                 message.push_str("; worktree removed (saved to trash)");
             }
+            if let Some(kept) = &merged.kept_changed {
+                message.push_str(&format!("; {kept}"));
+            }
             if let Some(error) = merged.cleanup_error {
                 return Ok(Action::Failed(format!(
                     "{message}; cleanup failed: {error}"
