@@ -941,6 +941,29 @@ fn a_worktree_that_changes_while_it_is_merged_is_kept_with_what_the_merge_did_no
     );
 }
 
+/// The base worktree follows a merge with `git read-tree -m -u`, which takes a file whose stat
+/// data changed (touched, saved unchanged, copied with `cp -a`) for a local change and refuses:
+/// a clean base refused every merge touching that file ("cannot take the result") until
+/// something ran `git status`. The merge refreshes the index first, as `git merge` does.
+#[test]
+fn a_touched_but_unchanged_file_in_base_does_not_stop_a_merge() {
+    let repo = repo();
+    branch(&repo, "edit", &[], &[("hot.txt", b"edited\n")]);
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "2020-01-01 00:00:00"])
+        .arg(repo.path("hot.txt"))
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    let run = repo.wtmux(&["merge", "edit"]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    assert_eq!(
+        std::fs::read_to_string(repo.path("hot.txt")).unwrap(),
+        "edited\n"
+    );
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+}
+
 /// The queue says what each merge did after base moved, as `merge` does: a worktree it could
 /// not clean up (made by plain git outside worktree_dir), the removals; and exits 1 when a
 /// cleanup failed (it exited 0 and said nothing).

@@ -315,6 +315,7 @@ fn prepare(
         journal.step("gated")?;
     }
     // Base's worktree must be able to follow; found out now, while nothing has moved.
+    refresh_index(&intent.base_worktree);
     let dry_run = Git::new(&intent.base_worktree)
         .args(["read-tree", "-m", "-u", "-n"])
         .arg(plan.base_commit.to_string())
@@ -331,9 +332,21 @@ fn prepare(
     Ok(Prepared { built, committed })
 }
 
+/// `git update-index -q --refresh`: what `git merge` and `git checkout` do first. `read-tree
+/// -m -u` takes a file whose stat data no longer matches its index entry (touched, saved
+/// unchanged by an editor, copied with `cp -a`) for a local change and refuses to update it,
+/// so a clean worktree could not follow. A refresh that fails (another git holds the index)
+/// leaves that refusal to `read-tree`.
+fn refresh_index(dir: &Path) {
+    let _ = Git::new(dir)
+        .args(["update-index", "-q", "--refresh"])
+        .output();
+}
+
 /// Makes the worktree at `dir` (whose branch just moved from `old` to `new`) show `new`,
 /// keeping its own uncommitted work, as `git checkout` would.
 fn follow(dir: &Path, old: Oid, new: Oid) -> Result<()> {
+    refresh_index(dir);
     Git::new(dir)
         .args(["read-tree", "-m", "-u"])
         .arg(old.to_string())
