@@ -154,6 +154,8 @@ fn merge_view(refusals: Vec<String>) -> MergeView {
         refusals,
         warnings: vec![],
         keep: false,
+        checks_configured: true,
+        tip: "9c1d2e3f00000000000000000000000000000000".into(),
     }
 }
 
@@ -191,6 +193,21 @@ fn frame_merge_confirmation() {
     let mut model = model();
     model.update(Action::MergePlanned(merge_view(vec![])));
     insta::assert_snapshot!(render(&model, 90, 22));
+}
+
+/// Without checks configured the dialog does not claim that checks passed.
+#[test]
+fn frame_merge_confirmation_without_checks_says_nothing_was_checked() {
+    let mut model = model();
+    let mut view = merge_view(vec![]);
+    view.checks_configured = false;
+    model.update(Action::MergePlanned(view));
+    let screen = render(&model, 90, 22);
+    assert!(
+        screen.contains("no checks configured: nothing was checked"),
+        "{screen}"
+    );
+    assert!(!screen.contains("checks passed"), "{screen}");
 }
 
 #[test]
@@ -456,6 +473,7 @@ fn keys_merge_asks_first_and_a_refusal_merges_nothing() {
             branch: "feat/green".into(),
             keep: false,
             strategy: MergeStrategy::Merge,
+            tip: "9c1d2e3f00000000000000000000000000000000".into(),
         }]
     );
     assert!(model.busy.is_some());
@@ -473,6 +491,7 @@ fn keys_k_in_the_merge_dialog_keeps_the_worktree() {
             branch: "feat/green".into(),
             keep: true,
             strategy: MergeStrategy::Merge,
+            tip: "9c1d2e3f00000000000000000000000000000000".into(),
         }]
     );
     model.update(Action::MergePlanned(merge_view(vec![])));
@@ -483,6 +502,7 @@ fn keys_k_in_the_merge_dialog_keeps_the_worktree() {
             branch: "feat/green".into(),
             keep: false,
             strategy: MergeStrategy::Merge,
+            tip: "9c1d2e3f00000000000000000000000000000000".into(),
         }],
         "k twice: removed after all"
     );
@@ -743,6 +763,7 @@ fn keys_s_switches_the_strategy_and_the_merge_uses_it() {
             branch: "feat/green".into(),
             keep: false,
             strategy: MergeStrategy::Squash,
+            tip: "9c1d2e3f00000000000000000000000000000000".into(),
         }]
     );
     model.update(Action::MergePlanned(merge_view(vec![])));

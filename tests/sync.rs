@@ -464,3 +464,53 @@ fn send_coordinate_tells_an_agent_which_sibling_it_will_conflict_with() {
     let note = std::fs::read_to_string(&log).unwrap();
     assert_eq!(note.lines().next().unwrap(), printed.trim_end(), "{note}");
 }
+
+/// The popup's merge dialog shows the commits it would merge; an agent that commits while it is
+/// open must not have that commit merged unseen on `y`: the merge is refused, saying so, and
+/// base stays; `m` again shows the new commit and then merges it. The dialog without checks
+/// configured says nothing was checked (it claimed "checks passed").
+#[test]
+fn the_popups_merge_takes_only_what_its_dialog_showed() {
+    let mut repo = TestRepo::new();
+    let inner = repo.start_tmux();
+    repo.wtmux(&["add", "feat", "--no-agent"]).ok();
+    let feat = repo.worktree("feat");
+    write_file(&feat.join("a.txt"), "first\n");
+    repo.git_in(&feat, &["add", "-A"]);
+    repo.git_in(&feat, &["commit", "-q", "-m", "shown step"]);
+    let base = repo.git(&["rev-parse", "main"]);
+
+    let client = Client::open_popup(&repo, &inner);
+    client.wait_for("the popup to list feat", |screen| {
+        screen.contains("feat") && !screen.contains("loading")
+    });
+    select_last_row(&client);
+    client.keys(&["m"]);
+    client.wait_for("the merge dialog", |screen| {
+        screen.contains("Merge feat into main") && screen.contains("shown step")
+    });
+    assert!(
+        client
+            .screen()
+            .contains("no checks configured: nothing was checked"),
+        "{}",
+        client.screen()
+    );
+    write_file(&feat.join("b.txt"), "second\n");
+    repo.git_in(&feat, &["add", "-A"]);
+    repo.git_in(&feat, &["commit", "-q", "-m", "unseen step"]);
+    client.keys(&["y"]);
+    client.wait_for("the refusal", |screen| {
+        screen.contains("feat moved since the dialog opened")
+    });
+    assert_eq!(repo.git(&["rev-parse", "main"]), base, "base unchanged");
+    assert!(feat.exists());
+
+    client.keys(&["m"]);
+    client.wait_for("the dialog with the new commit", |screen| {
+        screen.contains("Merge feat into main") && screen.contains("unseen step")
+    });
+    client.keys(&["y"]);
+    common::wait_until(20, "the merge", || repo.path("b.txt").exists());
+    client.keys(&["q"]);
+}

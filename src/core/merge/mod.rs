@@ -176,6 +176,16 @@ impl MergePlan {
             .collect()
     }
 
+    /// The branch tip the plan takes.
+    pub fn tip(&self) -> Oid {
+        self.tip
+    }
+
+    /// Checks are configured: without, nothing was checked and nothing gates the merge.
+    pub fn checks_configured(&self) -> bool {
+        self.checks_configured
+    }
+
     /// The merge goes ahead although the checks did not pass.
     pub fn forced_past_checks(&self) -> bool {
         self.options.force && self.blockers.iter().any(Blocker::forceable)

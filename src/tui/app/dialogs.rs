@@ -27,6 +27,10 @@ pub struct MergeView {
     pub warnings: Vec<String>,
     /// Keep worktree, branch and window afterwards (the agent keeps its context).
     pub keep: bool,
+    /// Checks are configured (without, the dialog says nothing was checked).
+    pub checks_configured: bool,
+    /// The branch tip shown (full id): the merge goes ahead only while the branch is there.
+    pub tip: String,
 }
 
 /// The new-worktree form.
@@ -219,6 +223,7 @@ impl Model {
                             branch: view.branch,
                             keep: view.keep,
                             strategy: view.strategy,
+                            tip: view.tip,
                         }],
                     )
                 }

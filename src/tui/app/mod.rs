@@ -150,6 +150,8 @@ pub enum Effect {
         branch: String,
         keep: bool,
         strategy: MergeStrategy,
+        /// The branch tip the dialog showed: a branch that moved since is not merged.
+        tip: String,
     },
     /// Draft the coordination task for the agent of that worktree.
     DraftCoordination(PathBuf),

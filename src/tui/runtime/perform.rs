@@ -201,12 +201,15 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
                 .chain(plan.warnings().iter().cloned())
                 .collect(),
                 keep: false,
+                checks_configured: plan.checks_configured(),
+                tip: plan.tip().to_string(),
             })
         }
         Effect::Merge {
             branch,
             keep,
             strategy,
+            tip,
         } => {
             let mut output = Vec::new();
             let options = MergeOptions {
@@ -217,6 +220,14 @@ pub fn perform(project: &Project, effect: Effect) -> Result<Action> {
             // The popup does not wait: a merge already under way is reported, in one line.
             let (lock, _) = recovery::try_acquire(project, &format!("merge {branch}"))?;
             let plan = merge::plan(project, Some(&branch), &options)?;
+            // What was confirmed is what the dialog showed: commits made since (an agent
+            // still at work) would go in unseen.
+            if plan.tip().to_string() != tip {
+                return Ok(Action::Failed(format!(
+                    "not merged: {branch} moved since the dialog opened (now at {}); press m to look again",
+                    git::short(plan.tip())
+                )));
+            }
             let merged = merge::execute(project, &lock, &plan, &mut output)?;
             let mut message = format!("merged {} into {}", merged.branch, merged.base);
             if let Some(post) = &merged.post_merge {

@@ -190,10 +190,14 @@ pub(super) fn render_merge(view: &MergeView, theme: Theme, frame: &mut Frame, ar
                 lines.push(Line::raw(format!("  {task}")));
             }
         }
-        lines.push(Line::styled(
-            "✔ checks passed on this content",
-            theme.fg(Color::Green),
-        ));
+        lines.push(if view.checks_configured {
+            Line::styled("✔ checks passed on this content", theme.fg(Color::Green))
+        } else {
+            Line::styled(
+                "no checks configured: nothing was checked",
+                theme.fg(Color::Yellow),
+            )
+        });
         for warning in &view.warnings {
             lines.push(Line::styled(
                 format!("! {warning}"),
