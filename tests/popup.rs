@@ -794,6 +794,13 @@ fn frame_merge_dialog_squash_diffstat_warnings_and_keys_always_shown() {
     let small = render(&model, 90, 16);
     assert!(small.contains("y/⏎ merge   s strategy"), "{small}");
     insta::assert_snapshot!("merge_dialog_keys_in_a_small_terminal", small);
+    // Narrower than the keys' line: they wrap, none is cut off.
+    for (width, height) in [(40, 12), (30, 10), (24, 8)] {
+        let narrow = render(&model, width, height);
+        for key in ["y/⏎", "merge", "strategy", "keep", "n/esc", "cancel"] {
+            assert!(narrow.contains(key), "{width}x{height}: {key}\n{narrow}");
+        }
+    }
 }
 
 #[test]

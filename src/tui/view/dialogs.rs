@@ -248,19 +248,21 @@ fn wrapped_height(lines: &[Line<'_>], width: usize) -> u16 {
         .sum()
 }
 
-/// A dialog's body above its keys, which always show on its last row: a body too tall is cut
+/// A dialog's body above its keys, which always show on its last rows (wrapped onto more than
+/// one when the dialog is narrower than they are, so none is cut off): a body too tall is cut
 /// at its end, or (`show_end`, text being typed) at its start, so its end stays in sight.
 fn pinned(frame: &mut Frame, inner: Rect, body: Vec<Line<'_>>, keys: Line<'_>, show_end: bool) {
     if inner.height == 0 {
         return;
     }
+    let keys_height = keys_rows(&keys, inner.width).min(inner.height);
     let body_area = Rect {
-        height: inner.height - 1,
+        height: inner.height - keys_height,
         ..inner
     };
     let keys_area = Rect {
-        y: inner.y + inner.height - 1,
-        height: 1,
+        y: inner.y + inner.height - keys_height,
+        height: keys_height,
         ..inner
     };
     let overflow = wrapped_height(&body, inner.width as usize).saturating_sub(body_area.height);
@@ -271,7 +273,34 @@ fn pinned(frame: &mut Frame, inner: Rect, body: Vec<Line<'_>>, keys: Line<'_>, s
             .scroll((scroll, 0)),
         body_area,
     );
-    frame.render_widget(Paragraph::new(shown(keys)), keys_area);
+    frame.render_widget(
+        Paragraph::new(shown(keys)).wrap(Wrap { trim: true }),
+        keys_area,
+    );
+}
+
+/// The rows a line of keys takes wrapped at `width`, word by word (the keys are separated by
+/// runs of spaces, and a word never splits).
+fn keys_rows(keys: &Line<'_>, width: u16) -> u16 {
+    let width = usize::from(width.max(1));
+    let text: String = keys.spans.iter().map(|s| s.content.as_ref()).collect();
+    let (mut rows, mut used) = (1u16, 0usize);
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        let needed = if used == 0 { len } else { used + 1 + len };
+        if needed <= width || used == 0 {
+            used = needed;
+        } else {
+            rows += 1;
+            used = len;
+        }
+        // A word longer than the width wraps onto rows of its own.
+        while used > width {
+            rows += 1;
+            used -= width;
+        }
+    }
+    rows
 }
 
 pub(super) fn render_handoff(view: &HandoffView, theme: Theme, frame: &mut Frame, area: Rect) {
