@@ -514,3 +514,36 @@ fn the_popups_merge_takes_only_what_its_dialog_showed() {
     common::wait_until(20, "the merge", || repo.path("b.txt").exists());
     client.keys(&["q"]);
 }
+
+/// A sync that git stops without a conflict (here a `pre-merge-commit` hook refusing) has
+/// nothing to hand to an agent: it is aborted, so the worktree is as it was, and the one line
+/// says what the hook said. It was left half way (`merging` on the row, everything staged)
+/// with only git's "Not committing merge; use 'git commit'".
+#[test]
+fn a_sync_that_a_hook_refuses_is_put_back_and_says_what_the_hook_said() {
+    let repo = diverged(("b.txt", "base b\n"), ("a.txt", "feat a\n"));
+    let hooks = repo.path(".git/hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    let hook = hooks.join("pre-merge-commit");
+    write_file(&hook, "#!/bin/sh\necho 'the hook says no' >&2\nexit 1\n");
+    std::process::Command::new("chmod")
+        .args(["+x"])
+        .arg(&hook)
+        .status()
+        .unwrap();
+    let feat = repo.worktree("feat");
+    let head = repo.git_in(&feat, &["rev-parse", "HEAD"]);
+    let run = repo.wtmux(&["sync", "feat", "--merge"]);
+    assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
+    let err = run.stderr();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("stopped without a conflict")
+            && err.contains("the hook says no")
+            && err.contains("put back as it was"),
+        "{err}"
+    );
+    assert_eq!(repo.git_in(&feat, &["rev-parse", "HEAD"]), head);
+    assert_eq!(repo.git_in(&feat, &["status", "--porcelain"]), "");
+    assert!(repo.row("feat")["operation"].is_null());
+}

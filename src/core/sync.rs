@@ -125,6 +125,19 @@ pub enum Refused {
     Uncommitted { branch: String, files: Vec<String> },
     #[error("{0} has no commit yet")]
     NoCommit(String),
+    /// git stopped without a conflict (a `pre-merge-commit` or `commit-msg` hook refused, a
+    /// file in the way): the half-done merge or rebase was aborted, so the worktree is as it
+    /// was; or, when even the abort failed, it is left half way (`put_back` false).
+    #[error(
+        "git {method} in the worktree of {branch} stopped without a conflict ({detail}); {}",
+        stopped_end(*.put_back, *.method)
+    )]
+    Stopped {
+        branch: String,
+        method: SyncMethod,
+        detail: String,
+        put_back: bool,
+    },
 }
 
 impl From<Refused> for Error {
@@ -200,9 +213,51 @@ pub fn sync(project: &Project, name: &str, method: Option<SyncMethod>) -> Result
             let files = operation::conflicted_files(&repo)?;
             Ok(synced(SyncOutcome::Conflicted { operation, files }))
         }
-        _ => Err(Error::CommandFailed {
+        // Stopped half way with nothing to resolve: only a conflict is left to the agent.
+        Some(_) => {
+            let put_back = Git::new(&target.path)
+                .args([method.to_string().as_str(), "--abort"])
+                .output()
+                .is_ok_and(|aborted| aborted.status.success());
+            Err(Refused::Stopped {
+                branch,
+                method,
+                detail: what_git_said(&output),
+                put_back,
+            }
+            .into())
+        }
+        None => Err(Error::CommandFailed {
             command: format!("git {method}"),
             detail: git::failure_detail(&output),
         }),
+    }
+}
+
+/// How a sync that stopped without a conflict ended.
+fn stopped_end(put_back: bool, method: SyncMethod) -> String {
+    if put_back {
+        "put back as it was".to_string()
+    } else {
+        format!("it is left half way: finish or abort it there (git {method} --abort)")
+    }
+}
+
+/// What git (and the hook that refused) printed, on one line: its first few lines, hints left
+/// out; a hook's own words come before git's summary, so the last line alone would hide them.
+fn what_git_said(output: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .chain(stdout.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("hint:"))
+        .take(3)
+        .collect();
+    if lines.is_empty() {
+        format!("exit status {}", output.status)
+    } else {
+        lines.join(" / ")
     }
 }
