@@ -1009,3 +1009,19 @@ fn all_green_reports_each_merges_cleanup() {
     assert!(repo.path("m.txt").exists() && repo.path("h.txt").exists());
     assert_eq!(repo.git(&["status", "--porcelain"]), "");
 }
+
+/// The queue merges green branches only: `--commit` (one message for every worktree's work)
+/// and `--force` (nothing to force) would be silently ignored, so they are usage errors.
+#[test]
+fn all_green_refuses_commit_and_force_as_usage_errors() {
+    let repo = repo();
+    branch(&repo, "one", &[], &[("one.txt", b"1\n")]);
+    for extra in [&["--commit", "wip"][..], &["--force"][..]] {
+        let mut args = vec!["merge", "--all-green"];
+        args.extend(extra);
+        let run = repo.wtmux(&args);
+        assert_eq!(run.code(), 2, "{extra:?}: {}", run.stderr());
+        assert_eq!(run.stderr().lines().count(), 1, "{}", run.stderr());
+    }
+    assert!(repo.worktree("one").exists(), "nothing merged");
+}

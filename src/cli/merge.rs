@@ -25,13 +25,16 @@ pub struct Args {
     #[arg(long, value_enum)]
     strategy: Option<StrategyArg>,
     /// Commit the worktree's uncommitted changes with this message first.
-    #[arg(long, value_name = "MSG", value_parser = commit_message)]
+    // Not with --all-green: the queue leaves uncommitted work alone, and one message for
+    // every worktree's work would be no message.
+    #[arg(long, value_name = "MSG", value_parser = commit_message, conflicts_with = "all_green")]
     commit: Option<String>,
     /// Keep worktree, branch and window afterwards.
     #[arg(long)]
     keep: bool,
     /// Merge even if the checks have not passed on this content.
-    #[arg(long)]
+    // Not with --all-green: the queue merges green branches only, so it would force nothing.
+    #[arg(long, conflicts_with = "all_green")]
     force: bool,
 }
 
