@@ -1025,3 +1025,62 @@ fn all_green_refuses_commit_and_force_as_usage_errors() {
     }
     assert!(repo.worktree("one").exists(), "nothing merged");
 }
+
+/// Every worktree the queue leaves alone is named with the reason, also those the scope guard
+/// does not look at: a detached HEAD (with a commit base lacks), a branch without commits,
+/// a worktree whose directory is gone. They were left out silently.
+#[test]
+fn all_green_names_worktrees_without_a_branch_to_merge() {
+    let repo = repo();
+    branch(&repo, "detached", &[], &[("d.txt", b"d\n")]);
+    repo.git_in(&repo.worktree("detached"), &["checkout", "-q", "--detach"]);
+    let unborn = repo.dir.path().join("unborn");
+    repo.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "--orphan",
+        "-b",
+        "unborn",
+        unborn.to_str().unwrap(),
+    ]);
+    repo.wtmux(&["add", "gone", "--no-window"]).ok();
+    std::fs::rename(repo.worktree("gone"), repo.dir.path().join("moved-away")).unwrap();
+    branch(&repo, "green", &[], &[("g.txt", b"g\n")]);
+    let run = repo.wtmux(&["merge", "--all-green"]);
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    assert!(
+        run.stdout().contains("merged green into main"),
+        "{}",
+        run.stdout()
+    );
+    let err = run.stderr();
+    let line = |what: &str| {
+        err.lines()
+            .find(|l| l.starts_with("wtmux: not merging ") && l.contains(what))
+            .unwrap_or_else(|| panic!("{what} is not listed: {err}"))
+            .to_string()
+    };
+    assert!(line(".worktrees/detached").contains("its HEAD is detached"));
+    assert!(line("unborn").contains("no commit yet"));
+    assert!(line("gone").contains("its directory is gone"));
+    assert!(!repo.path("d.txt").exists());
+}
+
+/// Green branches whose merges are all refused (base has uncommitted changes) are not "no green
+/// branch": the queue says it merged nothing, lists each, and exits 1.
+#[test]
+fn all_green_with_every_merge_refused_does_not_say_there_was_no_green_branch() {
+    let repo = repo();
+    branch(&repo, "one", &[], &[("one.txt", b"1\n")]);
+    repo.write("alone.txt", "edited in base\n");
+    let run = repo.wtmux(&["merge", "--all-green"]);
+    assert_eq!(run.code(), 1, "{}{}", run.stdout(), run.stderr());
+    assert!(
+        !run.stdout().contains("no green branch"),
+        "{}",
+        run.stdout()
+    );
+    assert!(run.stdout().contains("merged nothing"), "{}", run.stdout());
+    assert!(left_out_line(&run.stderr(), "one").contains("uncommitted"));
+}

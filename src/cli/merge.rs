@@ -195,7 +195,11 @@ fn merge_all_green(
     escaped.finish().ok();
     let queue = queue?;
     if queue.merged.is_empty() {
-        say!("no green branch to merge");
+        if queue.all_merged() {
+            say!("no green branch to merge");
+        } else {
+            say!("merged nothing: every green branch's merge was refused or failed");
+        }
     }
     for (branch, why) in &queue.left_out {
         warn!("not merging {}: {}", shown(branch), shown(&why.to_string()));

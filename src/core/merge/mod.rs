@@ -19,7 +19,7 @@ mod refusal;
 
 pub use apply::{KIND, recover};
 pub use post::{POST_MERGE_COMMAND, PostMerge, WindowEnd, run_post_merge_window};
-pub use queue::{LeftOut, Queue, QueueProgress, merge_all_green};
+pub use queue::{LeftOut, NoBranch, Queue, QueueProgress, merge_all_green};
 pub use refusal::{Blocker, NotMerged, Refused};
 
 use std::io::Write;

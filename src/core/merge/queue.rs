@@ -24,6 +24,30 @@ pub enum LeftOut {
     WouldConflict { why: String },
     /// Green and mergeable when the queue started, but its merge was refused or failed.
     Failed { why: String },
+    /// It holds no branch the queue could merge.
+    NoBranch { why: NoBranch },
+}
+
+/// Why a worktree holds no branch to merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoBranch {
+    /// Its HEAD is detached (not mid-rebase, which names its branch).
+    Detached,
+    /// Its branch has no commit yet.
+    Unborn,
+    /// Its directory is gone.
+    DirectoryGone,
+}
+
+impl fmt::Display for NoBranch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NoBranch::Detached => "its HEAD is detached: there is no branch to merge",
+            NoBranch::Unborn => "its branch has no commit yet",
+            NoBranch::DirectoryGone => "its directory is gone",
+        })
+    }
 }
 
 impl fmt::Display for LeftOut {
@@ -32,6 +56,7 @@ impl fmt::Display for LeftOut {
             LeftOut::NotGreen { why } => write!(f, "{why}"),
             LeftOut::WouldConflict { why } => write!(f, "it {why}"),
             LeftOut::Failed { why } => write!(f, "its merge failed: {why}"),
+            LeftOut::NoBranch { why } => write!(f, "{why}"),
         }
     }
 }
@@ -105,6 +130,22 @@ pub fn merge_all_green(
         }
     }
     let mut queue = Queue::default();
+    // The scope guard looks only at worktrees with a branch and a commit: the others are
+    // listed too, so that every worktree the queue leaves alone is named with the reason.
+    for w in worktree::worktrees(project)? {
+        if w.is_main
+            || w.branch.as_deref() == Some(report.base.as_str())
+            || report.worktrees.iter().any(|c| c.path == w.path)
+        {
+            continue;
+        }
+        let why = match (&w.branch, w.prunable) {
+            (_, true) => NoBranch::DirectoryGone,
+            (None, false) => NoBranch::Detached,
+            (Some(_), false) => NoBranch::Unborn,
+        };
+        queue.left_out.push((w.label(), LeftOut::NoBranch { why }));
+    }
     for changed in &report.worktrees {
         if let Some(why) = &changed.not_green {
             queue.left_out.push((
