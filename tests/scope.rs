@@ -1084,3 +1084,44 @@ fn all_green_with_every_merge_refused_does_not_say_there_was_no_green_branch() {
     assert!(run.stdout().contains("merged nothing"), "{}", run.stdout());
     assert!(left_out_line(&run.stderr(), "one").contains("uncommitted"));
 }
+
+/// `--verify` with a check run already going on older content (the agent committed after it
+/// started): the queue waits for it, then checks the current content and merges it. It left
+/// the worktree out as "not run on its current content", having verified nothing.
+#[test]
+fn all_green_verify_checks_the_current_content_after_a_run_on_older_content() {
+    let scratch = tempfile::tempdir().unwrap();
+    let go = scratch.path().join("go");
+    let repo = TestRepo::with_config(&format!(
+        "[[check]]\nname = \"gated\"\nrun = \"while [ ! -e '{}' ]; do sleep 0.05; done\"\n",
+        go.display()
+    ));
+    branch(&repo, "feat", &[], &[("a.txt", b"a\n")]);
+    repo.wtmux(&["check", "feat"]).ok();
+    common::wait_until(20, "the first run to be going", || {
+        repo.check_state("feat") == "running"
+    });
+    let feat = repo.worktree("feat");
+    write_file(&feat.join("b.txt"), "b\n");
+    repo.git_in(&feat, &["add", "-A"]);
+    repo.git_in(&feat, &["commit", "-q", "-m", "more"]);
+    let pause = common::Pause::new(&repo, "verify");
+    let mut queue = common::spawn_with(
+        &repo,
+        &repo.root,
+        &[("WTMUX_TEST_PAUSE", &pause.at("queue.verifying.1"))],
+        &["merge", "--all-green", "--verify"],
+    );
+    // The queue found the run going on the older content and waits for it.
+    assert_eq!(pause.reached(&mut queue), "queue.verifying.1");
+    pause.release();
+    write_file(&go, "");
+    let out = common::finish(queue, 120);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("merged feat into main"), "{stdout}{stderr}");
+    assert!(repo.path("b.txt").exists());
+}

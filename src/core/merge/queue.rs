@@ -101,7 +101,9 @@ pub fn merge_all_green(
     progress: &mut dyn QueueProgress,
 ) -> Result<Queue> {
     let mut report = scope::analyze_exact(project)?;
-    if verify {
+    // Two rounds: a run already going when the queue started may be on older content (the
+    // agent committed since); once it ended, the current content is checked in the second.
+    for round in 1..=if verify { 2 } else { 0 } {
         let unchecked: Vec<&std::path::Path> = report
             .worktrees
             .iter()
@@ -117,17 +119,19 @@ pub fn merge_all_green(
             .into_iter()
             .filter(|w| unchecked.contains(&w.path.as_path()))
             .collect();
-        if !waiting.is_empty() {
-            let names: Vec<String> = waiting.iter().map(Worktree::label).collect();
-            progress.verifying(&names);
-            for w in &waiting {
-                check::start(project, w)?;
-            }
-            for w in &waiting {
-                check::follow(project, w, &mut std::io::sink())?;
-            }
-            report = scope::analyze_exact(project)?;
+        if waiting.is_empty() {
+            break;
         }
+        let names: Vec<String> = waiting.iter().map(Worktree::label).collect();
+        progress.verifying(&names);
+        for w in &waiting {
+            check::start(project, w)?;
+        }
+        crate::core::testpoint::pause(&format!("queue.verifying.{round}"));
+        for w in &waiting {
+            check::follow(project, w, &mut std::io::sink())?;
+        }
+        report = scope::analyze_exact(project)?;
     }
     let mut queue = Queue::default();
     // The scope guard looks only at worktrees with a branch and a commit: the others are
