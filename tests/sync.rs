@@ -547,3 +547,28 @@ fn a_sync_that_a_hook_refuses_is_put_back_and_says_what_the_hook_said() {
     assert_eq!(repo.git_in(&feat, &["status", "--porcelain"]), "");
     assert!(repo.row("feat")["operation"].is_null());
 }
+
+/// While a sync's conflict waits in the worktree, `merge` refuses for that reason alone: it
+/// also listed the conflict with base and advised merging base into the branch, which is what
+/// stopped half way there. And an argument too many is named as such, not as an unknown option.
+#[test]
+fn merge_of_a_worktree_mid_sync_names_only_the_stopped_operation() {
+    let repo = diverged(("a.txt", "base a\n"), ("a.txt", "feat a\n"));
+    assert_eq!(repo.wtmux(&["sync", "feat", "--merge"]).code(), 1);
+    let run = repo.wtmux(&["merge", "feat"]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let err = run.stderr();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("a merge is in progress"), "{err}");
+    assert!(!err.contains("would conflict"), "{err}");
+    assert!(!err.contains("merge base into the branch"), "{err}");
+
+    let extra = repo.wtmux(&["sync", "feat", "extra"]);
+    assert_eq!(extra.code(), 2, "{}", extra.stderr());
+    assert!(
+        !extra.stderr().contains("has no option"),
+        "{}",
+        extra.stderr()
+    );
+    assert!(extra.stderr().contains("'extra'"), "{}", extra.stderr());
+}

@@ -158,6 +158,10 @@ fn unknown_option(error: &clap::Error) -> Option<String> {
         _ => None,
     };
     let invalid = text(ContextKind::InvalidArg)?;
+    // Not an option but an argument too many (`sync feat extra`): clap's own line says so.
+    if !invalid.starts_with('-') {
+        return None;
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cli = Cli::command();
     let (at, command) = args.iter().enumerate().find_map(|(i, arg)| {

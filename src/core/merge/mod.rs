@@ -263,6 +263,7 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
         None => (Vec::new(), tip_content, tip),
     };
     let content_tree = content.tree;
+    let branch_mid_operation = !stopped.is_empty();
     if !stopped.is_empty() {
         // Never suggest committing a half-done rebase or merge.
         blockers.append(&mut stopped);
@@ -327,8 +328,12 @@ pub fn plan(project: &Project, name: Option<&str>, options: &MergeOptions) -> Re
     let fork = git::merge_base(&scratch_repo, base_commit, content_commit)?;
     let (diffstat, base_moved) = match fork {
         Some(fork) => {
-            if let MergePrediction::Conflicts { paths } =
-                scratch.merge(base_commit, content_commit)?
+            // A half-done rebase or merge holds markers and a moved HEAD: what it would
+            // conflict in says nothing (and the hint to merge base in would send the user into
+            // a second one).
+            if !branch_mid_operation
+                && let MergePrediction::Conflicts { paths } =
+                    scratch.merge(base_commit, content_commit)?
             {
                 blockers.push(Blocker::Conflicts { files: paths });
             }
