@@ -181,6 +181,22 @@ fn frame_fits_a_60_by_16_terminal() {
     insta::assert_snapshot!(render(&model(), 60, 16));
 }
 
+/// A popup narrower than the table's fixed columns still names every row's branch (the
+/// branch column came out empty below about 34 columns): it keeps branch, checks and changes.
+#[test]
+fn frame_a_narrow_popup_still_names_every_branch() {
+    for width in [34, 40, 50] {
+        let screen = render(&model(), width, 16);
+        for branch in ["main", "feat/dirty", "feat/green", "feat/red"] {
+            assert!(screen.contains(branch), "{width}: {branch}\n{screen}");
+        }
+        assert!(
+            screen.contains("~3") && screen.contains("stale"),
+            "{screen}"
+        );
+    }
+}
+
 #[test]
 fn frame_new_worktree_input_rejects_a_name() {
     let mut model = model();

@@ -85,6 +85,9 @@ pub fn scope_marker(model: &Model, row: &Row) -> Option<(String, bool)> {
     (overlaps > 0).then(|| (format!("≈{overlaps}"), false))
 }
 
+/// Below this width the table shows only the branch, its checks and its changes.
+const NARROW_TABLE: u16 = 56;
+
 pub(super) fn render_table(
     model: &Model,
     visible: &[&Row],
@@ -92,8 +95,24 @@ pub(super) fn render_table(
     frame: &mut Frame,
     area: Rect,
 ) {
-    let header = TableRow::new(["", "BRANCH", "AGENT", "CHECKS", "CHANGES", "BASE", "AGE"])
-        .style(Style::default().add_modifier(Modifier::BOLD));
+    // Too narrow for every column, the table keeps the branch, its checks and its changes: the
+    // fixed columns alone would take all the room and leave the branch column empty.
+    let narrow = area.width < NARROW_TABLE;
+    let kept = |cells: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
+        cells
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !narrow || [0, 1, 3, 4].contains(i))
+            .map(|(_, cell)| cell)
+            .collect()
+    };
+    let header = TableRow::new(kept(
+        ["", "BRANCH", "AGENT", "CHECKS", "CHANGES", "BASE", "AGE"]
+            .into_iter()
+            .map(Cell::from)
+            .collect(),
+    ))
+    .style(Style::default().add_modifier(Modifier::BOLD));
     // Only the rows that fit are built (a frame with a hundred rows would otherwise format them
     // all, eight times a second while a spinner turns): the window ends at the selection when
     // it lies below the first screenful, as a table scrolled to it would show.
@@ -133,7 +152,7 @@ pub(super) fn render_table(
                 None => Span::raw(""),
             },
         ]);
-        TableRow::new(vec![
+        TableRow::new(kept(vec![
             Cell::from(if row.is_main { "*" } else { " " }),
             Cell::from(shown(branch)),
             Cell::from(shown(Line::from(agent_cell(row, model.spinner, theme)))),
@@ -141,17 +160,26 @@ pub(super) fn render_table(
             Cell::from(changes),
             Cell::from(base),
             Cell::from(age(model.now, row.commit_time)),
-        ])
+        ]))
     });
-    let widths = [
-        Constraint::Length(1),
-        Constraint::Fill(3),
-        Constraint::Length(6),
-        Constraint::Fill(2),
-        Constraint::Length(7),
-        Constraint::Length(9),
-        Constraint::Length(4),
-    ];
+    let widths: Vec<Constraint> = if narrow {
+        vec![
+            Constraint::Length(1),
+            Constraint::Fill(3),
+            Constraint::Fill(2),
+            Constraint::Length(7),
+        ]
+    } else {
+        vec![
+            Constraint::Length(1),
+            Constraint::Fill(3),
+            Constraint::Length(6),
+            Constraint::Fill(2),
+            Constraint::Length(7),
+            Constraint::Length(9),
+            Constraint::Length(4),
+        ]
+    };
     let highlight = if theme.color {
         Style::default()
             .bg(Color::Indexed(237))
