@@ -1125,3 +1125,39 @@ fn all_green_verify_checks_the_current_content_after_a_run_on_older_content() {
     assert!(stdout.contains("merged feat into main"), "{stdout}{stderr}");
     assert!(repo.path("b.txt").exists());
 }
+
+/// A branch merged by squash and kept (`merge --strategy squash --keep`) has commits base
+/// lacks, yet everything it changed is in base already: it is not green, so the queue does
+/// not merge it again (it made an empty merge commit each time).
+#[test]
+fn a_branch_whose_changes_are_all_in_base_already_is_not_merged_again() {
+    let repo = TestRepo::with_config("[[check]]\nname = \"ok\"\nrun = \"true\"\n");
+    branch(&repo, "squashed", &[], &[("feature.txt", b"feature\n")]);
+    repo.wtmux(&["check", "--all", "--wait"]).ok();
+    repo.wtmux(&["merge", "squashed", "--strategy", "squash", "--keep"])
+        .ok();
+    let merged = repo.git(&["rev-parse", "main"]);
+
+    let first = report(&repo);
+    assert_eq!(
+        changed(&first, "squashed")["not_green"]["reason"],
+        "already_in_base",
+        "{first}"
+    );
+    let run = repo.wtmux(&["merge", "--all-green"]);
+    assert!(
+        left_out_line(&run.stderr(), "squashed").contains("already in base"),
+        "{}{}",
+        run.stdout(),
+        run.stderr()
+    );
+    assert_eq!(repo.git(&["rev-parse", "main"]), merged, "no merge again");
+
+    // A new change on the branch makes it green again.
+    let path = repo.worktree("squashed");
+    write_file(&path.join("more.txt"), "more\n");
+    repo.git_in(&path, &["add", "-A"]);
+    repo.git_in(&path, &["commit", "-q", "-m", "more"]);
+    repo.wtmux(&["check", "--all", "--wait"]).ok();
+    assert_eq!(changed(&report(&repo), "squashed")["green"], true);
+}

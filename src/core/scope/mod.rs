@@ -67,6 +67,9 @@ pub enum NotGreen {
     NothingToMerge,
     /// Its branch shares no commit with base (an orphan branch): git refuses to merge it.
     UnrelatedHistory,
+    /// Everything it changed is in base already (it was merged by squash or cherry-picked,
+    /// and kept): merging it again would change nothing.
+    AlreadyInBase,
     /// Its checks are running.
     ChecksRunning,
     /// Its checks have not run on its current content.
@@ -86,6 +89,7 @@ impl fmt::Display for NotGreen {
             ),
             NotGreen::NothingToMerge => write!(f, "it has no commit that base lacks"),
             NotGreen::UnrelatedHistory => write!(f, "it shares no history with base"),
+            NotGreen::AlreadyInBase => write!(f, "everything it changed is already in base"),
             NotGreen::ChecksRunning => write!(f, "its checks are still running"),
             NotGreen::Unchecked => write!(f, "its checks have not run on its current content"),
             NotGreen::ChecksFailed { check: Some(check) } => {

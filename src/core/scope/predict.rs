@@ -187,6 +187,26 @@ fn held(
     }))
 }
 
+/// Whether every one of `files` is in `base` as it is in `content` (present with the same
+/// object and mode, or absent from both): merging `content` then changes nothing, whatever
+/// its commits (a branch merged by squash or cherry-picked, and kept).
+fn all_in(repo: &Repository, files: &BTreeSet<String>, content: Oid, base: Oid) -> Result<bool> {
+    let (content, base) = (
+        repo.find_commit(content)?.tree()?,
+        repo.find_commit(base)?.tree()?,
+    );
+    let entry = |tree: &git2::Tree, file: &str| {
+        tree.get_path(std::path::Path::new(file))
+            .ok()
+            .map(|e| (e.id(), e.filemode()))
+    };
+    // A name that is not UTF-8 is held lossily and found in neither tree: never "the same".
+    Ok(!files.is_empty()
+        && files
+            .iter()
+            .all(|f| !f.contains('\u{FFFD}') && entry(&content, f) == entry(&base, f)))
+}
+
 /// Why a worktree holding `held` is not green, if it is not.
 fn not_green(
     project: &Project,
@@ -195,6 +215,7 @@ fn not_green(
     held: &Held,
     base_commit: Oid,
     shares_history: bool,
+    all_in_base: bool,
 ) -> Result<Option<NotGreen>> {
     if let Some(operation) = &held.operation {
         return Ok(Some(NotGreen::OperationInProgress {
@@ -211,6 +232,9 @@ fn not_green(
     }
     if held.head == base_commit || repo.graph_descendant_of(base_commit, held.head)? {
         return Ok(Some(NotGreen::NothingToMerge));
+    }
+    if all_in_base {
+        return Ok(Some(NotGreen::AlreadyInBase));
     }
     if project.config.checks.is_empty() {
         return Ok(None);
@@ -264,7 +288,16 @@ fn analyze_with(project: &Project, use_monitor: bool) -> Result<Report> {
         // Base moved since this branched: only then can merging into it conflict.
         let base_moved = tree_files(&repo, merge_base, base_commit)?;
         let may_conflict_with_base = merge_base.is_some() && !files.is_disjoint(&base_moved);
-        let not_green = not_green(project, &repo, w, &held, base_commit, merge_base.is_some())?;
+        let in_base = merge_base.is_some() && all_in(&repo, &files, content_commit, base_commit)?;
+        let not_green = not_green(
+            project,
+            &repo,
+            w,
+            &held,
+            base_commit,
+            merge_base.is_some(),
+            in_base,
+        )?;
         Ok(Some((
             may_conflict_with_base,
             Changed {
