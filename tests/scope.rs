@@ -1082,7 +1082,13 @@ fn all_green_with_every_merge_refused_does_not_say_there_was_no_green_branch() {
         run.stdout()
     );
     assert!(run.stdout().contains("merged nothing"), "{}", run.stdout());
-    assert!(left_out_line(&run.stderr(), "one").contains("uncommitted"));
+    let line = left_out_line(&run.stderr(), "one");
+    assert!(
+        line.contains("its merge was refused") && line.contains("uncommitted"),
+        "{line}"
+    );
+    // Said once: the refusal's own "not merging one into main" is not repeated inside it.
+    assert_eq!(line.matches("not merging").count(), 1, "{line}");
 }
 
 /// `--verify` with a check run already going on older content (the agent committed after it

@@ -22,7 +22,10 @@ pub enum LeftOut {
     NotGreen { why: NotGreen },
     /// Green, but it would conflict (with base, or with a branch merged before it).
     WouldConflict { why: String },
-    /// Green and mergeable when the queue started, but its merge was refused or failed.
+    /// Green and mergeable when the queue started, but its merge was refused (for instance
+    /// base got dirty): the blockers' facts, in words.
+    Refused { why: String },
+    /// Green and mergeable when the queue started, but its merge failed.
     Failed { why: String },
     /// It holds no branch the queue could merge.
     NoBranch { why: NoBranch },
@@ -55,6 +58,7 @@ impl fmt::Display for LeftOut {
         match self {
             LeftOut::NotGreen { why } => write!(f, "{why}"),
             LeftOut::WouldConflict { why } => write!(f, "it {why}"),
+            LeftOut::Refused { why } => write!(f, "its merge was refused: {why}"),
             LeftOut::Failed { why } => write!(f, "its merge failed: {why}"),
             LeftOut::NoBranch { why } => write!(f, "{why}"),
         }
@@ -76,7 +80,7 @@ impl Queue {
         !self
             .left_out
             .iter()
-            .any(|(_, why)| matches!(why, LeftOut::Failed { .. }))
+            .any(|(_, why)| matches!(why, LeftOut::Refused { .. } | LeftOut::Failed { .. }))
     }
 }
 
@@ -172,9 +176,21 @@ pub fn merge_all_green(
                 progress.merged(&merged);
                 queue.merged.push(branch.clone());
             }
-            Err(e) => queue
-                .left_out
-                .push((branch.clone(), LeftOut::Failed { why: e.to_string() })),
+            Err(e) => {
+                // A refusal names the branch and base itself; the line already does.
+                let left_out = match e.step_refusal::<super::Refused>() {
+                    Some(refused) => LeftOut::Refused {
+                        why: refused
+                            .blockers
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    },
+                    None => LeftOut::Failed { why: e.to_string() },
+                };
+                queue.left_out.push((branch.clone(), left_out));
+            }
         }
     }
     Ok(queue)
