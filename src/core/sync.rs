@@ -246,15 +246,8 @@ fn stopped_end(put_back: bool, method: SyncMethod) -> String {
 /// What git (and the hook that refused) printed, on one line: its first few lines, hints left
 /// out; a hook's own words come before git's summary, so the last line alone would hide them.
 fn what_git_said(output: &std::process::Output) -> String {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let lines: Vec<&str> = stderr
-        .lines()
-        .chain(stdout.lines())
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("hint:"))
-        .take(3)
-        .collect();
+    let mut lines = git::printed_lines(output);
+    lines.truncate(3);
     if lines.is_empty() {
         format!("exit status {}", output.status)
     } else {

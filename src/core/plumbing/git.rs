@@ -133,21 +133,28 @@ impl Git {
     }
 }
 
-/// git's complaint in one line: the first `fatal:`/`error:` line, else the last line it printed.
-pub fn failure_detail(output: &Output) -> String {
+/// What git printed, line by line: its standard error, then its output, trimmed, with blank
+/// lines and hints left out.
+pub fn printed_lines(output: &Output) -> Vec<String> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let lines: Vec<&str> = stderr
+    stderr
         .lines()
         .chain(stdout.lines())
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with("hint:"))
-        .collect();
+        .map(str::to_string)
+        .collect()
+}
+
+/// git's complaint in one line: the first `fatal:`/`error:` line, else the last line it printed.
+pub fn failure_detail(output: &Output) -> String {
+    let lines = printed_lines(output);
     lines
         .iter()
         .find(|l| l.starts_with("fatal:") || l.starts_with("error:") || l.starts_with("CONFLICT"))
         .or(lines.last())
-        .map(|l| l.to_string())
+        .cloned()
         .unwrap_or_else(|| format!("exit status {}", output.status))
 }
 
@@ -395,9 +402,9 @@ impl ScratchObjects {
 mod tests {
     use super::*;
 
-    fn git(dir: &Path, args: &[&str]) -> String {
-        Git::new(dir)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+    /// git with no configuration of the machine's and wtmux's identity and time.
+    fn as_wtmux(git: Git) -> Git {
+        git.env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_AUTHOR_NAME", "wtmux")
             .env("GIT_AUTHOR_EMAIL", "wtmux@localhost")
@@ -405,6 +412,10 @@ mod tests {
             .env("GIT_COMMITTER_NAME", "wtmux")
             .env("GIT_COMMITTER_EMAIL", "wtmux@localhost")
             .env("GIT_COMMITTER_DATE", "@0 +0000")
+    }
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        as_wtmux(Git::new(dir))
             .args(args)
             .run()
             .unwrap()
@@ -443,19 +454,12 @@ mod tests {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             // Into another throwaway object directory: the repository stays as it was.
             let elsewhere = tempfile::tempdir().unwrap();
-            let out = Git::new(repo)
+            let out = as_wtmux(Git::new(repo))
                 .env("GIT_OBJECT_DIRECTORY", elsewhere.path())
                 .env(
                     "GIT_ALTERNATE_OBJECT_DIRECTORIES",
                     std::env::join_paths([repo.join(".git/objects"), scratch.objects()]).unwrap(),
                 )
-                .env("GIT_AUTHOR_NAME", "wtmux")
-                .env("GIT_AUTHOR_EMAIL", "wtmux@localhost")
-                .env("GIT_AUTHOR_DATE", "@0 +0000")
-                .env("GIT_COMMITTER_NAME", "wtmux")
-                .env("GIT_COMMITTER_EMAIL", "wtmux@localhost")
-                .env("GIT_COMMITTER_DATE", "@0 +0000")
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
                 .args(&args)
                 .run()
                 .unwrap();
