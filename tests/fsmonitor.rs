@@ -9,6 +9,16 @@ fn changed(repo: &TestRepo, branch: &str) -> u64 {
     repo.row(branch)["changed"].as_u64().unwrap()
 }
 
+/// Starts the monitor (the first `list`), waits until it watches everything, then lists twice:
+/// the first scan teaches it the untracked directories, the second marks every worktree clean.
+fn start_monitor_and_mark_clean(repo: &TestRepo) {
+    let session = repo.path(".git/wtmux/fsmonitor/session");
+    repo.list(); // starts the daemon
+    wait_until(10, "the monitor to start", || session.exists());
+    repo.list();
+    repo.list(); // marks the worktree clean
+}
+
 #[test]
 fn list_sees_every_change_made_before_it() {
     let mut repo = TestRepo::with_config("[[check]]\nname = \"ok\"\nrun = \"true\"\n");
@@ -173,11 +183,7 @@ fn a_directory_holding_nothing_git_lists_is_watched() {
     std::fs::create_dir_all(path.join("outer/inner")).unwrap();
     write_file(&path.join("build/out/a.o"), "ignored");
     std::fs::create_dir_all(path.join("build/gen")).unwrap();
-    let session = repo.path(".git/wtmux/fsmonitor/session");
-    repo.list(); // starts the daemon
-    wait_until(10, "the monitor to start", || session.exists());
-    repo.list();
-    repo.list(); // marks the worktree clean
+    start_monitor_and_mark_clean(&repo);
     assert_eq!(changed(&repo, "feat"), 0);
     for (n, file) in ["empty/a.txt", "logs/b.txt", "outer/inner/c.txt"]
         .iter()
@@ -251,11 +257,7 @@ fn a_directory_the_global_excludes_file_un_ignores_is_watched() {
     repo.wtmux(&["add", "feat", "--no-agent"]).ok();
     let path = repo.worktree("feat");
     write_file(&path.join("build/out/a.o"), "ignored");
-    let session = repo.path(".git/wtmux/fsmonitor/session");
-    repo.list(); // starts the daemon
-    wait_until(10, "the monitor to start", || session.exists());
-    repo.list();
-    repo.list(); // marks the worktree clean
+    start_monitor_and_mark_clean(&repo);
     assert_eq!(changed(&repo, "feat"), 0);
     // Un-ignored: build/ holds only a file still ignored, so nothing shows yet.
     write_file(&excludes, "*.o\n");
@@ -321,11 +323,7 @@ fn an_edit_of_the_global_excludes_file_behind_a_symbolic_link_is_seen() {
     repo.wtmux(&["add", "feat", "--no-agent"]).ok();
     let path = repo.worktree("feat");
     write_file(&path.join("build/out/a.o"), "ignored");
-    let session = repo.path(".git/wtmux/fsmonitor/session");
-    repo.list(); // starts the daemon
-    wait_until(10, "the monitor to start", || session.exists());
-    repo.list();
-    repo.list(); // marks the worktree clean
+    start_monitor_and_mark_clean(&repo);
     assert_eq!(changed(&repo, "feat"), 0);
     write_file(&dotfiles, "*.o\n");
     assert_eq!(changed(&repo, "feat"), 0, "the file behind the link edited");
@@ -348,11 +346,7 @@ fn a_global_excludes_file_made_in_a_new_directory_is_seen() {
     repo.wtmux(&["add", "feat", "--no-agent"]).ok();
     let path = repo.worktree("feat");
     write_file(&path.join("junk.o"), "not ignored yet");
-    let session = repo.path(".git/wtmux/fsmonitor/session");
-    repo.list(); // starts the daemon
-    wait_until(10, "the monitor to start", || session.exists());
-    repo.list();
-    repo.list(); // marks the worktree clean
+    start_monitor_and_mark_clean(&repo);
     assert_eq!(changed(&repo, "feat"), 1);
     write_file(&git_config.join("ignore"), "*.o\n");
     assert_eq!(
